@@ -1,0 +1,3 @@
+from vp_bayes.cli import main
+
+main()
