@@ -243,8 +243,11 @@ def read_valueportrait(release_dir: str | Path, name: str = "valueportrait") -> 
     -------
     Wave
         559 participants (raters in ``survey.json``; no demographic columns), 520 items
-        (texts, ``source``, ``rater_group`` 1..12), 24,320 ratings, and ``values`` with the
-        10 MRAT-centred PVQ-21 values, the Big Five and the 4 higher-order values.
+        (text columns ``title, query, response``, ``source``, ``source_inferred``,
+        ``text_file``, ``portrait_id``, ``option_id``, ``rater_group`` "1".."12"; all
+        item columns are strings, as a wave folder reads them), 24,320 ratings, and
+        ``values`` with the 10 MRAT-centred PVQ-21 values, the Big Five and the 4
+        higher-order values.
 
     Raises
     ------
@@ -272,7 +275,7 @@ def read_valueportrait(release_dir: str | Path, name: str = "valueportrait") -> 
                          file=root / PHASE1, field=str(no_text[0]))
     items = texts.loc[groups.index].copy()
     items["rater_group"] = groups["min"].astype(int)
-    items = items.sort_index()
+    items = _as_text(items.sort_index())
 
     participants = pd.DataFrame(index=raters.sort_values())
     ratings = survey[["participant_id", "item_id", "rating"]].reset_index(drop=True)
@@ -302,12 +305,23 @@ def read_valueportrait(release_dir: str | Path, name: str = "valueportrait") -> 
     )
 
 
+def _as_text(items: pd.DataFrame) -> pd.DataFrame:
+    """All item columns as strings (missing stays NaN), as a wave folder reads them back."""
+    out = items.copy()
+    for col in out.columns:
+        col_values = out[col]
+        if pd.api.types.is_bool_dtype(col_values):
+            col_values = col_values.map({True: "true", False: "false"})
+        out[col] = col_values.astype("str").where(col_values.notna())
+    return out
+
+
 def import_report(release_dir: str | Path) -> ImportReport:
     """Counts describing the release (for the CLI and the docs)."""
     root = _release_root(Path(release_dir))
     wave = read_valueportrait(root)
     values = read_values(root / VALUES)
-    inferred = wave.items.index[wave.items["source_inferred"].astype(bool)]
+    inferred = wave.items.index[wave.items["source_inferred"] == "true"]
     return ImportReport(
         n_participants=len(wave.participants),
         n_items=len(wave.items),

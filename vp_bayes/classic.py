@@ -1,0 +1,135 @@
+"""The paper's classic value scores: centred means of an LLM's item ratings.
+
+Value Portrait (Han et al., ACL 2025) scores a respondent on a value as follows:
+
+1. item rating = mean of the respondent's valid ratings of the item over prompt variants;
+2. value score = mean item rating over the items tagged for that value;
+3. centred score = value score minus the mean item rating over all items that carry at
+   least one tag.
+
+Items without any valid rating (all variants unparsed) are left out of every mean; they
+are counted in ``n_items_no_valid`` of :func:`classic_summary`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait
+from vp_bayes.errors import InputError
+from vp_bayes.wave.ratings import item_ratings
+
+SCORE_COLUMNS: list[str] = [RESPONDENT, VALUE, "score", "centered_score", "n_items"]
+
+
+def read_tags(path: str | Path) -> pd.DataFrame:
+    """Read a tag table written by ``vp-bayes select`` (or any ``item_id,trait`` table).
+
+    Parameters
+    ----------
+    path
+        CSV or Parquet with ``item_id`` and ``trait`` (or ``value``) columns and optionally
+        a boolean ``tagged`` column (then only tagged rows count).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item_id, trait`` of the tagged pairs (canonical trait names).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("tag file not found", file=path)
+    if path.suffix.lower() == ".parquet":
+        raw = pd.read_parquet(path)
+    else:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    return normalize_tags(raw, source=path)
+
+
+def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.DataFrame:
+    """Reduce a tag or correlation table to its tagged ``item_id, trait`` pairs."""
+    trait_col = "trait" if "trait" in tags.columns else VALUE
+    for col in ("item_id", trait_col):
+        if col not in tags.columns:
+            raise InputError(f"tag table lacks column {col!r}", file=source, row=0, field=col)
+    keep = np.ones(len(tags), dtype=bool)
+    if "tagged" in tags.columns:
+        keep = _booleans(tags["tagged"], source)
+    traits = []
+    for i, name in enumerate(tags[trait_col].astype(str), start=1):
+        try:
+            traits.append(canonical_trait(name))
+        except KeyError as err:
+            raise InputError(f"unknown trait {name!r}", file=source, row=i,
+                             field=trait_col) from err
+    out = pd.DataFrame({"item_id": tags["item_id"].astype(str).to_numpy(), "trait": traits})
+    out = out[keep].drop_duplicates().reset_index(drop=True)
+    return out
+
+
+def _booleans(col: pd.Series, source: str | Path | None) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=bool)
+    text = col.astype(str).str.strip().str.lower()
+    truth = {"true": True, "1": True, "false": False, "0": False}
+    bad = ~text.isin(list(truth))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        raise InputError(f"not a boolean: {col.iloc[row - 1]!r}", file=source, row=row,
+                         field="tagged")
+    return text.map(truth).to_numpy(dtype=bool)
+
+
+def classic_scores(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFrame:
+    """The paper's centred-mean value scores of every respondent.
+
+    Parameters
+    ----------
+    tags
+        Tagged ``item_id, trait`` pairs, or a correlation table with a ``tagged`` column
+        (see :func:`normalize_tags`).
+    llm_ratings
+        A long table ``respondent, item_id, variant, rating`` (NaN = unparsed), e.g. from
+        :func:`vp_bayes.wave.ratings.read_llm_ratings`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``respondent, value, score, centered_score, n_items`` (``n_items``: tagged
+        items with at least one valid rating), plus ``std`` (population sd, ddof 0, of the
+        item ratings of that value, as the paper's ``std_dev``). Values in the order they
+        first appear in ``tags``.
+    """
+    pairs = normalize_tags(tags)
+    per_item = item_ratings(llm_ratings)
+    valid = per_item[per_item["n_valid"] > 0][[RESPONDENT, "item_id", "rating"]]
+    tagged_items = pairs["item_id"].unique()
+    baseline = (valid[valid["item_id"].isin(tagged_items)]
+                .groupby(RESPONDENT)["rating"].mean().rename("baseline"))
+    joined = valid.merge(pairs, on="item_id", how="inner")
+    grouped = joined.groupby([RESPONDENT, "trait"], sort=False)["rating"]
+    scores = grouped.agg(score="mean", n_items="count").reset_index()
+    scores["std"] = grouped.std(ddof=0).to_numpy()
+    scores = scores.merge(baseline, left_on=RESPONDENT, right_index=True, how="left")
+    scores["centered_score"] = scores["score"] - scores["baseline"]
+    order = {t: i for i, t in enumerate(dict.fromkeys(pairs["trait"]))}
+    scores["_order"] = scores["trait"].map(order)
+    scores = scores.sort_values([RESPONDENT, "_order"]).rename(columns={"trait": VALUE})
+    return scores[[*SCORE_COLUMNS, "std"]].reset_index(drop=True)
+
+
+def classic_summary(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFrame:
+    """Per respondent: tagged items, those with no valid rating, and unparsed ratings."""
+    pairs = normalize_tags(tags)
+    per_item = item_ratings(llm_ratings)
+    on_tagged = per_item[per_item["item_id"].isin(pairs["item_id"].unique())]
+    out = on_tagged.groupby(RESPONDENT).agg(
+        n_tagged_items=("item_id", "nunique"),
+        n_items_no_valid=("n_valid", lambda s: int((s == 0).sum())),
+        n_unparsed=("n_rows", "sum"),
+    )
+    out["n_unparsed"] -= on_tagged.groupby(RESPONDENT)["n_valid"].sum()
+    return out.reset_index()
