@@ -1,5 +1,75 @@
-"""CLI commands: wave."""
+"""CLI commands on wave folders: ``validate`` and ``simulate``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import typer
+
 from vp_bayes.cli.app import app, import_app  # noqa: F401
+
+
+def _print_summary(summary: dict) -> None:
+    typer.echo(f"wave: {summary['name']}")
+    typer.echo(f"values from: {summary['value_source']}")
+    lo, hi = summary["scale"]
+    typer.echo(f"rating scale: {lo}..{hi}\n")
+    typer.echo(summary["counts"].to_string(index=False))
+    typer.echo("\nrating distribution")
+    dist = summary["rating_distribution"].copy()
+    dist["share"] = dist["share"].map(lambda s: f"{s:.3f}")
+    typer.echo(dist.to_string(index=False))
+    typer.echo("")
+    for key in ("ratings_per_item", "ratings_per_participant"):
+        s = summary[key]
+        typer.echo(
+            f"{key.replace('_', ' ')}: min {s['min']}, median {s['median']:g}, max {s['max']}"
+        )
+    for key in ("participants_without_ratings", "items_without_ratings"):
+        ids = summary[key]
+        shown = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
+        typer.echo(f"{key.replace('_', ' ')}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    typer.echo(f"empty answer/value cells: {summary['missing_cells']}")
+
+
+@app.command()
+def validate(wave: Path = typer.Argument(..., help="The wave folder.")) -> None:
+    """Load and check a wave folder; print its summary or the first error (exit 2)."""
+    from vp_bayes.wave.io import load_wave, summarize_wave
+
+    _print_summary(summarize_wave(load_wave(wave)))
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Argument(..., help="The wave folder to write."),
+    participants: int = typer.Option(300, "--participants", help="Number of simulated humans."),
+    items: int = typer.Option(80, "--items", help="Number of items."),
+    per_participant: int = typer.Option(
+        None, "--per-participant", help="Items rated per participant [default: min(items, 60)]."
+    ),
+    seed: int = typer.Option(2026, "--seed", help="Random seed."),
+    llms: int = typer.Option(3, "--llms", help="Number of simulated LLM respondents."),
+    personas: bool = typer.Option(True, "--personas/--no-personas", help="Persona respondents."),
+    prescored: bool = typer.Option(
+        False, "--prescored", help="Write MRAT-centred values.csv instead of instrument.csv."
+    ),
+) -> None:
+    """Simulate a wave with known truth (truth.nc) and LLM ratings (llm_ratings.csv)."""
+    from vp_bayes.wave.io import summarize_wave
+    from vp_bayes.wave.simulate import simulate_wave, write_simulated
+
+    sim = simulate_wave(
+        n_participants=participants,
+        n_items=items,
+        items_per_participant=per_participant,
+        seed=seed,
+        n_llm=llms,
+        personas=personas,
+        prescored=prescored,
+    )
+    folder = write_simulated(sim, out)
+    typer.echo(f"wrote {folder} (data hash {sim.wave.data_hash()[:12]})")
+    n_resp = sim.llm_ratings["respondent"].nunique()
+    typer.echo(f"llm ratings: {len(sim.llm_ratings)} rows, {n_resp} respondents\n")
+    _print_summary(summarize_wave(sim.wave))
