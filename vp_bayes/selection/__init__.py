@@ -13,6 +13,7 @@ from vp_bayes.selection.correlation import (
     resolve_traits,
     select_items,
     tag_counts,
+    wave_traits,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "resolve_traits",
     "select_items",
     "tag_counts",
+    "wave_traits",
 ]

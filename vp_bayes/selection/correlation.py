@@ -23,6 +23,7 @@ from scipy import stats
 
 from vp_bayes.dims import TRAIT_SETS, canonical_trait
 from vp_bayes.errors import InputError
+from vp_bayes.wave.core import Wave
 
 METHODS: tuple[str, ...] = ("spearman", "pearson", "kendall")
 CORRECTIONS: tuple[str, ...] = ("none", "fdr_bh", "bonferroni")
@@ -68,6 +69,37 @@ def resolve_traits(spec: str | Sequence[str], available: Sequence[str] | None = 
             raise InputError(f"trait(s) not in the data: {', '.join(missing)}",
                              field="traits")
     return out
+
+
+def wave_traits(wave: Wave, spec: str | Sequence[str] = "values") -> pd.DataFrame:
+    """The trait scores of a wave's participants for the selection rule.
+
+    Parameters
+    ----------
+    wave
+        A wave with pre-scored ``values`` or raw instrument ``answers``.
+    spec
+        Trait spec, see :func:`resolve_traits`. For raw answers the traits are MRAT-centred
+        scores of the wave's instrument at every level it supports.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by participant id, one column per requested trait.
+    """
+    if wave.values is not None:
+        frame = wave.values
+    elif wave.answers is not None and wave.manifest.instrument is not None:
+        from vp_bayes.instruments import get_instrument, mrat_centred
+
+        inst = get_instrument(wave.manifest.instrument)
+        frame = pd.concat([mrat_centred(wave.answers, inst, level) for level in inst.levels],
+                          axis=1)
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+    else:
+        raise InputError("wave has neither values nor instrument answers", field="values")
+    names = resolve_traits(spec, available=[str(c) for c in frame.columns])
+    return frame[names]
 
 
 # --------------------------------------------------------------------------------------
