@@ -1,5 +1,113 @@
-"""CLI commands: rate."""
+"""CLI commands: rate (collect LLM ratings of the items)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
 from vp_bayes.cli.app import app, import_app  # noqa: F401
+from vp_bayes.errors import InputError
+
+
+class BackendName(StrEnum):
+    """Available backends."""
+
+    openai = "openai"
+    transformers = "transformers"
+
+
+class PersonaMode(StrEnum):
+    """Where a persona goes."""
+
+    system = "system"
+    user = "user"
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@app.command("rate")
+def rate_command(
+    items: Path = typer.Argument(..., help="Wave folder or items table (csv/parquet)."),
+    backend: BackendName = typer.Option(..., "--backend", help="openai or transformers."),
+    model: str = typer.Option(..., "--model", help="Model name (openai) or path/hub name."),
+    out: Path = typer.Option(..., "--out", help="Output ratings CSV."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env",
+                                    help="Name of the env variable holding the API key."),
+    variants: str | None = typer.Option(None, "--variants", help="Comma list; default all six."),
+    templates: Path | None = typer.Option(None, "--templates", help="Extra template folder."),
+    persona: str | None = typer.Option(None, "--persona", help="One ad-hoc persona text."),
+    personas: str | None = typer.Option(None, "--personas",
+                                        help="CSV (persona_id,text), builtin or builtin:AXES."),
+    persona_mode: PersonaMode = typer.Option(PersonaMode.system, "--persona-mode"),
+    samples: int = typer.Option(1, "--samples", help="Samples per item x variant x persona."),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (seed + sample is sent)."),
+    max_tokens: int = typer.Option(64, "--max-tokens"),
+    top_p: float | None = typer.Option(None, "--top-p"),
+    logprobs: bool = typer.Option(False, "--logprobs", help="Also record p1..p6, p_valid."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai)."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Per-attempt timeout, seconds."),
+    max_retries: int = typer.Option(6, "--max-retries"),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers)."),
+    gguf_file: str | None = typer.Option(None, "--gguf-file", help="GGUF file in --model."),
+    revision: str | None = typer.Option(None, "--revision", help="Model revision."),
+    cache: Path | None = typer.Option(None, "--cache", help="SQLite cache (default by --out)."),
+    items_limit: int | None = typer.Option(None, "--items-limit", help="First N items only."),
+    item_ids: str | None = typer.Option(None, "--items", help="Comma list of item ids."),
+    respondent: str | None = typer.Option(None, "--respondent",
+                                          help="Name in the respondent column (default --model)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache)."""
+    from vp_bayes.llm.personas import resolve_personas
+    from vp_bayes.llm.prompts import VARIANTS, load_templates, read_items
+    from vp_bayes.llm.runner import Settings, rate
+
+    table = read_items(items)
+    wanted = _split(item_ids)
+    if wanted:
+        missing = sorted(set(wanted) - set(table["item_id"]))
+        if missing:
+            raise InputError(f"unknown item id {missing[0]!r}", file=items, field="item_id")
+        table = table[table["item_id"].isin(wanted)]
+    if items_limit is not None:
+        table = table.head(items_limit)
+    tmpl = load_templates(templates)
+    chosen = _split(variants) or list(VARIANTS)
+    people = resolve_personas(personas, persona)
+    settings = Settings(temperature=temperature, seed=seed, max_tokens=max_tokens, top_p=top_p,
+                        logprobs=logprobs)
+    if backend is BackendName.openai:
+        from vp_bayes.llm.backends.openai import OpenAIBackend
+
+        be = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env,
+                           concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                           temperature=temperature, max_tokens=max_tokens, top_p=top_p,
+                           logprobs=logprobs)
+    else:
+        from vp_bayes.llm.backends.transformers import TransformersBackend
+
+        be = TransformersBackend(model, gguf_file=gguf_file, revision=revision,
+                                 batch_size=batch_size, max_new_tokens=max_tokens,
+                                 temperature=temperature, top_p=top_p, logprobs=logprobs)
+    summary, ratings = rate(table, be, out, respondent_model=respondent or model,
+                            variants=chosen, personas=people, persona_mode=persona_mode.value,
+                            samples=samples, settings=settings, templates=tmpl,
+                            cache_path=cache, progress=progress)
+    typer.echo(summary.line())
+    if len(ratings):
+        counts = ratings["rating"].value_counts(dropna=False).sort_index()
+        typer.echo("rating counts: " + ", ".join(f"{k if k is not None else 'NA'}={v}"
+                                                 for k, v in counts.items()))
+    typer.echo(f"wrote {out} ({len(ratings)} rows)")
+    if summary.failed:
+        for key, msg in list(summary.failures.items())[:5]:
+            typer.echo(f"failed {key[:12]}: {msg}", err=True)
+        typer.echo(f"{summary.failed} requests failed; run the same command again to retry them",
+                   err=True)
+        raise typer.Exit(1)

@@ -178,12 +178,18 @@ class OpenAIBackend(Backend):
         self.max_tokens = max_tokens
         self.top_p = top_p
         self.logprobs = logprobs
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=os.environ.get(api_key_env) or DUMMY_KEY,
-            max_retries=0,
-            timeout=timeout,
-        )
+        self._api_key_env = api_key_env
+        self._client: openai.AsyncOpenAI | None = None  # made inside the running event loop
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=os.environ.get(self._api_key_env) or DUMMY_KEY,
+                max_retries=0,
+                timeout=self.timeout,
+            )
+        return self._client
 
     def __repr__(self) -> str:  # never show the client (and its key)
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
@@ -222,7 +228,7 @@ class OpenAIBackend(Backend):
         for attempt in range(self.max_retries + 1):
             start = time.perf_counter()
             try:
-                resp = await self._client.chat.completions.create(**params)
+                resp = await self._get_client().chat.completions.create(**params)
             except (openai.APITimeoutError, openai.APIConnectionError) as err:
                 last = err
             except openai.APIStatusError as err:
@@ -253,8 +259,10 @@ class OpenAIBackend(Backend):
                       latency_s=latency, meta=meta)
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._client.close()
+        """Close the HTTP client (a later run makes a new one)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 def _retry_after(err: Exception) -> float | None:
