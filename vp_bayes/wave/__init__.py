@@ -9,5 +9,16 @@ from __future__ import annotations
 
 from vp_bayes.wave.core import Manifest, Wave
 from vp_bayes.wave.io import load_wave, summarize_wave, write_wave
+from vp_bayes.wave.simulate import SimulatedWave, load_truth, simulate_wave, write_simulated
 
-__all__ = ["Manifest", "Wave", "load_wave", "summarize_wave", "write_wave"]
+__all__ = [
+    "Manifest",
+    "SimulatedWave",
+    "Wave",
+    "load_truth",
+    "load_wave",
+    "simulate_wave",
+    "summarize_wave",
+    "write_simulated",
+    "write_wave",
+]
