@@ -307,6 +307,17 @@ def test_cli_validate_bad_wave_exits_2(tmp_path: Path) -> None:
     assert "ratings.csv, row 3, field 'rating'" in lines[0]
 
 
+def test_console_script_exits_2(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "vp-bayes"
+    if not script.is_file():
+        pytest.skip("vp-bayes console script not installed beside this Python")
+    folder = _write_good(tmp_path / "wave")
+    _delete("items.csv")(folder)
+    result = subprocess.run([str(script), "validate", str(folder)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("items.csv: required file missing")
+
+
 def test_cli_validate_good_wave(tmp_path: Path) -> None:
     result = _cli("validate", str(_write_good(tmp_path / "wave")))
     assert result.returncode == 0, result.stderr
