@@ -7,7 +7,7 @@ directive ``[[...]]``:
 - ``[[429:N]]``: the first N attempts get HTTP 429 with ``Retry-After`` (``retry_after`` s);
 - ``[[500:N]]``: the first N attempts get HTTP 500;
 - ``[[slow:N:S]]``: the first N attempts sleep S seconds before answering;
-- ``[[fail]]``: always HTTP 500;
+- ``[[fail]]``: always HTTP 500; ``[[400]]``: always HTTP 400;
 - ``[[garbage]]``: answer random-looking text with no phrase; ``[[refuse]]``: a refusal.
 
 Without a directive the answer is one of the six phrases chosen from a hash of the messages
@@ -92,6 +92,8 @@ class ScriptedServer:
             return 429, {"Retry-After": f"{self.retry_after:g}"}, {"error": {"message": "slow"}}
         if kind == "500" and attempt <= int(arg):
             return 500, {}, {"error": {"message": "boom"}}
+        if kind == "400":
+            return 400, {}, {"error": {"message": "bad request"}}
         if kind == "fail":
             return 500, {}, {"error": {"message": "always failing"}}
         if kind == "slow":

@@ -53,6 +53,8 @@ def rate_command(
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai)."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-attempt timeout, seconds."),
     max_retries: int = typer.Option(6, "--max-retries"),
+    retry_delay: float = typer.Option(1.0, "--retry-delay",
+                                      help="Base backoff delay in seconds (doubles per retry)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers)."),
     gguf_file: str | None = typer.Option(None, "--gguf-file", help="GGUF file in --model."),
     revision: str | None = typer.Option(None, "--revision", help="Model revision."),
@@ -87,6 +89,7 @@ def rate_command(
 
         be = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env,
                            concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                           base_delay=retry_delay,
                            temperature=temperature, max_tokens=max_tokens, top_p=top_p,
                            logprobs=logprobs)
     else:
@@ -110,4 +113,4 @@ def rate_command(
             typer.echo(f"failed {key[:12]}: {msg}", err=True)
         typer.echo(f"{summary.failed} requests failed; run the same command again to retry them",
                    err=True)
-        raise typer.Exit(1)
+        raise SystemExit(1)  # typer.Exit is swallowed under standalone_mode=False
