@@ -1,0 +1,172 @@
+"""The hierarchical Bayesian item model, built by a pure function.
+
+For participant i, latent value v, statement item j and questionnaire item k::
+
+    theta_i  = mu_g(i) + L z_i            z_i ~ N(0, I);  L L' = R ~ LKJ(eta)
+    mu_g(i)  = sum_axes sigma_a * e_a[g_a(i)]    e_a ~ ZeroSumNormal over groups
+    alpha_i  = sigma_alpha * u_i          (response style; shared by questionnaire and items)
+    x_ik     ~ CumLogit(lambda_k theta_{i,v(k)} + alpha_i, c_k)        (raw answers)
+    z_iv     ~ N(sqrt(rel_v) theta_iv, sqrt(1 - rel_v))               (pre-scored values)
+    beta_jv  = m_v + s_v w_jv             (loadings, shrunk toward the value's mean loading)
+    y_ij     ~ CumLogit(beta_j . theta_i + alpha_i + b_j, kappa)      (shared thresholds)
+            or CumLogit(beta_j . theta_i + alpha_i, kappa_j)            (per-item thresholds)
+
+Identification: theta has population mean 0 (group effects sum to zero) and unit variance
+(R is a correlation matrix), which fixes its location and scale; lambda_k > 0 and the
+positive coefficient of the standardised pre-scored values fix its sign; alpha has mean 0
+and enters with coefficient 1 (its scale is that of the logistic noise); b has mean 0 under
+its prior, so the cutpoints carry the overall location. All parameterisations are
+non-centred and vectorised over observations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from scipy.special import expit
+
+from vp_bayes import dims
+from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.data import ModelData, prepare_data
+from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
+from vp_bayes.wave.core import Wave
+
+# Names of the item parameters: what scoring reads from the posterior.
+ITEM_PARAMS = ("beta", "b", "kappa")
+
+
+def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
+    """Build (never fit) the PyMC model of a wave.
+
+    Parameters
+    ----------
+    wave
+        A validated survey wave.
+    config
+        Model configuration; defaults to :class:`ModelConfig()`.
+
+    Returns
+    -------
+    pm.Model
+    """
+    config = config or ModelConfig()
+    return build_model_from_data(prepare_data(wave, config), config)
+
+
+def _cumlogit_random(eta, padded, rng=None, size=None):
+    cdf = expit(padded[..., 1:-1] - np.asarray(eta)[..., None])
+    u = rng.uniform(size=np.shape(cdf)[:-1] if size is None else size)
+    return (u[..., None] > cdf).sum(axis=-1).astype(np.int64)
+
+
+def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str):
+    """A cumulative-logit observed variable (categories 0..K-1) with a log-space logp."""
+    return pm.CustomDist(
+        name, eta, padded,
+        logp=lambda value, e, p: ordinal_logp(value, e, p),
+        random=_cumlogit_random,
+        signature="(),(p)->()",
+        observed=observed, dtype="int64", dims=dim,
+    )
+
+
+def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
+    n_v = len(data.values)
+    mu = pt.zeros((len(data.participants), n_v))
+    for axis in data.axes:
+        sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
+        raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(axis.dim, dims.VALUE))
+        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw,
+                                  dims=(axis.dim, dims.VALUE))
+        padded = pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)  # code -1 -> zeros
+        mu = mu + padded[axis.codes]
+    # PyMC 6.3's LKJCorr is parameterised by (and returns) the Cholesky factor of the
+    # correlation matrix: lower triangular with unit-norm rows.
+    chol = pm.LKJCorr("corr_chol", n=n_v, eta=config.lkj_eta)
+    pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
+    z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
+    return pm.Deterministic("theta", mu + z @ chol.T, dims=(dims.PARTICIPANT, dims.VALUE))
+
+
+def _value_measurement(data: ModelData, theta, alpha) -> None:
+    if data.value_input == "instrument":
+        ins = data.instrument
+        lam = pm.LogNormal("lam", 0.0, 0.5, dims=dims.QUESTION)
+        first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
+        log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
+                             shape=(len(ins.questions), ins.n_categories - 2))
+        cuts = ordered_cutpoints(first, log_gaps)
+        pm.Deterministic("c", cuts)
+        eta = lam[ins.question] * theta[ins.participant, ins.question_value[ins.question]]
+        if alpha is not None:
+            eta = eta + alpha[ins.participant]
+        padded = pad_cutpoints(cuts)[ins.question]
+        _cumlogit("x", eta, padded, ins.y, "answer")
+        return
+    rel = data.reliability
+    obs = ~np.isnan(data.values_z)
+    rows, cols = np.nonzero(obs)
+    pm.Normal("values_obs", mu=np.sqrt(rel)[cols] * theta[rows, cols],
+              sigma=np.sqrt(1.0 - rel)[cols], observed=data.values_z[rows, cols],
+              dims="value_obs")
+
+
+def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
+    n_items = len(data.items)
+    k = data.n_categories
+    m = pm.Normal("beta_mean", 0.0, 0.5, dims=dims.VALUE)
+    s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
+    w = pm.Normal("beta_z", 0.0, 1.0, dims=(dims.ITEM, dims.VALUE))
+    beta = pm.Deterministic("beta", m + s * w, dims=(dims.ITEM, dims.VALUE))
+    j, i = data.rating_item, data.rating_participant
+    eta = (beta[j] * theta[i]).sum(axis=-1)
+    if alpha is not None:
+        eta = eta + alpha[i]
+    if config.thresholds == "shared":
+        sigma_b = pm.HalfNormal("sigma_b", 1.0)
+        b = pm.Deterministic("b", sigma_b * pm.Normal("b_z", 0.0, 1.0, dims=dims.ITEM),
+                             dims=dims.ITEM)
+        first = pm.Normal("kappa_first", -2.0, 2.0)
+        log_gaps = pm.Normal("kappa_log_gaps", 0.0, 1.0, shape=k - 2)
+        kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps), dims=dims.CUTPOINT)
+        padded = pad_cutpoints(kappa)
+        eta = eta + b[j]
+    else:
+        first_mu = pm.Normal("kappa_first_mean", -2.0, 2.0)
+        first_sd = pm.HalfNormal("kappa_first_sd", 1.0)
+        gap_mu = pm.Normal("kappa_log_gap_mean", 0.0, 1.0, shape=k - 2)
+        gap_sd = pm.HalfNormal("kappa_log_gap_sd", 0.5)
+        first = first_mu + first_sd * pm.Normal("kappa_first_z", 0.0, 1.0, dims=dims.ITEM)
+        log_gaps = gap_mu + gap_sd * pm.Normal("kappa_log_gap_z", 0.0, 1.0,
+                                               shape=(n_items, k - 2))
+        kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps),
+                                 dims=(dims.ITEM, dims.CUTPOINT))
+        padded = pad_cutpoints(kappa)[j]
+    _cumlogit("y", eta, padded, data.rating_y, "rating")
+
+
+def build_model_from_data(data: ModelData, config: ModelConfig) -> pm.Model:
+    """Build the model from prepared arrays (see :func:`build_model`)."""
+    coords = data.coords()
+    coords["rating"] = np.arange(len(data.rating_y))
+    if data.instrument is not None:
+        coords["answer"] = np.arange(len(data.instrument.y))
+    else:
+        coords["value_obs"] = np.arange(int((~np.isnan(data.values_z)).sum()))
+    with pm.Model(coords=coords) as model:
+        if data.value_input == "exact":
+            theta = pm.Data("theta", np.nan_to_num(data.values_z),
+                            dims=(dims.PARTICIPANT, dims.VALUE))
+        else:
+            theta = _latent_values(data, config)
+        alpha = None
+        if config.response_style:
+            sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
+            alpha = pm.Deterministic(
+                "alpha", sigma_alpha * pm.Normal("alpha_z", 0.0, 1.0, dims=dims.PARTICIPANT),
+                dims=dims.PARTICIPANT)
+        if data.value_input != "exact":
+            _value_measurement(data, theta, alpha)
+        _item_ratings(data, config, theta, alpha)
+    return model

@@ -1,0 +1,154 @@
+"""Configuration of the item model and of the sampler, as plain JSON-serialisable dataclasses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from vp_bayes.errors import InputError
+
+Thresholds = Literal["shared", "item"]
+ValueInput = Literal["auto", "instrument", "latent", "exact"]
+Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
+
+# Default reliability of pre-scored value indices. The PVQ-21 (ESS) value indices have
+# 2-3 items each and low internal consistency: Cronbach's alpha roughly .4-.7 across values
+# and countries (Schwartz 2003, "A proposal for measuring value orientations across nations",
+# ESS questionnaire development report, ch. 7; Davidov, Schmidt & Schwartz 2008, POQ 72).
+# 0.6 is a round value inside that range; set it per value in the config when known.
+DEFAULT_RELIABILITY = 0.6
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the hierarchical item model looks like.
+
+    Attributes
+    ----------
+    value_level
+        Trait set of the latent values: ``"values"`` (10) or ``"values19"`` (PVQ-RR only).
+    thresholds
+        ``"shared"``: rating-scale form, one set of cutpoints plus an item location b_j;
+        ``"item"``: graded-response form, ordered cutpoints per item (hierarchical).
+    value_input
+        How participants' values enter. ``"instrument"``: raw questionnaire answers through an
+        ordinal measurement model; ``"latent"``: pre-scored values as noisy measures of the
+        latent values (error from ``reliability``); ``"exact"``: pre-scored values used as
+        exact covariates (standardised); ``"auto"``: instrument when raw answers exist, else
+        latent.
+    reliability
+        Reliability of each pre-scored value (one number for all, or per value name).
+    response_style
+        Include the person response style alpha_i.
+    demographic_axes
+        Participant columns to use as demographic axes; ``None`` = every column present.
+    lkj_eta
+        LKJ shape of the prior on the latent value correlations.
+    loading_scale_prior
+        Scale of the half-normal prior on the per-value loading SDs (the shrinkage scale).
+    """
+
+    value_level: str = "values"
+    thresholds: Thresholds = "shared"
+    value_input: ValueInput = "auto"
+    reliability: float | dict[str, float] = DEFAULT_RELIABILITY
+    response_style: bool = True
+    demographic_axes: tuple[str, ...] | None = None
+    lkj_eta: float = 2.0
+    loading_scale_prior: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        if d["demographic_axes"] is not None:
+            d["demographic_axes"] = list(d["demographic_axes"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> ModelConfig:
+        """Build from a dict, naming the unknown key if any."""
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known:
+                raise InputError(f"unknown model option (known: {sorted(known)})",
+                                 file=source, field=key)
+        d = dict(d)
+        if d.get("demographic_axes") is not None:
+            d["demographic_axes"] = tuple(d["demographic_axes"])
+        cfg = cls(**d)
+        cfg.validate(source=source)
+        return cfg
+
+    def validate(self, *, source: str = "config") -> None:
+        """Raise :class:`InputError` for impossible settings."""
+        if self.thresholds not in ("shared", "item"):
+            raise InputError("must be 'shared' or 'item'", file=source, field="thresholds")
+        if self.value_input not in ("auto", "instrument", "latent", "exact"):
+            raise InputError("must be auto|instrument|latent|exact", file=source,
+                             field="value_input")
+        rel = self.reliability.values() if isinstance(self.reliability, dict) else [
+            self.reliability]
+        if any(not 0.0 < float(r) < 1.0 for r in rel):
+            raise InputError("reliabilities must lie strictly between 0 and 1", file=source,
+                             field="reliability")
+        if self.lkj_eta <= 0:
+            raise InputError("must be positive", file=source, field="lkj_eta")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How to fit: the inference engine and its budget."""
+
+    sampler: Sampler = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    seed: int = 2026
+    target_accept: float = 0.8
+    low_rank_modified_mass_matrix: bool = False
+    advi_iterations: int = 30000
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """A model config and a sampler config read together from one JSON file."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+
+def read_config(path: str | Path) -> FitConfig:
+    """Read ``{"model": {...}, "sampler": {...}}`` from a JSON file.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the offending key.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("config file not found", file=path) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"invalid JSON ({err.msg})", file=path, row=err.lineno) from None
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object with 'model' and/or 'sampler'", file=path)
+    for key in raw:
+        if key not in ("model", "sampler"):
+            raise InputError("unknown section (expected 'model' or 'sampler')", file=path,
+                             field=key)
+    model = ModelConfig.from_dict(raw.get("model", {}), source=str(path))
+    sampler_raw = raw.get("sampler", {})
+    known = {f.name for f in fields(SamplerConfig)}
+    for key in sampler_raw:
+        if key not in known:
+            raise InputError(f"unknown sampler option (known: {sorted(known)})", file=path,
+                             field=f"sampler.{key}")
+    return FitConfig(model=model, sampler=SamplerConfig(**sampler_raw))

@@ -1,0 +1,87 @@
+"""Cumulative-logit (ordered logistic) likelihood computed in log space.
+
+P(y <= k) = sigmoid(c_k - eta). For category k with lower cut ``a = c_{k-1}`` and upper cut
+``b = c_k`` (padded with -/+``BIG``)::
+
+    P(y = k) = sigmoid(b - eta) - sigmoid(a - eta)
+             = sigmoid(b - eta) * sigmoid(eta - a) * (1 - exp(a - b))
+
+so ``log P = log_sigmoid(b - eta) + log_sigmoid(eta - a) + log1mexp(a - b)``. Every term is
+finite for any finite eta (``pm.OrderedLogistic`` differences sigmoids first and returns
+-inf in the tails), and the last term depends on the cutpoints only, not on the observation.
+The same identity is used by the numpy scorer (:func:`ordinal_logp_np`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from scipy.special import expit, log_expit
+
+BIG = 1.0e4  # stands in for +/- infinity in the padded cutpoints; exp(-BIG) == 0 in float64
+
+
+def pad_cutpoints(cuts: pt.TensorVariable) -> pt.TensorVariable:
+    """Pad ordered cutpoints (..., K-1) with -BIG and +BIG on the last axis -> (..., K+1)."""
+    shape = (*tuple(cuts.shape[:-1]), 1)
+    lo = pt.full(shape, -BIG)
+    hi = pt.full(shape, BIG)
+    return pt.concatenate([lo, cuts, hi], axis=-1)
+
+
+def ordinal_logp(y: pt.TensorVariable, eta: pt.TensorVariable,
+                 padded: pt.TensorVariable) -> pt.TensorVariable:
+    """Elementwise log-probability of categories ``y`` (0..K-1).
+
+    Parameters
+    ----------
+    y
+        Integer categories, shape (N,).
+    eta
+        Linear predictor, shape (N,).
+    padded
+        Padded cutpoints: shape (K+1,) when shared, or (N, K+1) per observation.
+    """
+    if padded.ndim == 2 and padded.type.shape[0] == 1:  # shared cutpoints, batch-expanded
+        padded = padded[0]
+    if padded.ndim == 1:
+        lower = padded[y]
+        upper = padded[y + 1]
+    else:
+        rows = pt.arange(y.shape[0])
+        lower = padded[rows, y]
+        upper = padded[rows, y + 1]
+    return -pt.softplus(eta - upper) - pt.softplus(lower - eta) + pt.log1mexp(lower - upper)
+
+
+def ordered_cutpoints(first: pt.TensorVariable, log_gaps: pt.TensorVariable) -> pt.TensorVariable:
+    """Cutpoints ``first, first + exp(g1), ...`` on the last axis; ordered by construction."""
+    steps = pt.concatenate([pt.shape_padright(first), pt.exp(log_gaps)], axis=-1)
+    return pt.cumsum(steps, axis=-1)
+
+
+# ---------------------------------------------------------------- numpy twins (scoring, PPC)
+def pad_cutpoints_np(cuts: np.ndarray) -> np.ndarray:
+    """numpy version of :func:`pad_cutpoints`."""
+    shape = (*cuts.shape[:-1], 1)
+    return np.concatenate([np.full(shape, -BIG), cuts, np.full(shape, BIG)], axis=-1)
+
+
+def category_logp_np(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Log-probabilities of every category: ``eta`` (...,) and ``cuts`` broadcastable (..., K-1).
+
+    Returns an array (..., K).
+    """
+    padded = pad_cutpoints_np(cuts)
+    lower = padded[..., :-1]
+    upper = padded[..., 1:]
+    e = eta[..., None]
+    gap = np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))
+    return log_expit(upper - e) + log_expit(e - lower) + gap
+
+
+def category_probs_np(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Probabilities of every category (..., K), by differences of the cumulative logits."""
+    padded = pad_cutpoints_np(cuts)
+    cdf = expit(padded - eta[..., None])
+    return np.diff(cdf, axis=-1)
