@@ -1,0 +1,307 @@
+r"""The per-draw conditional posterior of one respondent, by Newton + Laplace + importance sampling.
+
+For item-parameter draw s the respondent's unknowns are ``x = (theta, alpha, o)``: latent
+values theta (V), response style alpha (when the model has one) and, optionally, one intercept
+shift o_g per prompt variant. With ``eta_jg = beta_j . theta + alpha + b_j + o_g`` and rating
+weights ``W_jgk`` (the number of ratings of item j in category k under variant g; soft ratings
+add their probabilities instead of a count of one), the log posterior is::
+
+    log p(x | y, params_s) = sum_jgk W_jgk log P_s(y = k | eta_jg)
+                             - theta' corr_s^-1 theta / 2 - alpha^2 / (2 sigma_alpha_s^2)
+                             - sum_g o_g^2 / (2 * 0.5^2) + const.
+
+It is concave in x (cumulative-logit likelihoods are log-concave in eta, eta is linear in x
+and the prior is Gaussian), so Newton's method with step halving finds the mode of every
+draw at once. With ``a, b`` the lower and upper cut of category k::
+
+    d log P / d eta   = sigmoid(a - eta) - sigmoid(eta - b)
+    d2 log P / d eta2 = -[s1 (1 - s1) + s2 (1 - s2)],  s1 = sigmoid(a - eta), s2 = sigmoid(eta - b)
+
+The Laplace approximation ``N(mode_s, (-H_s)^-1)`` is then used as an importance-sampling
+proposal (multivariate t, ``IS_DF`` degrees of freedom, same location and scale): the weights
+``p / q`` are self-normalised within each draw s and ``n_per_draw`` samples are drawn by
+systematic resampling, so every draw s keeps exactly ``n_per_draw`` samples (the mixture over
+s is the cut posterior with equal weights) and sample m of draw s lines up across respondents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from vp_bayes.model.likelihood import category_logp_np, pad_cutpoints_np
+from vp_bayes.scoring.posterior import ItemDraws
+
+OFFSET_SD = 0.5  # prior SD of the per-variant intercept shifts
+IS_DF = 10.0  # degrees of freedom of the multivariate-t proposal
+MAX_NEWTON = 100
+CHUNK_ELEMENTS = 4_000_000  # largest (draws x samples x items x variants x K) block evaluated
+
+
+@dataclass(frozen=True)
+class RespondentData:
+    """One respondent's usable ratings, aggregated into weights.
+
+    Attributes
+    ----------
+    item_index
+        Positions (J_r,) of the rated items in :attr:`ItemDraws.items`.
+    weights
+        W (J_r, G, K): rating weight of item j, variant group g, category k. G = 1 when the
+        variants are pooled (no variant offsets).
+    variants
+        Labels of the G variant groups (``("all",)`` when pooled).
+    """
+
+    item_index: np.ndarray
+    weights: np.ndarray
+    variants: tuple[str, ...]
+
+    @property
+    def n_weight(self) -> float:
+        """Total rating weight (the number of usable ratings)."""
+        return float(self.weights.sum())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Positions of theta, alpha and the variant offsets inside the parameter vector x."""
+
+    n_values: int
+    has_alpha: bool
+    n_offsets: int
+
+    @property
+    def size(self) -> int:
+        """Dimension D of x."""
+        return self.n_values + int(self.has_alpha) + self.n_offsets
+
+    @property
+    def alpha(self) -> int:
+        """Index of alpha in x."""
+        return self.n_values
+
+    @property
+    def offsets(self) -> slice:
+        """Slice of the variant offsets in x."""
+        start = self.n_values + int(self.has_alpha)
+        return slice(start, start + self.n_offsets)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The conditional posteriors of one respondent for all S draws, ready to evaluate."""
+
+    layout: Layout
+    beta: np.ndarray  # (S, J, V)
+    shift: np.ndarray  # (S, J) item location b (zeros with per-item thresholds)
+    cuts: np.ndarray  # (S, Jc, 1, K-1), Jc = 1 (shared) or J
+    weights: np.ndarray  # (J, G, K)
+    precision: np.ndarray  # (S, D, D) prior precision of x
+
+    @property
+    def n_draws(self) -> int:
+        """S."""
+        return int(self.beta.shape[0])
+
+
+def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) -> Problem:
+    """Gather the item parameters of the rated items and the prior precision of x."""
+    s, v = draws.n_draws, len(draws.values)
+    idx = data.item_index
+    layout = Layout(v, draws.sigma_alpha is not None,
+                    len(data.variants) if variant_offsets else 0)
+    beta = draws.beta[:, idx]
+    shift = draws.b[:, idx] if draws.b is not None else np.zeros((s, len(idx)))
+    cuts = draws.cuts[:, None, None, :] if draws.shared_thresholds else draws.cuts[:, idx, None, :]
+    prec = np.zeros((s, layout.size, layout.size))
+    prec[:, :v, :v] = np.linalg.inv(draws.corr)
+    if layout.has_alpha:
+        prec[:, layout.alpha, layout.alpha] = 1.0 / draws.sigma_alpha**2
+    off = np.arange(layout.size)[layout.offsets]
+    prec[:, off, off] = 1.0 / OFFSET_SD**2
+    return Problem(layout, beta, shift, cuts, data.weights, prec)
+
+
+def linear_predictor(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """eta (..., J, G) for parameter vectors x (S, ..., D); the draws axis comes first."""
+    lay = problem.layout
+    v = lay.n_values
+    extra = x.ndim - 2  # sample axes between draws and D
+    beta = problem.beta.reshape(problem.beta.shape[:1] + (1,) * extra + problem.beta.shape[1:])
+    shift = problem.shift.reshape(problem.shift.shape[:1] + (1,) * extra + problem.shift.shape[1:])
+    eta = np.einsum("...jv,...v->...j", beta, x[..., :v]) + shift
+    if lay.has_alpha:
+        eta = eta + x[..., lay.alpha, None]
+    eta = eta[..., None]
+    if lay.n_offsets:
+        eta = eta + x[..., None, lay.offsets]
+    return eta
+
+
+def log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """Unnormalised log posterior at x (S, ..., D) -> (S, ...)."""
+    extra = x.ndim - 2
+    cuts = problem.cuts.reshape(problem.cuts.shape[:1] + (1,) * extra + problem.cuts.shape[1:])
+    lp = category_logp_np(linear_predictor(problem, x), cuts)
+    loglik = np.einsum("...jgk,jgk->...", lp, problem.weights)
+    prec = problem.precision.reshape(problem.precision.shape[:1] + (1,) * extra
+                                     + problem.precision.shape[1:])
+    quad = np.einsum("...d,...de,...e->...", x, prec, x)
+    return loglik - 0.5 * quad
+
+
+def eta_derivatives(problem: Problem, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted first and second derivatives of the log-likelihood w.r.t. eta (S, J, G)."""
+    padded = pad_cutpoints_np(problem.cuts)  # (S, Jc, 1, K+1)
+    e = eta[..., None]
+    s1 = expit(padded[..., :-1] - e)
+    s2 = expit(e - padded[..., 1:])
+    w = problem.weights
+    grad = ((s1 - s2) * w).sum(axis=-1)
+    hess = -((s1 * (1.0 - s1) + s2 * (1.0 - s2)) * w).sum(axis=-1)
+    return grad, hess
+
+
+def gradient_hessian(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient (S, D) and Hessian (S, D, D) of :func:`log_posterior` at x (S, D)."""
+    lay = problem.layout
+    v = lay.n_values
+    g_eta, h_eta = eta_derivatives(problem, linear_predictor(problem, x))
+    g_item, h_item = g_eta.sum(axis=2), h_eta.sum(axis=2)  # (S, J)
+    beta = problem.beta
+    grad = np.zeros_like(x)
+    hess = np.zeros(x.shape + (x.shape[-1],))
+    grad[:, :v] = np.einsum("sj,sjv->sv", g_item, beta)
+    hess[:, :v, :v] = np.matmul(np.swapaxes(beta * h_item[..., None], 1, 2), beta)
+    if lay.has_alpha:
+        a = lay.alpha
+        grad[:, a] = g_item.sum(axis=1)
+        cross = np.einsum("sj,sjv->sv", h_item, beta)
+        hess[:, :v, a] = cross
+        hess[:, a, :v] = cross
+        hess[:, a, a] = h_item.sum(axis=1)
+    if lay.n_offsets:
+        o = lay.offsets
+        grad[:, o] = g_eta.sum(axis=1)
+        h_var = h_eta.sum(axis=1)  # (S, G)
+        cross = np.einsum("sjg,sjv->svg", h_eta, beta)
+        hess[:, :v, o] = cross
+        hess[:, o, :v] = np.swapaxes(cross, 1, 2)
+        if lay.has_alpha:
+            hess[:, lay.alpha, o] = h_var
+            hess[:, o, lay.alpha] = h_var
+        idx = np.arange(lay.size)[o]
+        hess[:, idx, idx] = h_var
+    grad -= np.einsum("sde,se->sd", problem.precision, x)
+    hess -= problem.precision
+    return grad, hess
+
+
+def find_modes(problem: Problem, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mode of every draw's conditional posterior by damped Newton, all draws at once.
+
+    Returns
+    -------
+    mode
+        (S, D).
+    neg_hessian
+        (S, D, D) the posterior precision at the mode.
+    iterations
+        Newton iterations used.
+    """
+    s, d = problem.n_draws, problem.layout.size
+    x = np.zeros((s, d))
+    f = log_posterior(problem, x)
+    for it in range(1, MAX_NEWTON + 1):
+        grad, hess = gradient_hessian(problem, x)
+        step = np.linalg.solve(-hess, grad[..., None])[..., 0]
+        decrement = np.einsum("sd,sd->s", grad, step)  # Newton decrement squared
+        if np.all(decrement < tol):
+            return x, -hess, it
+        t = np.ones(s)
+        for _ in range(40):
+            x_new = x + t[:, None] * step
+            f_new = log_posterior(problem, x_new)
+            worse = f_new < f - 1e-12 * np.abs(f)
+            if not worse.any():
+                break
+            t = np.where(worse, t / 2, t)
+        x = np.where(worse[:, None], x, x_new)  # a draw that never improves stays put
+        f = np.where(worse, f, f_new)
+    _, hess = gradient_hessian(problem, x)
+    return x, -hess, MAX_NEWTON
+
+
+@dataclass(frozen=True)
+class LaplaceResult:
+    """Samples of one respondent: ``samples`` (S, M, D) plus importance-sampling diagnostics."""
+
+    samples: np.ndarray
+    mode: np.ndarray
+    ess_fraction: float  # mean over draws of ESS / M
+    pareto_k: float  # Pareto k-hat of the pooled within-draw normalised weights (nan if none)
+    iterations: int
+
+
+def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Systematic resampling indices (S, M) from normalised weights (S, M)."""
+    s, m = weights.shape
+    cum = np.cumsum(weights, axis=1)
+    cum[:, -1] = 1.0
+    pos = (rng.random((s, 1)) + np.arange(m)[None, :]) / m
+    return (pos[:, :, None] > cum[:, None, :]).sum(axis=-1).clip(max=m - 1)
+
+
+def _chunked_log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
+    s, m = x.shape[:2]
+    per_draw = m * problem.weights.size
+    step = max(1, CHUNK_ELEMENTS // max(per_draw, 1))
+    out = np.empty((s, m))
+    for start in range(0, s, step):
+        sl = slice(start, start + step)
+        sub = Problem(problem.layout, problem.beta[sl], problem.shift[sl], problem.cuts[sl],
+                      problem.weights, problem.precision[sl])
+        out[sl] = log_posterior(sub, x[sl])
+    return out
+
+
+def pareto_khat(log_weights: np.ndarray) -> float:
+    """Pareto k-hat of importance log weights (ArviZ' PSIS estimator)."""
+    from arviz_stats.base import array_stats
+
+    flat = np.asarray(log_weights, dtype=float).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size < 10 or np.ptp(flat) == 0:
+        return float("nan") if flat.size < 10 else 0.0
+    # arviz_stats' psislw takes the negated log ratios (its LOO convention: log-likelihoods)
+    _, khat = array_stats.psislw(flat.max() - flat, axis=-1)
+    return float(khat)
+
+
+def laplace_samples(problem: Problem, n_per_draw: int, rng: np.random.Generator,
+                    importance: bool = True) -> LaplaceResult:
+    """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior."""
+    mode, precision, iterations = find_modes(problem)
+    s, d = mode.shape
+    chol = np.linalg.cholesky(precision)  # precision = L L'
+    scale = np.linalg.inv(np.swapaxes(chol, 1, 2))  # x = mode + L'^-1 z has covariance prec^-1
+    z = rng.standard_normal((s, n_per_draw, d))
+    if not importance:
+        x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, z)
+        return LaplaceResult(x, mode, 1.0, float("nan"), iterations)
+    u = rng.chisquare(IS_DF, size=(s, n_per_draw, 1)) / IS_DF
+    t = z / np.sqrt(u)
+    x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, t)
+    log_q = -0.5 * (IS_DF + d) * np.log1p((t**2).sum(-1) / IS_DF)
+    log_p = _chunked_log_posterior(problem, x)
+    log_w = log_p - log_q
+    log_w -= logsumexp(log_w, axis=1, keepdims=True)  # normalised within each draw s
+    w = np.exp(log_w)
+    ess = 1.0 / (w**2).sum(axis=1)
+    pick = _systematic(w, rng)
+    x = np.take_along_axis(x, pick[..., None], axis=1)
+    return LaplaceResult(x, mode, float(ess.mean() / n_per_draw), pareto_khat(log_w),
+                         iterations)

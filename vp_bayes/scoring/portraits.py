@@ -1,0 +1,399 @@
+"""Value portraits of respondents (LLMs, personas) through the item posterior.
+
+:func:`score` is the one call (mirt's ``fscores`` habit): it reads S item-parameter draws
+from a fitted :class:`~vp_bayes.model.fit.ItemModel`, scores every respondent of a long LLM
+rating table by the cut posterior (:mod:`vp_bayes.scoring.laplace`), and returns
+:class:`Portraits`: the draws (an xarray Dataset) and a tidy table (:func:`portrait_table`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from vp_bayes import __version__, dims
+from vp_bayes.errors import InputError
+from vp_bayes.scoring.laplace import RespondentData, laplace_samples, make_problem
+from vp_bayes.scoring.posterior import ItemDraws, item_draws
+
+NETCDF_ENGINE = "scipy"  # netCDF3, needs nothing beyond scipy
+POOLED = "all"  # label of the single variant group when variants are pooled
+N_LISTED = 5  # unknown item ids listed in notes
+
+TABLE_COLUMNS = (
+    "respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
+    "centered_mean", "centered_lower", "centered_upper", "percentile", "n_ratings",
+    "n_unparsed", "n_unknown_items", "mass", "ess_fraction", "pareto_k",
+)
+
+
+@dataclass(frozen=True)
+class Portraits:
+    """Scored respondents.
+
+    Attributes
+    ----------
+    draws
+        ``theta (respondent, sample, value)``, ``theta_centred``, ``alpha (respondent,
+        sample)``, ``percentile (respondent, value)``, per-respondent counts and diagnostics;
+        settings in ``attrs``. Sample ``i`` uses item draw ``item_draw[i]`` for every
+        respondent, so differences between respondents at equal ``sample`` are draws of the
+        joint cut posterior.
+    table
+        One row per respondent and value (:data:`TABLE_COLUMNS`).
+    notes
+        Human-readable remarks (unknown items, non-converged fits, weak importance weights).
+    """
+
+    draws: xr.Dataset
+    table: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+def split_respondent(name: str) -> tuple[str, str]:
+    """``"gpt-4o|gender=male"`` -> ``("gpt-4o", "gender=male")``; no persona -> ``(name, "")``."""
+    model, _, persona = name.partition("|")
+    return model, persona
+
+
+def _rating_weights(frame: pd.DataFrame, k: int, scale_min: int, soft: bool,
+                    pcols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: weights over the K categories (rows sum to 1) and a usable mask."""
+    w = np.zeros((len(frame), k))
+    usable = np.zeros(len(frame), dtype=bool)
+    if soft and pcols:
+        p = frame[pcols].to_numpy(dtype=float)
+        total = np.nansum(p, axis=1)
+        has_p = ~np.isnan(p).any(axis=1) & (total > 0)
+        w[has_p] = p[has_p] / total[has_p, None]
+        usable |= has_p
+    rating = frame["rating"].to_numpy(dtype=float)
+    hard = ~usable & ~np.isnan(rating)
+    w[np.flatnonzero(hard), rating[hard].astype(int) - scale_min] = 1.0
+    return w, usable | hard
+
+
+def respondent_data(frame: pd.DataFrame, draws: ItemDraws, *, soft: bool = True,
+                    variant_offsets: bool = False) -> tuple[RespondentData, dict[str, Any]]:
+    """Aggregate one respondent's rows into rating weights; count what cannot be used.
+
+    Parameters
+    ----------
+    frame
+        The respondent's rows of a table from :func:`vp_bayes.wave.ratings.read_llm_ratings`.
+    draws
+        The item draws (known items, scale).
+    soft
+        Use ``p1..pK`` where given (expected log-likelihood); otherwise the hard rating.
+    variant_offsets
+        Keep the variants apart (one intercept shift each) instead of pooling them.
+
+    Returns
+    -------
+    data
+        The weights of the usable rows on known items.
+    counts
+        ``n_rows, n_ratings, n_unparsed, n_unknown_items, unknown_items`` (the ids).
+    """
+    k = draws.n_categories
+    pcols = [f"p{i}" for i in range(1, k + 1)]
+    pcols = pcols if all(c in frame.columns for c in pcols) else []
+    lookup = {item: j for j, item in enumerate(draws.items)}
+    item_pos = frame["item_id"].astype(str).map(lookup)
+    known = item_pos.notna().to_numpy()
+    unknown = sorted(frame.loc[~known, "item_id"].astype(str).unique())
+    w, usable = _rating_weights(frame, k, draws.scale_min, soft, pcols)
+    keep = known & usable
+    pos = item_pos.to_numpy()[keep].astype(int)
+    items, j_local = np.unique(pos, return_inverse=True)
+    if variant_offsets:
+        variants, g_local = np.unique(frame["variant"].astype(str).to_numpy()[keep],
+                                      return_inverse=True)
+        labels = tuple(str(v) for v in variants)
+    else:
+        g_local = np.zeros(int(keep.sum()), dtype=int)
+        labels = (POOLED,)
+    weights = np.zeros((len(items), len(labels), k))
+    np.add.at(weights, (j_local, g_local), w[keep])
+    counts = {
+        "n_rows": len(frame),
+        "n_ratings": int(keep.sum()),
+        "n_unparsed": int((~usable).sum()),
+        "n_unknown_items": len(unknown),
+        "unknown_items": unknown,
+    }
+    return RespondentData(items, weights, labels), counts
+
+
+def _seed_for(seed: int, respondent: str) -> np.random.Generator:
+    """A generator depending on the seed and the respondent's name only (order-free)."""
+    return np.random.default_rng([seed, zlib.crc32(respondent.encode())])
+
+
+def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
+    """Posterior mean share (in %) of reference participants below theta (S, M, V) -> (V,)."""
+    ref = np.sort(draws.reference, axis=1)  # (S or 1, P, V)
+    n_ref = ref.shape[1]
+    out = np.empty(theta.shape[-1])
+    for v in range(theta.shape[-1]):
+        if ref.shape[0] == 1:
+            below = np.searchsorted(ref[0, :, v], theta[..., v])
+        else:  # blocks shifted apart so one sorted array serves all draws
+            span = np.ptp(ref[..., v]) + np.ptp(theta[..., v]) + 1.0
+            offset = span * np.arange(ref.shape[0])
+            flat = (ref[:, :, v] + offset[:, None]).ravel()
+            below = np.searchsorted(flat, theta[..., v] + offset[:, None]) \
+                - n_ref * np.arange(ref.shape[0])[:, None]
+        out[v] = 100.0 * below.mean() / n_ref
+    return out
+
+
+def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
+                     rng: np.random.Generator, variant_offsets: bool = False,
+                     importance: bool = True) -> dict[str, Any]:
+    """Cut-posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics."""
+    problem = make_problem(draws, data, variant_offsets)
+    res = laplace_samples(problem, n_per_draw, rng, importance=importance)
+    lay = problem.layout
+    s, m, _ = res.samples.shape
+    flat = res.samples.reshape(s * m, -1)
+    theta = flat[:, : lay.n_values]
+    alpha = flat[:, lay.alpha] if lay.has_alpha else np.full(s * m, np.nan)
+    return {
+        "theta": theta,
+        "alpha": alpha,
+        "offsets": flat[:, lay.offsets],
+        "percentile": _percentiles(draws, res.samples[..., : lay.n_values]),
+        "ess_fraction": res.ess_fraction,
+        "pareto_k": res.pareto_k,
+        "newton_iterations": res.iterations,
+    }
+
+
+def _model_attrs(item_model: Any) -> dict[str, Any]:
+    return {
+        "model_version": str(getattr(item_model, "version", "")),
+        "wave_hash": str(getattr(item_model, "wave_hash", "")),
+        "model_config": str(getattr(getattr(item_model, "model_config", None), "to_dict",
+                                    dict)()),
+    }
+
+
+def score(
+    item_model: Any,
+    ratings: pd.DataFrame,
+    *,
+    mass: float = dims.INTERVAL_MASS,
+    n_item_draws: int = 200,
+    n_per_draw: int = 20,
+    seed: int = 0,
+    variant_offsets: bool = False,
+    soft: bool = True,
+    importance: bool = True,
+    progress: bool = True,
+    draws: ItemDraws | None = None,
+) -> Portraits:
+    """Score every respondent of an LLM rating table through the item posterior.
+
+    Parameters
+    ----------
+    item_model
+        A fitted :class:`~vp_bayes.model.fit.ItemModel`; its item parameters are integrated
+        over and never updated by these ratings (cut posterior).
+    ratings
+        Long table ``respondent, item_id, variant, rating[, p1..pK]`` (as from
+        :func:`vp_bayes.wave.ratings.read_llm_ratings`); NaN ratings count as unparsed.
+    mass
+        Probability mass of the equal-tailed intervals in the table.
+    n_item_draws, n_per_draw
+        Item-parameter draws S (thinned evenly) and samples M per draw.
+    seed
+        Base seed; each respondent's generator depends on it and the respondent's name.
+    variant_offsets
+        One N(0, 0.5^2) intercept shift per prompt variant, integrated out.
+    soft
+        Use ``p1..pK`` where the table has them.
+    importance
+        Correct the Laplace approximation by importance resampling (t proposal).
+    progress
+        Show a progress bar over respondents.
+    draws
+        Pre-read item draws (skips reading ``item_model``; for repeated calls).
+
+    Returns
+    -------
+    Portraits
+    """
+    _check_table(ratings)
+    draws = draws if draws is not None else item_draws(item_model, n_item_draws)
+    names = [str(r) for r in pd.unique(ratings["respondent"])]
+    if not names:
+        raise InputError("the rating table has no rows", file=ratings.attrs.get("source"))
+    groups = dict(tuple(ratings.groupby("respondent", sort=False)))
+    results, counts, variants = [], [], set()
+    for name in tqdm(names, desc="scoring respondents", disable=not progress):
+        data, count = respondent_data(groups[name], draws, soft=soft,
+                                      variant_offsets=variant_offsets)
+        res = score_respondent(draws, data, n_per_draw=n_per_draw, rng=_seed_for(seed, name),
+                               variant_offsets=variant_offsets, importance=importance)
+        res["variants"] = data.variants
+        variants.update(data.variants)
+        results.append(res)
+        counts.append(count)
+    ds = _dataset(draws, names, results, counts, sorted(variants) if variant_offsets else [],
+                  n_per_draw)
+    ds.attrs.update(
+        _model_attrs(item_model), vp_bayes_version=__version__, mass=float(mass),
+        n_item_draws=int(draws.n_draws), n_per_draw=int(n_per_draw), seed=int(seed),
+        variant_offsets=int(variant_offsets), soft=int(soft), importance=int(importance),
+        scale="theta: 0 = population mean of the fitted participants, 1 = one population SD",
+    )
+    notes = _notes(names, counts, results)
+    return Portraits(ds, portrait_table(ds, mass), notes)
+
+
+def _check_table(ratings: pd.DataFrame) -> None:
+    missing = [c for c in ("respondent", "item_id", "variant", "rating")
+               if c not in ratings.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}",
+                         file=ratings.attrs.get("source"), row=0, field=missing[0])
+
+
+def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: list[dict],
+             variants: list[str], n_per_draw: int) -> xr.Dataset:
+    theta = np.stack([r["theta"] for r in results])  # (R, N, V)
+    n = theta.shape[1]
+    models, personas = zip(*(split_respondent(r) for r in names), strict=True)
+    coords = {
+        dims.RESPONDENT: names,
+        dims.SAMPLE: np.arange(n),
+        dims.VALUE: list(draws.values),
+        "model": (dims.RESPONDENT, list(models)),
+        "persona": (dims.RESPONDENT, list(personas)),
+        "item_draw": (dims.SAMPLE, np.repeat(draws.draw_index, n_per_draw).astype(np.int32)),
+    }
+    r_dim = (dims.RESPONDENT,)
+    data = {
+        "theta": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE), theta),
+        "theta_centred": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
+                          theta - theta.mean(axis=-1, keepdims=True)),
+        "alpha": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["alpha"] for r in results])),
+        "percentile": ((dims.RESPONDENT, dims.VALUE),
+                       np.stack([r["percentile"] for r in results])),
+        "ess_fraction": (r_dim, np.array([r["ess_fraction"] for r in results])),
+        "pareto_k": (r_dim, np.array([r["pareto_k"] for r in results])),
+        "newton_iterations": (r_dim, np.array([r["newton_iterations"] for r in results],
+                                              dtype=np.int32)),
+    }
+    for key in ("n_ratings", "n_unparsed", "n_unknown_items", "n_rows"):
+        data[key] = (r_dim, np.array([c[key] for c in counts], dtype=np.int32))
+    if variants:
+        off = np.full((len(names), n, len(variants)), np.nan)
+        for i, r in enumerate(results):
+            cols = [variants.index(v) for v in r["variants"]]
+            off[i][:, cols] = r["offsets"]
+        coords[dims.VARIANT] = variants
+        data["variant_offset"] = ((dims.RESPONDENT, dims.SAMPLE, dims.VARIANT), off)
+    return xr.Dataset(data, coords=coords)
+
+
+def _notes(names: list[str], counts: list[dict], results: list[dict]) -> tuple[str, ...]:
+    notes = []
+    unknown = sorted({i for c in counts for i in c["unknown_items"]})
+    if unknown:
+        shown = ", ".join(unknown[:N_LISTED]) + (", ..." if len(unknown) > N_LISTED else "")
+        notes.append(f"{len(unknown)} item id(s) unknown to the fitted model were not used "
+                     f"(first: {shown})")
+    for name, r in zip(names, results, strict=True):
+        if r["pareto_k"] > 0.7:
+            notes.append(f"{name}: importance weights unreliable (Pareto k-hat "
+                         f"{r['pareto_k']:.2f} > 0.7); the Laplace approximation is poor")
+    for name, c in zip(names, counts, strict=True):
+        if c["n_ratings"] == 0:
+            notes.append(f"{name}: no usable ratings; its portrait is the population prior")
+    return tuple(notes)
+
+
+def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.DataFrame:
+    """Tidy summary of portrait draws: one row per respondent and value.
+
+    Parameters
+    ----------
+    draws
+        The ``draws`` Dataset of :class:`Portraits`.
+    mass
+        Probability mass of the equal-tailed intervals (``lower``/``upper``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TABLE_COLUMNS`; ``mean``/``sd``/``lower``/``upper`` on the human scale,
+        ``centered_*`` of each value minus the respondent's mean over values (draw by draw),
+        ``percentile`` the posterior mean share (%) of fitted participants below.
+    """
+    if not 0.0 < mass < 1.0:
+        raise InputError("interval mass must lie strictly between 0 and 1", field="mass")
+    q = [(1.0 - mass) / 2.0, (1.0 + mass) / 2.0]
+    theta, cen = draws["theta"], draws["theta_centred"]
+    tq = theta.quantile(q, dim=dims.SAMPLE)
+    cq = cen.quantile(q, dim=dims.SAMPLE)
+    frame = xr.Dataset({
+        "mean": theta.mean(dims.SAMPLE),
+        "sd": theta.std(dims.SAMPLE, ddof=1),
+        "lower": tq.isel(quantile=0, drop=True),
+        "upper": tq.isel(quantile=1, drop=True),
+        "centered_mean": cen.mean(dims.SAMPLE),
+        "centered_lower": cq.isel(quantile=0, drop=True),
+        "centered_upper": cq.isel(quantile=1, drop=True),
+        "percentile": draws["percentile"],
+    }).drop_vars(["model", "persona"], errors="ignore").to_dataframe().reset_index()
+    per_resp = draws[["n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction",
+                      "pareto_k"]].drop_vars(["model", "persona"], errors="ignore")
+    frame = frame.merge(per_resp.to_dataframe().reset_index(), on=dims.RESPONDENT)
+    split = [split_respondent(str(r)) for r in frame[dims.RESPONDENT]]
+    frame["model"] = [m for m, _ in split]
+    frame["persona"] = [p for _, p in split]
+    frame["mass"] = float(mass)
+    frame = frame.rename(columns={dims.RESPONDENT: "respondent", dims.VALUE: "value"})
+    return frame[list(TABLE_COLUMNS)]
+
+
+def save_portraits(portraits: Portraits, csv_path: str | Path,
+                   draws_path: str | Path | None = None) -> tuple[Path, Path]:
+    """Write the table (CSV) and the draws (netCDF; default: beside the CSV, ``.nc``)."""
+    csv_path = Path(csv_path)
+    draws_path = Path(draws_path) if draws_path is not None else csv_path.with_suffix(".nc")
+    for p in (csv_path, draws_path):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    portraits.table.to_csv(csv_path, index=False, lineterminator="\n")
+    tmp = draws_path.with_name(draws_path.name + ".tmp")
+    portraits.draws.to_netcdf(tmp, engine=NETCDF_ENGINE)
+    tmp.replace(draws_path)
+    return csv_path, draws_path
+
+
+def load_portraits(draws_path: str | Path, mass: float | None = None) -> Portraits:
+    """Read portrait draws (netCDF) and rebuild the table (mass: the saved one unless given)."""
+    draws_path = Path(draws_path)
+    if not draws_path.is_file():
+        raise InputError("portrait draws file not found", file=draws_path)
+    try:
+        with xr.open_dataset(draws_path, engine=NETCDF_ENGINE) as ds:
+            ds = ds.load()
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"not a readable netCDF file ({err})", file=draws_path) from None
+    for name in ("theta", "theta_centred", "percentile"):
+        if name not in ds:
+            raise InputError("not a portrait draws file (variable missing)", file=draws_path,
+                             field=name)
+    ds = ds.assign_coords({dims.RESPONDENT: ds[dims.RESPONDENT].values.astype(str)})
+    mass = float(ds.attrs.get("mass", dims.INTERVAL_MASS)) if mass is None else mass
+    return Portraits(ds, portrait_table(ds, mass))
