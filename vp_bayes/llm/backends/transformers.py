@@ -7,11 +7,11 @@ Text mode: the chat template with the generation prompt, left-padded batches, gr
 Logprob mode generates the text answer as above and also scores the options exactly: for each
 request and each of the six option phrases, the full answer ``phrase + end-of-turn`` (as the
 chat template renders an assistant turn holding the phrase) is scored as the sum of its token
-log-probabilities given the prompt, in one right-padded forward pass over the six
-continuations. ``p_valid`` = the sum of the six phrase probabilities (the mass the model puts on
-answering exactly one of the phrases, lower-case as the prompt shows them); ``p1..p6`` are the
-six probabilities divided by ``p_valid``. The six answers are disjoint events because each ends
-with the end-of-turn token.
+log-probabilities given the prompt (the prompt runs once; its KV cache is repeated for a
+right-padded batch of the six continuations). ``p_valid`` = the sum of the six phrase
+probabilities (the mass the model puts on answering exactly one of the phrases, lower-case as
+the prompt shows them); ``p1..p6`` are the six probabilities divided by ``p_valid``. The six
+answers are disjoint events because each ends with the end-of-turn token.
 """
 
 from __future__ import annotations
@@ -165,24 +165,7 @@ class TransformersBackend(Backend):
                            add_special_tokens=False)["input_ids"]
             for ph in OPTION_PHRASES
         ]
-        width = len(prompt_ids) + max(len(c) for c in conts)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((6, width), pad, dtype=torch.long)
-        mask = torch.zeros((6, width), dtype=torch.long)
-        for i, cont in enumerate(conts):
-            seq = prompt_ids + cont
-            ids[i, : len(seq)] = torch.tensor(seq)
-            mask[i, : len(seq)] = 1
-        with torch.no_grad():
-            logits = self.model(input_ids=ids.to(self.device),
-                                attention_mask=mask.to(self.device)).logits
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        n = len(prompt_ids)
-        totals = []
-        for i, cont in enumerate(conts):
-            positions = torch.arange(n - 1, n - 1 + len(cont))
-            targets = torch.tensor(cont)
-            totals.append(float(logp[i, positions, targets].sum()))
+        totals = self._continuation_logprobs(prompt_ids, conts)
         probs = torch.tensor(totals, dtype=torch.float64).exp()
         p_valid = float(probs.sum())
         norm = (probs / probs.sum()).tolist() if p_valid > 0 else None
@@ -190,6 +173,39 @@ class TransformersBackend(Backend):
                       reported_model=self.identity()["model"],
                       latency_s=time.perf_counter() - start,
                       meta={"logprob_sums": totals})
+
+
+    def _continuation_logprobs(self, prompt_ids: list[int], conts: list[list[int]]) -> list[float]:
+        """Sum of token log-probabilities of each continuation given the prompt.
+
+        The prompt runs once (KV cache); the continuations then run as one right-padded batch
+        on the cache repeated for each of them.
+        """
+        import torch
+
+        dev = self.device
+        with torch.no_grad():
+            first = self.model(input_ids=torch.tensor([prompt_ids], device=dev), use_cache=True)
+            first_logp = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+            cache = first.past_key_values
+            cache.batch_repeat_interleave(len(conts))
+            width = max(len(c) for c in conts)
+            ids = torch.full((len(conts), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(conts), len(prompt_ids) + width), dtype=torch.long)
+            mask[:, : len(prompt_ids)] = 1
+            for i, cont in enumerate(conts):
+                ids[i, : len(cont)] = torch.tensor(cont)
+                mask[i, len(prompt_ids) : len(prompt_ids) + len(cont)] = 1
+            out = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                             past_key_values=cache, use_cache=True)
+            logp = torch.log_softmax(out.logits.float(), dim=-1)
+        totals = []
+        for i, cont in enumerate(conts):
+            total = float(first_logp[cont[0]])
+            for j in range(1, len(cont)):
+                total += float(logp[i, j - 1, cont[j]])
+            totals.append(total)
+        return totals
 
 
 def load_model(model: str, *, gguf_file: str | None = None,
