@@ -21,6 +21,7 @@ from vp_bayes.contrasts.draws import (
     CONTRAST,
     LABELS,
     POPULATION,
+    UNPROMPTED,
     Scale,
     centre,
     group_draws,
@@ -238,8 +239,11 @@ def credible_summary(df: pd.DataFrame, source: str | None = "bias") -> pd.DataFr
     rows = df if source is None else df[df["source"] == source]
     hit = rows[(rows["lower"] > 0) | (rows["upper"] < 0)].copy()
     hit["direction"] = np.where(hit["mean"] > 0, "positive", "negative")
-    order = hit["mean"].abs().sort_values(ascending=False).index
-    return hit.loc[order].reset_index(drop=True)
+    hit["_shift"] = hit["group_b"] == UNPROMPTED
+    hit["_size"] = -hit["mean"].abs()
+    hit = hit.sort_values(["_shift", "axis", "group_a", "group_b", "model", "_size"],
+                          kind="stable")
+    return hit.drop(columns=["_shift", "_size"]).reset_index(drop=True)
 
 
 def describe_credible(summary: pd.DataFrame, mass: float = INTERVAL_MASS) -> str:
@@ -247,10 +251,13 @@ def describe_credible(summary: pd.DataFrame, mass: float = INTERVAL_MASS) -> str
     pct = f"{100 * mass:g}%"
     if summary.empty:
         return f"No bias is credible at {pct} (every interval contains 0)."
-    lines = [f"{len(summary)} credible bias(es) at {pct} (interval excludes 0; bias = LLM "
-             "persona contrast - human contrast):"]
+    lines = [f"{len(summary)} credible bias(es) at {pct} (interval excludes 0). A pair bias is "
+             "(persona a - persona b) - (human a - human b); a shift bias is (persona - "
+             "unprompted model) - (human group - population):"]
     for r in summary.itertuples():
-        lines.append(f"  {r.model or '-'}  {r.axis}: {r.group_a} - {r.group_b}  {r.value}  "
+        what = (f"{r.group_a} shift" if r.group_b == UNPROMPTED
+                else f"{r.group_a} - {r.group_b}")
+        lines.append(f"  {r.model or '-'}  {r.axis}: {what}  {r.value}  "
                      f"{r.mean:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]")
     return "\n".join(lines)
 

@@ -1,0 +1,82 @@
+"""Recovery of human group contrasts and persona bias on the simulator (slow: fits a model).
+
+Truth (``vp_bayes.wave.simulate``): human group means are ``effect_{axis}``; a persona of the
+simulated LLM has ``theta = theta_llm + effect_{axis}[g] + persona_distortion_{axis}[g]``, so
+a persona pair contrast minus the human pair contrast is the difference of the distortions.
+
+Bound: each of the (axis, pair, value) cells has a nominal 90% interval. There are 40 human
+and 40 bias cells; at exact calibration the coverage of 80 cells has a binomial SD of about
+3.4 points (less independent cells make it wider), so requiring >= 85% per side leaves about
+1.5 SD of slack, while the failures this test exists to catch (a sign or pair-order error,
+a wrong scale, an interval ignoring one of the two posteriors) give coverages far below 85%.
+Point estimates must also correlate with the truth (r > 0.7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vp_bayes.contrasts import bias_contrasts, human_contrasts, persona_contrasts
+from vp_bayes.dims import GROUP, VALUE
+from vp_bayes.wave.simulate import simulate_wave
+
+pytestmark = pytest.mark.slow
+MIN_COVERAGE = 0.85
+
+
+def _truth_pairs(truth, prefix: str) -> pd.DataFrame:
+    """``axis, group_a, group_b, value, truth`` for later-minus-earlier sorted group pairs."""
+    rows = []
+    for axis in ("gender", "age"):
+        da = truth[f"{prefix}_{axis}"]
+        groups = sorted(str(g) for g in da[f"{GROUP}_{axis}"].values)
+        for i, b in enumerate(groups):
+            for a in groups[i + 1:]:
+                diff = da.sel({f"{GROUP}_{axis}": a}) - da.sel({f"{GROUP}_{axis}": b})
+                for v, x in zip(da[VALUE].values, diff.values, strict=True):
+                    rows.append((axis, a, b, str(v), float(x)))
+    return pd.DataFrame(rows, columns=["axis", "group_a", "group_b", "value", "truth"])
+
+
+def _check(table: pd.DataFrame, truth: pd.DataFrame, label: str) -> None:
+    merged = truth.merge(table, on=["axis", "group_a", "group_b", "value"], validate="1:1")
+    assert len(merged) == len(truth) == 40, label
+    covered = ((merged["lower"] <= merged["truth"]) & (merged["truth"] <= merged["upper"]))
+    r = np.corrcoef(merged["mean"], merged["truth"])[0, 1]
+    print(f"{label}: coverage {covered.mean():.3f} of {len(merged)}, r = {r:.3f}")
+    assert covered.mean() >= MIN_COVERAGE, label
+    assert r > 0.7, label
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from vp_bayes.model.config import ModelConfig, SamplerConfig
+    from vp_bayes.model.fit import fit_wave
+    from vp_bayes.scoring import score
+
+    sim = simulate_wave(n_participants=300, n_items=40, items_per_participant=30, seed=11,
+                        n_llm=1, effect_sd=0.5, distortion_sd=0.5)
+    model = fit_wave(sim.wave, ModelConfig(),
+                     SamplerConfig(draws=300, tune=300, chains=2, seed=11), progress=False,
+                     ppc_draws=20)
+    portraits = score(model, sim.llm_ratings, n_item_draws=100, n_per_draw=10, seed=11,
+                      progress=False)
+    return sim, model, portraits
+
+
+def test_human_group_contrasts_are_recovered(fitted):
+    sim, model, _ = fitted
+    _check(human_contrasts(model), _truth_pairs(sim.truth, "effect"), "human")
+
+
+def test_persona_bias_is_recovered(fitted):
+    sim, model, portraits = fitted
+    llm = persona_contrasts(portraits)
+    truth_llm = _truth_pairs(sim.truth, "effect").merge(
+        _truth_pairs(sim.truth, "persona_distortion"), on=["axis", "group_a", "group_b", "value"])
+    truth_llm["truth"] = truth_llm.pop("truth_x") + truth_llm.pop("truth_y")
+    _check(llm.drop(columns="model"), truth_llm, "llm persona contrasts")
+    bias = bias_contrasts(model, portraits)
+    _check(bias.drop(columns="model"), _truth_pairs(sim.truth, "persona_distortion"), "bias")
