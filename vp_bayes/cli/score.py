@@ -1,5 +1,87 @@
-"""CLI commands: score."""
+"""CLI command: ``score`` (value portraits of LLMs and personas through the item posterior)."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import typer
+
 from vp_bayes.cli.app import app, import_app  # noqa: F401
+from vp_bayes.dims import INTERVAL_MASS
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _print_table(table: pd.DataFrame, mass: float) -> None:
+    pct = f"{100 * mass:g}%"
+    typer.echo(f"\nValue portraits (human scale: 0 = average participant, 1 = one SD); "
+               f"lower/upper = {pct} equal-tailed intervals")
+    cols = ["respondent", "value", "mean", "lower", "upper", "centered_mean",
+            "centered_lower", "centered_upper", "percentile"]
+    typer.echo(table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    per = table.drop_duplicates("respondent")[
+        ["respondent", "n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k"]]
+    typer.echo("\nPer respondent: usable ratings, unparsed, unknown items, importance sampling")
+    typer.echo(per.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+
+
+@app.command("score")
+def score_command(
+    model: Path = typer.Argument(..., help="Fitted item model (netCDF from `vp-bayes fit`)."),
+    ratings: Path = typer.Argument(..., help="LLM rating table: respondent,item_id,variant,"
+                                   "rating[,p1..p6] (csv or parquet)."),
+    out: Path = typer.Option(..., "--out", help="Portrait table to write (CSV)."),
+    draws_out: Path | None = typer.Option(
+        None, help="Posterior draws (netCDF); default: beside --out with suffix .nc."),
+    mass: float = typer.Option(INTERVAL_MASS, help="Mass of the equal-tailed intervals."),
+    item_draws: int = typer.Option(200, help="Item-parameter draws S (thinned evenly)."),
+    per_draw: int = typer.Option(20, help="Samples M per item-parameter draw."),
+    seed: int = typer.Option(0, help="Base seed (each respondent: seed + its name)."),
+    variant_offsets: bool = typer.Option(
+        False, "--variant-offsets/--no-variant-offsets",
+        help="One N(0, 0.5) intercept shift per prompt variant, integrated out."),
+    soft: bool = typer.Option(True, "--soft/--hard",
+                              help="Use p1..p6 where the table has them."),
+    importance: bool = typer.Option(
+        True, "--importance/--no-importance",
+        help="Correct the Laplace approximation by importance resampling."),
+    respondent: list[str] | None = typer.Option(
+        None, help="Score only these respondents (repeatable)."),
+    quiet: bool = typer.Option(False, help="Print only the summary lines."),
+) -> None:
+    """Score every respondent of an LLM rating table through the item posterior (cut)."""
+    from vp_bayes.errors import InputError
+    from vp_bayes.model.io import load_model
+    from vp_bayes.scoring import save_portraits, score
+    from vp_bayes.wave.ratings import read_llm_ratings
+
+    item_model = load_model(model)
+    scale = (item_model.scale_min, item_model.scale_min + item_model.n_categories - 1)
+    table = read_llm_ratings(ratings, scale=scale)
+    if respondent:
+        missing = sorted(set(respondent) - set(table["respondent"]))
+        if missing:
+            raise InputError(f"respondent(s) not in the table: {', '.join(missing)}",
+                             file=ratings, field="respondent")
+        table = table[table["respondent"].isin(respondent)]
+    portraits = score(item_model, table, mass=mass, n_item_draws=item_draws,
+                      n_per_draw=per_draw, seed=seed, variant_offsets=variant_offsets,
+                      soft=soft, importance=importance)
+    portraits.draws.attrs.update(model_file=str(model), model_file_sha256=_sha256(model),
+                                 ratings_file=str(ratings))
+    csv_path, nc_path = save_portraits(portraits, out, draws_out)
+    for note in portraits.notes:
+        typer.echo(f"note: {note}")
+    if not quiet:
+        _print_table(portraits.table, mass)
+    n_resp = portraits.draws.sizes["respondent"]
+    typer.echo(f"\nscored {n_resp} respondent(s) with {portraits.draws.attrs['n_item_draws']} "
+               f"item draws x {per_draw} samples; wrote {csv_path} and {nc_path}")

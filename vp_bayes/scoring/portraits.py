@@ -354,7 +354,8 @@ def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.Da
         "centered_lower": cq.isel(quantile=0, drop=True),
         "centered_upper": cq.isel(quantile=1, drop=True),
         "percentile": draws["percentile"],
-    }).drop_vars(["model", "persona"], errors="ignore").to_dataframe().reset_index()
+    }).drop_vars(["model", "persona"], errors="ignore")
+    frame = frame.to_dataframe(dim_order=[dims.RESPONDENT, dims.VALUE]).reset_index()
     per_resp = draws[["n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction",
                       "pareto_k"]].drop_vars(["model", "persona"], errors="ignore")
     frame = frame.merge(per_resp.to_dataframe().reset_index(), on=dims.RESPONDENT)
