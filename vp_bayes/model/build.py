@@ -118,7 +118,13 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     m = pm.Normal("beta_mean", 0.0, 0.5, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
     w = pm.Normal("beta_z", 0.0, 1.0, dims=(dims.ITEM, dims.VALUE))
-    beta = pm.Deterministic("beta", m + s * w, dims=(dims.ITEM, dims.VALUE))
+    beta = m + s * w
+    null = data.value_null_space
+    if null is not None and null.shape[1] > 0:
+        # Ipsative (MRAT-centred) values never vary along `null`: remove that component of
+        # the loadings so it cannot trade off against item locations and cutpoints.
+        beta = beta - (beta @ null) @ null.T
+    beta = pm.Deterministic("beta", beta, dims=(dims.ITEM, dims.VALUE))
     j, i = data.rating_item, data.rating_participant
     eta = (beta[j] * theta[i]).sum(axis=-1)
     if alpha is not None:

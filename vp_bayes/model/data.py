@@ -56,6 +56,7 @@ class ModelData:
     value_mean: np.ndarray | None = None
     value_sd: np.ndarray | None = None
     reliability: np.ndarray | None = None
+    value_null_space: np.ndarray | None = None  # (V, r) directions the values never vary in
     instrument: InstrumentData | None = None
     axes: tuple[AxisData, ...] = field(default_factory=tuple)
 
@@ -78,10 +79,25 @@ class ModelData:
         return out
 
 
-def _resolve_value_input(wave: Wave, config: ModelConfig) -> str:
+def null_space(values_z: np.ndarray, tol: float = 1e-8) -> np.ndarray:
+    """Orthonormal directions (V, r) in which the standardised values have no variance.
+
+    MRAT-centred (ipsative) scores obey one linear identity per person (the item-weighted
+    centred scores sum to zero), so their covariance has a zero eigenvalue. Loadings along
+    that direction are not identified by the data; the model projects them out.
+    """
+    complete = values_z[~np.isnan(values_z).any(axis=1)]
+    cov = np.cov(complete, rowvar=False)
+    eigval, eigvec = np.linalg.eigh(cov)
+    return eigvec[:, eigval < tol * eigval.max()]
+
+
+def _resolve_value_input(wave: Wave, config: ModelConfig, ipsative: bool) -> str:
     mode = config.value_input
     if mode == "auto":
-        return "instrument" if wave.answers is not None else "latent"
+        if wave.answers is not None:
+            return "instrument"
+        return "exact" if ipsative else "latent"
     if mode == "instrument" and wave.answers is None:
         raise InputError("value_input='instrument' needs raw answers (instrument.csv)",
                          file=str(wave.source or "wave"), field="value_input")
@@ -161,7 +177,15 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
     pidx = {p: i for i, p in enumerate(participants)}
     iidx = {j: i for i, j in enumerate(items)}
     ratings = wave.ratings
-    mode = _resolve_value_input(wave, config)
+    prescored = None
+    if wave.values is not None and wave.answers is None:
+        missing_cols = [v for v in values if v not in wave.values.columns]
+        if missing_cols:
+            raise InputError(f"pre-scored values lack {missing_cols}", file="values.csv",
+                             field=missing_cols[0])
+        prescored = wave.values.reindex(participants)[list(values)].to_numpy(dtype=float)
+    ipsative = prescored is not None and null_space(prescored).shape[1] > 0
+    mode = _resolve_value_input(wave, config, ipsative)
     k = wave.manifest.n_categories
 
     common = dict(
@@ -179,11 +203,7 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
     if mode == "instrument":
         return ModelData(**common, instrument=_instrument(wave, values, config, pidx))
 
-    missing_cols = [v for v in values if v not in wave.values.columns]
-    if missing_cols:
-        raise InputError(f"pre-scored values lack {missing_cols}", file="values.csv",
-                         field=missing_cols[0])
-    raw = wave.values.reindex(participants)[list(values)].to_numpy(dtype=float)
+    raw = prescored
     if mode == "exact" and np.isnan(raw).any():
         row = int(np.argwhere(np.isnan(raw))[0, 0])
         raise InputError("value_input='exact' needs every value of every participant",
@@ -191,5 +211,7 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
                          field=values[int(np.argwhere(np.isnan(raw))[0, 1])])
     mean = np.nanmean(raw, axis=0)
     sd = np.nanstd(raw, axis=0, ddof=1)
-    return ModelData(**common, values_z=(raw - mean) / sd, value_mean=mean, value_sd=sd,
-                     reliability=_reliability(config, values))
+    values_z = (raw - mean) / sd
+    return ModelData(**common, values_z=values_z, value_mean=mean, value_sd=sd,
+                     reliability=_reliability(config, values),
+                     value_null_space=null_space(values_z))

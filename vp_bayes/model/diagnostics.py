@@ -1,0 +1,184 @@
+"""Convergence diagnostics and the posterior predictive check of item rating distributions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from vp_bayes import dims
+from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.likelihood import category_probs_np
+
+if TYPE_CHECKING:
+    from vp_bayes.model.fit import ItemModel
+
+# Variables that are item parameters: the convergence bar of the issue applies to these.
+ITEM_VARIABLES = ("beta", "b", "kappa")
+RHAT_MAX = 1.01
+
+
+def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
+    """R-hat and bulk/tail ESS per posterior variable (worst element of each).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``variable``; columns ``r_hat_max, ess_bulk_min, ess_tail_min, n_elements,
+        item_parameter``.
+    """
+    post = tree["posterior"].to_dataset()
+    rows = []
+    for name in post.data_vars:
+        da = post[name]
+        if da.sizes.get("chain", 1) < 1 or da.sizes.get("draw", 0) < 4:
+            continue
+        ds = da.to_dataset()
+        rhat = az.rhat(ds)[name] if da.sizes.get("chain", 1) > 1 else xr.full_like(
+            da.isel(chain=0, draw=0), np.nan)
+        ess_b = az.ess(ds, method="bulk")[name]
+        ess_t = az.ess(ds, method="tail")[name]
+        rows.append(dict(variable=str(name), r_hat_max=float(np.nanmax(rhat.values)),
+                         ess_bulk_min=float(np.nanmin(ess_b.values)),
+                         ess_tail_min=float(np.nanmin(ess_t.values)),
+                         n_elements=int(np.prod([s for d, s in da.sizes.items()
+                                                 if d not in ("chain", "draw")], dtype=int)),
+                         item_parameter=str(name) in ITEM_VARIABLES))
+    return pd.DataFrame(rows).set_index("variable")
+
+
+def sampler_summary(tree: xr.DataTree) -> dict[str, float]:
+    """Divergences, minimum E-BFMI over chains and mean tree depth (NaN when not NUTS)."""
+    if "sample_stats" not in tree.children:
+        return {"divergences": float("nan"), "bfmi_min": float("nan"),
+                "mean_tree_depth": float("nan")}
+    stats = tree["sample_stats"].to_dataset()
+    out = {"divergences": float(stats["diverging"].sum()) if "diverging" in stats else np.nan}
+    if "energy" in stats:
+        e = stats["energy"].values  # (chain, draw)
+        bfmi = np.square(np.diff(e, axis=1)).mean(axis=1) / np.var(e, axis=1)
+        out["bfmi_min"] = float(bfmi.min())
+    else:
+        out["bfmi_min"] = float("nan")
+    depth = stats.get("depth", stats.get("tree_depth"))
+    out["mean_tree_depth"] = float(depth.mean()) if depth is not None else float("nan")
+    return out
+
+
+def convergence_problems(item_model: ItemModel, *, r_hat_max: float = RHAT_MAX,
+                         ess_min: float = 400.0) -> list[str]:
+    """Plain-words warnings: R-hat above the bar, divergences, low ESS of item parameters."""
+    table = item_model.diagnostics
+    out = []
+    bad = table[table["r_hat_max"] > r_hat_max]
+    if len(bad):
+        out.append(f"R-hat above {r_hat_max} for {', '.join(bad.index)}: the chains disagree; "
+                   "run longer or reparameterise")
+    stats = sampler_summary(item_model.idata)
+    if stats["divergences"] > 0:
+        out.append(f"{int(stats['divergences'])} divergent transitions: the posterior has "
+                   "regions the sampler could not explore; results may be biased")
+    if stats["bfmi_min"] < 0.3:
+        out.append(f"E-BFMI {stats['bfmi_min']:.2f} < 0.3: the sampler explores energy poorly")
+    items = table[table["item_parameter"] & (table["ess_bulk_min"] < ess_min)]
+    if len(items):
+        out.append(f"bulk ESS below {ess_min:.0f} for item parameters "
+                   f"{', '.join(items.index)}: intervals are noisy; draw more")
+    return out
+
+
+def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
+               draw_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear predictor (S, N) and cutpoints for the fitted ratings at selected draws."""
+    stacked = post.stack(**{dims.SAMPLE: ("chain", "draw")}).transpose(dims.SAMPLE, ...)
+    stacked = stacked.isel({dims.SAMPLE: draw_idx})
+    i = const["rating_participant"].values
+    j = const["rating_item"].values
+    beta = stacked["beta"].values[:, j, :]
+    if "theta" in stacked:
+        theta = stacked["theta"].values[:, i, :]
+    else:
+        theta = np.nan_to_num(const["values_z"].values)[None, i, :]
+    eta = np.einsum("snv,snv->sn", beta, np.broadcast_to(theta, beta.shape))
+    if "alpha" in stacked:
+        eta = eta + stacked["alpha"].values[:, i]
+    kappa = stacked["kappa"].values
+    if config.thresholds == "shared":
+        eta = eta + stacked["b"].values[:, j]
+        cuts = kappa[:, None, :]
+    else:
+        cuts = kappa[:, j, :]
+    return eta, cuts
+
+
+def posterior_predictive_items(tree: xr.DataTree, config: ModelConfig, n_draws: int = 200,
+                               *, seed: int = 0, mass: float = dims.INTERVAL_MASS) -> xr.Dataset:
+    """Observed vs replicated rating distribution of every item.
+
+    For ``n_draws`` posterior draws, ratings are replicated for every observed
+    (participant, item) pair and each item's category proportions computed.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``observed (item, category)``, ``predicted_mean``, ``predicted_lower``,
+        ``predicted_upper`` (equal-tailed at ``mass``), and ``outside (item, category)``:
+        whether the observed proportion falls outside the replicated interval.
+    """
+    post = tree["posterior"].to_dataset()
+    const = tree["constant_data"].to_dataset()
+    k = int(tree.attrs["n_categories"])
+    items = post[dims.ITEM].values
+    j = const["rating_item"].values
+    y = const["rating_y"].values
+    n_items = len(items)
+    counts = np.zeros((n_items, k))
+    np.add.at(counts, (j, y), 1.0)
+    per_item = counts.sum(axis=1, keepdims=True)
+    observed = counts / np.maximum(per_item, 1)
+
+    total = post.sizes["chain"] * post.sizes["draw"]
+    rng = np.random.default_rng(seed)
+    draw_idx = np.sort(rng.choice(total, size=min(n_draws, total), replace=False))
+    reps = np.empty((len(draw_idx), n_items, k))
+    for start in range(0, len(draw_idx), 25):  # chunks bound the memory
+        chunk = draw_idx[start:start + 25]
+        eta, cuts = _eta_draws(post, const, config, chunk)
+        probs = category_probs_np(eta, cuts)  # (s, N, K)
+        u = rng.uniform(size=eta.shape)
+        y_rep = (u[..., None] > np.cumsum(probs, axis=-1)[..., :-1]).sum(axis=-1)
+        for s in range(len(chunk)):
+            c = np.zeros((n_items, k))
+            np.add.at(c, (j, y_rep[s]), 1.0)
+            reps[start + s] = c / np.maximum(per_item, 1)
+    lo, hi = (1 - mass) / 2, 1 - (1 - mass) / 2
+    lower = np.quantile(reps, lo, axis=0)
+    upper = np.quantile(reps, hi, axis=0)
+    categories = [str(c + int(tree.attrs["scale_min"])) for c in range(k)]
+    coords = {dims.ITEM: items, dims.CATEGORY: categories}
+    d2 = (dims.ITEM, dims.CATEGORY)
+    ds = xr.Dataset(
+        {
+            "observed": (d2, observed),
+            "predicted_mean": (d2, reps.mean(axis=0)),
+            "predicted_lower": (d2, lower),
+            "predicted_upper": (d2, upper),
+            "outside": (d2, (observed < lower - 1e-12) | (observed > upper + 1e-12)),
+        },
+        coords=coords,
+    )
+    ds.attrs["mass"] = mass
+    ds.attrs["n_draws"] = len(draw_idx)
+    return ds
+
+
+def ppc_summary(item_model: ItemModel) -> pd.DataFrame:
+    """Per item: share of categories whose observed proportion lies outside the interval."""
+    ppc = item_model.idata["ppc"].to_dataset()
+    out = ppc["outside"].mean(dims.CATEGORY).to_series().rename("share_outside").to_frame()
+    out["max_abs_error"] = np.abs(ppc["observed"] - ppc["predicted_mean"]).max(
+        dims.CATEGORY).to_series()
+    return out

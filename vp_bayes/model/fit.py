@@ -1,0 +1,203 @@
+"""Fit the item model to a wave: one call returning an :class:`ItemModel` (mirt's habit).
+
+Small generic functions then work on the fitted object: :mod:`vp_bayes.model.diagnostics`,
+:mod:`vp_bayes.model.io` (save / load), :mod:`vp_bayes.scoring`, :mod:`vp_bayes.contrasts`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from vp_bayes import __version__, dims
+from vp_bayes.errors import InputError
+from vp_bayes.model.build import build_model_from_data
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.data import ModelData, prepare_data
+from vp_bayes.wave.core import Wave
+
+# Raw (non-centred) and transformed helper variables that are not kept in the saved posterior.
+_DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first")
+
+
+@dataclass(frozen=True)
+class ItemModel:
+    """A fitted item model: the posterior plus everything needed to trust and reuse it.
+
+    Attributes
+    ----------
+    idata
+        ``posterior``, ``sample_stats``, ``constant_data`` and ``ppc`` groups.
+    model_config, sampler_config
+        How it was built and fitted.
+    wave_hash
+        :meth:`Wave.data_hash` of the fitted wave.
+    version
+        vp_bayes version that fitted it.
+    diagnostics
+        One row per saved variable: ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``.
+    wave_name
+        The fitted wave's manifest name.
+    fit_seconds
+        Wall time of the fit.
+    """
+
+    idata: xr.DataTree
+    model_config: ModelConfig
+    sampler_config: SamplerConfig
+    wave_hash: str
+    version: str = __version__
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    wave_name: str = ""
+    fit_seconds: float = float("nan")
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws as a Dataset (dims ``chain, draw, ...``)."""
+        return self.idata["posterior"].to_dataset()
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Names of the latent values."""
+        return tuple(self.posterior[dims.VALUE].values.tolist())
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Ids of the fitted items."""
+        return tuple(self.posterior[dims.ITEM].values.tolist())
+
+    @property
+    def n_categories(self) -> int:
+        """Number of rating categories."""
+        return int(self.idata.attrs["n_categories"])
+
+    @property
+    def scale_min(self) -> int:
+        """Lowest rating on the scale."""
+        return int(self.idata.attrs["scale_min"])
+
+
+def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
+    if cfg.sampler in ("nutpie", "pymc", "numpyro"):
+        if cfg.sampler == "numpyro":
+            try:
+                import jax  # noqa: F401
+                import numpyro  # noqa: F401
+            except ImportError:
+                raise InputError("the numpyro sampler needs JAX: pip install 'vp_bayes[numpyro]'",
+                                 field="sampler") from None
+        kwargs: dict = {}
+        if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
+            kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+        if cfg.sampler != "nutpie":
+            kwargs["target_accept"] = cfg.target_accept
+        return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
+                         nuts_sampler=cfg.sampler, random_seed=cfg.seed, model=model,
+                         progressbar=progress, compute_convergence_checks=False, **kwargs)
+    if cfg.sampler == "advi":
+        approx = pm.fit(n=cfg.advi_iterations, method="advi", model=model,
+                        random_seed=cfg.seed, progressbar=progress)
+        return approx.sample(draws=cfg.draws * cfg.chains, random_seed=cfg.seed)
+    if cfg.sampler == "pathfinder":
+        import pymc_extras as pmx
+
+        return pmx.fit(method="pathfinder", model=model, num_draws=cfg.draws * cfg.chains,
+                       random_seed=cfg.seed, progressbar=progress)
+    raise InputError(f"unknown sampler {cfg.sampler!r}", field="sampler")
+
+
+def _keep(name: str) -> bool:
+    return not name.endswith(_DROP_SUFFIXES)
+
+
+def _constant_data(data: ModelData) -> xr.Dataset:
+    ds = xr.Dataset(
+        {
+            "rating_participant": ("rating", data.rating_participant),
+            "rating_item": ("rating", data.rating_item),
+            "rating_y": ("rating", data.rating_y),
+        }
+    )
+    if data.values_z is not None:
+        ds["values_z"] = ((dims.PARTICIPANT, dims.VALUE), data.values_z)
+        ds["value_mean"] = ((dims.VALUE,), data.value_mean)
+        ds["value_sd"] = ((dims.VALUE,), data.value_sd)
+    ds = ds.assign_coords({dims.PARTICIPANT: list(data.participants),
+                           dims.VALUE: list(data.values)})
+    return ds
+
+
+def fit_wave(
+    wave: Wave,
+    model_config: ModelConfig | None = None,
+    sampler_config: SamplerConfig | None = None,
+    *,
+    progress: bool = True,
+    ppc_draws: int = 200,
+) -> ItemModel:
+    """Build and fit the item model of a wave.
+
+    Parameters
+    ----------
+    wave
+        A validated survey wave.
+    model_config, sampler_config
+        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 x (1000+1000)).
+    progress
+        Show the sampler's progress bar.
+    ppc_draws
+        Posterior draws used for the posterior predictive check of item distributions.
+
+    Returns
+    -------
+    ItemModel
+    """
+    from vp_bayes.model.diagnostics import convergence_table, posterior_predictive_items
+
+    model_config = model_config or ModelConfig()
+    sampler_config = sampler_config or SamplerConfig()
+    model_config.validate()
+    data = prepare_data(wave, model_config)
+    model = build_model_from_data(data, model_config)
+    start = time.perf_counter()
+    idata = _sample(model, sampler_config, progress)
+    seconds = time.perf_counter() - start
+
+    post = idata["posterior"].to_dataset()
+    post = post[[v for v in post.data_vars if _keep(str(v))]]
+    groups = {"posterior": post, "constant_data": _constant_data(data)}
+    if "sample_stats" in idata.children:
+        groups["sample_stats"] = idata["sample_stats"].to_dataset()
+    tree = xr.DataTree.from_dict(groups)
+    tree.attrs.update(n_categories=data.n_categories, scale_min=data.scale_min,
+                      value_input=data.value_input)
+    tree["ppc"] = xr.DataTree(posterior_predictive_items(tree, model_config, ppc_draws,
+                                                         seed=sampler_config.seed))
+    return ItemModel(
+        idata=tree,
+        model_config=model_config,
+        sampler_config=sampler_config,
+        wave_hash=wave.data_hash(),
+        diagnostics=convergence_table(tree),
+        wave_name=wave.manifest.name,
+        fit_seconds=seconds,
+    )
+
+
+def thin(item_model: ItemModel, keep_draws: int) -> ItemModel:
+    """Keep about ``keep_draws`` evenly spaced draws per chain (for compact saved models)."""
+    post = item_model.posterior
+    n = post.sizes["draw"]
+    if keep_draws >= n:
+        return item_model
+    idx = np.linspace(0, n - 1, keep_draws).round().astype(int)
+    tree = item_model.idata.copy()
+    tree["posterior"] = xr.DataTree(post.isel(draw=idx))
+    from dataclasses import replace
+
+    return replace(item_model, idata=tree)

@@ -1,0 +1,167 @@
+"""Save and load fitted item models: one netCDF file, no pickles, checked on load.
+
+The file holds the DataTree groups (``posterior``, ``sample_stats``, ``constant_data``,
+``ppc``, ``diagnostics``) and, as root attributes, the model and sampler configs (JSON),
+the vp_bayes version, the wave's data hash and name. A Markdown model card is written beside.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from vp_bayes import __version__
+from vp_bayes.errors import InputError
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.fit import ItemModel
+from vp_bayes.wave.core import Wave
+
+FORMAT = "vp_bayes.item_model/1"
+REQUIRED_ATTRS = ("format", "vp_bayes_version", "model_config", "sampler_config", "wave_hash",
+                  "n_categories", "scale_min")
+REQUIRED_POSTERIOR = ("beta", "kappa")
+
+
+def _float32(ds: xr.Dataset) -> xr.Dataset:
+    return ds.map(lambda da: da.astype("float32") if da.dtype == np.float64 else da)
+
+
+def save_model(item_model: ItemModel, path: str | Path, *, card: bool = True) -> Path:
+    """Write the model to ``path`` (netCDF4/HDF5, compressed, float32 draws).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree = item_model.idata.copy()
+    tree["posterior"] = xr.DataTree(_float32(tree["posterior"].to_dataset()))
+    diag = item_model.diagnostics.copy()
+    diag.index.name = "variable"
+    tree["diagnostics"] = xr.DataTree(xr.Dataset.from_dataframe(diag))
+    tree.attrs.update(
+        format=FORMAT,
+        vp_bayes_version=item_model.version,
+        model_config=json.dumps(item_model.model_config.to_dict()),
+        sampler_config=json.dumps(item_model.sampler_config.to_dict()),
+        wave_hash=item_model.wave_hash,
+        wave_name=item_model.wave_name,
+        fit_seconds=float(item_model.fit_seconds),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    encoding = {
+        f"/{group}": {name: {"zlib": True, "complevel": 4}
+                      for name in tree[group].to_dataset().data_vars}
+        for group in tree.children
+    }
+    tree.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    tmp.replace(path)  # atomic: an interrupted save leaves the old file intact
+    if card:
+        write_model_card(item_model, path.with_suffix(".md"))
+    return path
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
+    """Read a saved model and check it.
+
+    Parameters
+    ----------
+    path
+        A file written by :func:`save_model`.
+    wave
+        When given, its data hash must equal the fitted wave's.
+
+    Raises
+    ------
+    InputError
+        Missing file, not a vp_bayes model, incompatible version, missing variables, or a
+        wave whose hash differs from the one fitted.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("model file not found", file=path)
+    try:
+        tree = xr.open_datatree(path, engine="netcdf4").load()
+    except (OSError, ValueError) as err:
+        raise InputError(f"not a readable netCDF model ({err})", file=path) from None
+    for key in REQUIRED_ATTRS:
+        if key not in tree.attrs:
+            raise InputError("not a vp_bayes item model (attribute missing)", file=path,
+                             field=key)
+    if tree.attrs["format"] != FORMAT:
+        raise InputError(f"unsupported model format {tree.attrs['format']!r}", file=path,
+                         field="format")
+    if _major_minor(tree.attrs["vp_bayes_version"]) != _major_minor(__version__):
+        raise InputError(f"fitted with vp_bayes {tree.attrs['vp_bayes_version']}, this is "
+                         f"{__version__}: refit the model", file=path, field="vp_bayes_version")
+    post = tree["posterior"].to_dataset() if "posterior" in tree.children else xr.Dataset()
+    for name in REQUIRED_POSTERIOR:
+        if name not in post:
+            raise InputError("posterior variable missing", file=path, field=name)
+    if wave is not None and wave.data_hash() != tree.attrs["wave_hash"]:
+        raise InputError("the wave differs from the one this model was fitted on "
+                         "(data hash mismatch)", file=path, field="wave_hash")
+    diag = (tree["diagnostics"].to_dataset().to_dataframe()
+            if "diagnostics" in tree.children else pd.DataFrame())
+    if "item_parameter" in diag:
+        diag["item_parameter"] = diag["item_parameter"].astype(bool)
+    model_config = ModelConfig.from_dict(json.loads(tree.attrs["model_config"]), source=str(path))
+    sampler_config = SamplerConfig(**json.loads(tree.attrs["sampler_config"]))
+    return ItemModel(idata=tree, model_config=model_config, sampler_config=sampler_config,
+                     wave_hash=tree.attrs["wave_hash"], version=tree.attrs["vp_bayes_version"],
+                     diagnostics=diag, wave_name=tree.attrs.get("wave_name", ""),
+                     fit_seconds=float(tree.attrs.get("fit_seconds", float("nan"))))
+
+
+def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
+    """A short Markdown card: data, model, fit, diagnostics, intended use and caveats."""
+    from vp_bayes.model.diagnostics import convergence_problems, sampler_summary
+
+    post = item_model.posterior
+    stats = sampler_summary(item_model.idata)
+    problems = convergence_problems(item_model)
+    diag = item_model.diagnostics
+    lines = [
+        f"# Item model card: {Path(path).stem}",
+        "",
+        f"- wave: `{item_model.wave_name}` (data hash `{item_model.wave_hash[:16]}...`)",
+        f"- vp_bayes {item_model.version}; model config `{json.dumps(item_model.model_config.to_dict())}`",
+        f"- sampler `{json.dumps(item_model.sampler_config.to_dict())}`; "
+        f"fit wall time {item_model.fit_seconds:.0f} s",
+        f"- sizes: {post.sizes.get('item', 0)} items, {post.sizes.get('participant', 0)} "
+        f"participants, {len(item_model.values)} values, {post.sizes['chain']} chains x "
+        f"{post.sizes['draw']} saved draws",
+        f"- divergences {stats['divergences']:.0f}, minimum E-BFMI {stats['bfmi_min']:.2f}",
+        "",
+        "## Convergence (worst element per variable)",
+        "",
+        "| variable | R-hat max | bulk ESS min | tail ESS min |",
+        "|---|---|---|---|",
+    ]
+    for name, row in diag.iterrows():
+        lines.append(f"| {name} | {row['r_hat_max']:.3f} | {row['ess_bulk_min']:.0f} | "
+                     f"{row['ess_tail_min']:.0f} |")
+    lines += ["", "## Warnings", ""]
+    lines += [f"- {p}" for p in problems] or ["- none"]
+    lines += [
+        "",
+        "## Intended use",
+        "",
+        "Scoring respondents (LLMs, personas) through the item-parameter posterior "
+        "(`vp-bayes score`) and demographic contrasts (`vp-bayes contrast`). Values are on the "
+        "human scale of this wave's participants (0 = average participant, 1 = one SD).",
+    ]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
