@@ -137,7 +137,8 @@ def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
         f"# Item model card: {Path(path).stem}",
         "",
         f"- wave: `{item_model.wave_name}` (data hash `{item_model.wave_hash[:16]}...`)",
-        f"- vp_bayes {item_model.version}; model config `{json.dumps(item_model.model_config.to_dict())}`",
+        f"- vp_bayes {item_model.version}; "
+        f"model config `{json.dumps(item_model.model_config.to_dict())}`",
         f"- sampler `{json.dumps(item_model.sampler_config.to_dict())}`; "
         f"fit wall time {item_model.fit_seconds:.0f} s",
         f"- sizes: {post.sizes.get('item', 0)} items, {post.sizes.get('participant', 0)} "
