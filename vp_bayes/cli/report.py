@@ -1,5 +1,52 @@
-"""CLI commands: report."""
+"""CLI command: ``report`` (the HTML page with plots)."""
 
 from __future__ import annotations
 
-from vp_bayes.cli.app import app, import_app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from vp_bayes.cli.app import app
+
+
+@app.command("report")
+def report(
+    model: Path | None = typer.Argument(
+        None, help="Fitted item model (MODEL.nc from `vp-bayes fit`): diagnostics and the "
+        "predictive check."),
+    portraits: Path | None = typer.Option(None, "--portraits",
+                                          help="PORTRAITS.csv / .parquet / .nc."),
+    contrasts: Path | None = typer.Option(None, "--contrasts", help="CONTRASTS.csv / .parquet."),
+    selection: Path | None = typer.Option(
+        None, "--selection", help="Bayesian vs correlation item selection table."),
+    out: Path = typer.Option(..., "--out", help="Report folder to write (index.html, figures/)."),
+    title: str = typer.Option("vp_bayes report", help="Page title."),
+    scale: str = typer.Option("latent", help="Portrait scale: latent or centered."),
+    max_portraits: int = typer.Option(30, help="Respondents drawn one by one (all are tabled)."),
+) -> None:
+    """Write a self-contained HTML report: portraits, comparisons, selection, contrasts, fit."""
+    from vp_bayes.errors import InputError
+    from vp_bayes.report.html import write_report
+    from vp_bayes.report.tables import read_contrasts, read_portraits, read_selection
+
+    if all(x is None for x in (model, portraits, contrasts, selection)):
+        raise InputError("nothing to report: give MODEL.nc and/or --portraits, --contrasts, "
+                         "--selection", field="model")
+    item_model = None
+    if model is not None:
+        from vp_bayes.model.io import load_model
+
+        item_model = load_model(model)
+    sources = {name: str(path) for name, path in (
+        ("model", model), ("portraits", portraits), ("contrasts", contrasts),
+        ("selection", selection)) if path is not None}
+    index = write_report(
+        out,
+        item_model=item_model,
+        portraits=None if portraits is None else read_portraits(portraits),
+        contrasts=None if contrasts is None else read_contrasts(contrasts),
+        selection=None if selection is None else read_selection(selection),
+        title=title, scale=scale, max_portraits=max_portraits, sources=sources,
+    )
+    n_figs = len(list((out / "figures").glob("*.png")))
+    typer.echo(f"wrote {index} ({n_figs} figures in {out / 'figures'})")

@@ -163,7 +163,7 @@ def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "la
     ax.set_xticks(angles, [value_label(v) for v in order])
     ax.tick_params(axis="x", pad=14)
     ax.set_rlabel_position(180.0 / n)  # radial ticks between the first two values
-    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="y", labelsize=7, labelcolor="0.35")
     ax.set_xlabel("Schwartz values in circular order (clockwise from top)")
     ax.set_ylabel(SCALE_LABELS[scale].split(" (")[0], labelpad=28)
     ax.set_title(f"Circular value portrait of {respondent}\nline = posterior mean, band = "
