@@ -243,7 +243,7 @@ def contrast_forest(contrasts: pd.DataFrame, axis: str, *, model: str | None = N
     n = len(pairs)
     ncol = min(n, 3)
     nrow = int(np.ceil(n / ncol))
-    fig = new_figure(3.6 * ncol + 1.6, (0.3 * len(order) + 1.3) * nrow + 1.0)
+    fig = new_figure(max(3.6 * ncol + 1.6, 6.0), (0.3 * len(order) + 1.3) * nrow + 1.6)
     axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     step = 0.8 / max(len(sources), 1)
     base = np.arange(len(order))[::-1].astype(float)
@@ -269,9 +269,11 @@ def contrast_forest(contrasts: pd.DataFrame, axis: str, *, model: str | None = N
     for extra in range(n, nrow * ncol):
         axes[extra // ncol][extra % ncol].set_visible(False)
     who = f" ({model})" if model is not None else ""
-    fig.suptitle(f"Contrasts by {axis}{who}: point = posterior mean, bar = "
+    fig.suptitle(f"Contrasts by {axis}{who}\npoint = posterior mean, bar = "
                  f"{mass_phrase(mass)[:-1]}", fontsize=11)
-    fig.legend(loc="outside right upper", fontsize=8, frameon=False, title="source")
+    fig.legend(loc="outside lower center", ncols=len(sources), fontsize=8, frameon=False,
+               title="source: human = survey groups, llm = personas, bias = llm - human",
+               title_fontsize=8)
     return fig
 
 
