@@ -109,6 +109,16 @@ def test_clean_fit_says_no_warnings(tmp_path):
     assert 'class="warn"' not in page
 
 
+def test_group_mean_contrasts_are_drawn(tmp_path):
+    """Rows of each group minus the population mean (no pairs) still get a figure."""
+    table = fake.contrasts()
+    table = table[table["axis"] == "gender"].assign(group_b="population", source="human",
+                                                    model=np.nan)
+    page = write_report(tmp_path, contrasts=table).read_text()
+    assert "Contrasts by gender" in page
+    assert len(list((tmp_path / "figures").glob("contrast_*.png"))) == 1
+
+
 def test_comparison_groups_follow_models_and_personas():
     table = fake.portraits(respondents=("a", "a|x=1", "a|x=2", "b", "b|x=1", "c"))
     assert comparison_groups(table) == [["a", "b", "c"], ["a", "a|x=1", "a|x=2"],

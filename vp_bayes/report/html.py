@@ -306,14 +306,20 @@ def _selection_section(selection: pd.DataFrame | None) -> str:
 
 
 def _contrast_figure(contrasts: pd.DataFrame, axis: str, model: str | None) -> Figure:
+    """The contrast layer's forest (``contrast_plots.plot_contrasts``), else a simple one."""
     rows = contrasts[contrasts["axis"] == axis]
     if model is not None and "model" in rows.columns:
         rows = rows[(rows["model"].astype(str) == model) | rows["model"].isna()]
     try:
         from vp_bayes.report.contrast_plots import plot_contrasts
-    except ImportError:
-        return plots.contrast_forest(contrasts, axis, model=model)
-    return plot_contrasts(rows)
+    except ImportError:  # pragma: no cover - the contrast layer ships it
+        plot_contrasts = None
+    if plot_contrasts is not None and "model" in rows.columns:
+        try:
+            return plot_contrasts(rows.assign(model=rows["model"].fillna("")))
+        except ValueError:  # only group-mean or shift rows: no pairs for that plot
+            pass
+    return plots.contrast_forest(contrasts, axis, model=model)
 
 
 def _contrasts_section(contrasts: pd.DataFrame | None, figs: _Figures) -> str:
