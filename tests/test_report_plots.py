@@ -218,3 +218,17 @@ def test_warnings_for_approximations_and_misfit():
                        sampler="advi", ppc=ppc)
     assert got[0].startswith("Fitted by advi, an approximation")
     assert "33% of observed item rating proportions fall outside" in got[1]
+
+
+def test_nineteen_values_fit_without_overlaps():
+    """The 19 refined values (PVQ-RR) keep their circular order and readable labels."""
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=len(dims.VALUES_19))
+    table = pd.DataFrame({"respondent": "x", "value": list(dims.VALUES_19)[::-1],
+                          "mean": m, "lower": m - 0.3, "upper": m + 0.3, "mass": 0.9})
+    for fig in (plots.portrait_forest(table, "x"), plots.portrait_polar(table, "x")):
+        assert plots.overlapping_labels(fig) == []
+    polar = plots.portrait_polar(table, "x")
+    labels = [t.get_text().replace("\n", "") for t in polar.axes[0].get_xticklabels()]
+    assert labels == [plots.value_label(v) for v in dims.VALUES_19]
+    assert polar.get_supylabel().startswith("radius")

@@ -12,17 +12,13 @@ import io
 from collections.abc import Sequence
 from itertools import combinations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-matplotlib.use("Agg")  # the report is written headless; no pyplot window is ever opened
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-
-from vp_bayes import dims  # noqa: E402
+from vp_bayes import dims
 
 # Columns of a portrait table for each scale: (point, lower, upper).
 SCALES: dict[str, tuple[str, str, str]] = {
@@ -146,7 +142,8 @@ def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "la
         v = rows[col].to_numpy(dtype=float)
         return np.append(v, v[0])
 
-    fig = new_figure(6.4, 6.6)
+    many = n > 12  # e.g. the 19 refined values: wrapped, smaller labels on a larger circle
+    fig = new_figure(8.0, 8.2) if many else new_figure(6.4, 6.6)
     ax = fig.add_subplot(projection="polar")
     ax.set_theta_zero_location("N")
     ax.set_theta_direction(-1)
@@ -160,12 +157,19 @@ def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "la
     high = float(np.nanmax(rows[hi]))
     pad = 0.15 * max(high - low, 1e-6)
     ax.set_ylim(min(low, 0.0) - pad, max(high, 0.0) + pad)
-    ax.set_xticks(angles, [value_label(v) for v in order])
-    ax.tick_params(axis="x", pad=14)
+    names = [value_label(v) for v in order]
+    if many:
+        names = ["-\n".join(n.rsplit("-", 1)) for n in names]
+    ax.set_xticks(angles, names)
+    ax.tick_params(axis="x", pad=14, labelsize=8 if many else 10)
     ax.set_rlabel_position(180.0 / n)  # radial ticks between the first two values
     ax.tick_params(axis="y", labelsize=7, labelcolor="0.35")
     ax.set_xlabel("Schwartz values in circular order (clockwise from top)")
-    ax.set_ylabel(SCALE_LABELS[scale].split(" (")[0], labelpad=28)
+    radial = SCALE_LABELS[scale].split(" (")[0]
+    if many:  # at the figure edge, clear of the wrapped angular labels
+        fig.supylabel(f"radius: {radial}", fontsize=10)
+    else:
+        ax.set_ylabel(radial, labelpad=28)
     ax.set_title(f"Circular value portrait of {respondent}\nline = posterior mean, band = "
                  f"{mass_phrase(mass)[:-1]}", fontsize=11)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.08), fontsize=8, frameon=False)
