@@ -76,8 +76,9 @@ def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
     mu = pt.zeros((len(data.participants), n_v))
     for axis in data.axes:
         sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
-        raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(axis.dim, dims.VALUE))
-        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw,
+        # ZeroSumNormal sums to zero over its LAST axis: put the groups there.
+        raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(dims.VALUE, axis.dim))
+        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw.T,
                                   dims=(axis.dim, dims.VALUE))
         padded = pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)  # code -1 -> zeros
         mu = mu + padded[axis.codes]

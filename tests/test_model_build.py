@@ -1,0 +1,118 @@
+"""build_model: structure, identification constraints (checked on prior draws), config errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from vp_bayes import dims
+from vp_bayes.errors import InputError
+from vp_bayes.model.build import build_model
+from vp_bayes.model.config import ModelConfig, read_config
+from vp_bayes.model.data import null_space, prepare_data
+from vp_bayes.wave.simulate import simulate_wave
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_wave(n_participants=60, n_items=12, items_per_participant=8, seed=11,
+                         n_llm=1, personas=False)
+
+
+@pytest.fixture(scope="module")
+def sim_prescored():
+    return simulate_wave(n_participants=60, n_items=12, items_per_participant=8, seed=12,
+                         n_llm=1, personas=False, prescored=True)
+
+
+def _prior(model, names, n=400):
+    return pm.sample_prior_predictive(draws=n, model=model, var_names=names,
+                                      random_seed=1)["prior"].to_dataset()
+
+
+def test_instrument_model_structure(sim):
+    model = build_model(sim.wave, ModelConfig())
+    names = set(model.named_vars)
+    for name in ("theta", "alpha", "beta", "b", "kappa", "lam", "corr", "x", "y",
+                 "effect_gender", "effect_age"):
+        assert name in names, name
+    assert model.named_vars_to_dims["beta"] == (dims.ITEM, dims.VALUE)
+    assert model.named_vars_to_dims["theta"] == (dims.PARTICIPANT, dims.VALUE)
+    assert list(model.coords[dims.VALUE]) == list(dims.VALUES_10)
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_identification_constraints_hold_on_prior_draws(sim):
+    model = build_model(sim.wave, ModelConfig())
+    prior = _prior(model, ["corr", "effect_gender", "effect_age", "lam", "kappa", "theta"])
+    corr = prior["corr"].values
+    np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, atol=1e-10)
+    assert np.all(np.linalg.eigvalsh(corr) > 0)
+    for axis in ("gender", "age"):
+        np.testing.assert_allclose(prior[f"effect_{axis}"].sum(f"group_{axis}"), 0.0,
+                                   atol=1e-10)
+    assert np.all(prior["lam"].values > 0)
+    assert np.all(np.diff(prior["kappa"].values, axis=-1) > 0)
+    # Location and scale of theta: mean 0 and SD near 1 (plus group-effect variance).
+    theta = prior["theta"].values.reshape(-1, len(dims.VALUES_10))
+    assert abs(theta.mean()) < 0.05
+    assert 0.9 < theta.std() < 1.5
+
+
+def test_graded_form_has_ordered_item_cutpoints(sim):
+    model = build_model(sim.wave, ModelConfig(thresholds="item"))
+    assert "b" not in model.named_vars
+    prior = _prior(model, ["kappa"], n=100)
+    assert prior["kappa"].dims[-2:] == (dims.ITEM, dims.CUTPOINT)
+    assert np.all(np.diff(prior["kappa"].values, axis=-1) > 0)
+
+
+def test_ipsative_values_project_loadings(sim_prescored):
+    data = prepare_data(sim_prescored.wave, ModelConfig())
+    assert data.value_input == "latent"  # PVQ-RR MRAT with face is not rank-deficient
+    wave = sim_prescored.wave
+    # Make the values exactly ipsative: subtract each person's mean over the 10 values.
+    vals = wave.values.copy()
+    cols = list(dims.VALUES_10)
+    vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
+    from dataclasses import replace
+
+    ipsative = replace(wave, values=vals)
+    data = prepare_data(ipsative, ModelConfig())
+    assert data.value_input == "exact"
+    assert data.value_null_space.shape == (10, 1)
+    model = build_model(ipsative, ModelConfig())
+    beta = _prior(model, ["beta"], n=50)["beta"].values
+    np.testing.assert_allclose(beta @ data.value_null_space, 0.0, atol=1e-9)
+
+
+def test_null_space_empty_for_full_rank():
+    rng = np.random.default_rng(0)
+    assert null_space(rng.normal(size=(200, 5))).shape == (5, 0)
+
+
+def test_value_input_needs_matching_data(sim):
+    with pytest.raises(InputError, match="value_input='exact' needs pre-scored values"):
+        prepare_data(sim.wave, ModelConfig(value_input="exact"))
+
+
+def test_config_errors_name_the_field(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"model": {"thresholds": "shared", "bogus": 1}}))
+    with pytest.raises(InputError, match=r"cfg.json, field 'bogus'"):
+        read_config(path)
+    path.write_text(json.dumps({"sampler": {"draws": 10, "speed": "fast"}}))
+    with pytest.raises(InputError, match=r"field 'sampler.speed'"):
+        read_config(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match=r"cfg.json, row 1: invalid JSON"):
+        read_config(path)
+    path.write_text(json.dumps({"model": {"reliability": 1.5}}))
+    with pytest.raises(InputError, match="field 'reliability'"):
+        read_config(path)
+    path.write_text(json.dumps({"model": {"thresholds": "item"}, "sampler": {"draws": 7}}))
+    cfg = read_config(path)
+    assert cfg.model.thresholds == "item" and cfg.sampler.draws == 7
