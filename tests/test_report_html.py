@@ -195,6 +195,7 @@ def test_report_of_a_real_fit(tmp_path):
     """Fit a small simulated wave, save it, and report it through the CLI."""
     from vp_bayes.model.fit import fit_wave
     from vp_bayes.model.io import save_model
+    from vp_bayes.scoring.portraits import save_portraits, score
     from vp_bayes.wave.simulate import simulate_wave
 
     sim = simulate_wave(n_participants=120, n_items=20, items_per_participant=15, seed=1,
@@ -203,17 +204,28 @@ def test_report_of_a_real_fit(tmp_path):
                      SamplerConfig(draws=100, tune=100, chains=2, seed=1), progress=False,
                      ppc_draws=50)
     path = save_model(model, tmp_path / "model.nc")
-    fake.portraits().to_csv(tmp_path / "portraits.csv", index=False)
+    portraits = score(model, sim.llm_ratings, n_item_draws=40, n_per_draw=10, progress=False)
+    _, draws = save_portraits(portraits, tmp_path / "portraits.csv")
     out = tmp_path / "rep"
-    result = _cli("report", str(path), "--portraits", str(tmp_path / "portraits.csv"),
-                  "--out", str(out))
+    result = _cli("report", str(path), "--portraits", str(draws), "--out", str(out))
     assert result.returncode == 0, result.stderr
     page = (out / "index.html").read_text()
     assert "Convergence per variable" in page and "Posterior predictive check" in page
     assert (out / "figures" / "ppc.png").is_file()
+    for name in portraits.table["respondent"].unique():  # every scored LLM and persona
+        assert f"<h3>{name}</h3>" in page
     # 100 draws per chain cannot give 400 effective draws: the report must say so
     assert "effective sample size below 400" in page
     if shutil.which("chromium") or CHROMIUM.is_file():
         png = tmp_path / "shot.png"
         _screenshot(out / "index.html", png, tmp_path)
         assert png.is_file()
+
+
+
+def test_cli_unreadable_portrait_draws_exit_2(tmp_path):
+    bad = tmp_path / "portraits.nc"
+    bad.write_text("not netcdf")
+    result = _cli("report", "--portraits", str(bad), "--out", str(tmp_path / "rep"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {bad}")

@@ -249,7 +249,8 @@ def _portraits_section(portraits: pd.DataFrame | None, figs: _Figures, scale: st
         parts.append(f'<div class="figs">{forest}{polar}</div>')
     cols = [c for c in ("respondent", "value", "mean", "lower", "upper", "centered_mean",
                         "centered_lower", "centered_upper", "percentile", "n_ratings",
-                        "n_unparsed", "n_unknown_items") if c in portraits.columns]
+                        "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k")
+            if c in portraits.columns]
     parts.append(f"<details><summary>Portrait table ({len(portraits)} rows)</summary>"
                  f"{_table_html(portraits[cols])}</details>")
     return "\n".join(parts)

@@ -194,7 +194,7 @@ def compare_forest(portraits: pd.DataFrame, respondents: Sequence[str] | None = 
     mass = table_mass(portraits) if mass is None else mass
     k = len(respondents)
     step = 0.8 / max(k, 1)
-    fig = new_figure(8.5, 0.25 * len(order) * max(k, 2) + 2.2)
+    fig = new_figure(8.5, 0.17 * len(order) * max(k, 3) + 2.2)
     ax = fig.add_subplot()
     base = np.arange(len(order))[::-1].astype(float)
     ax.axvline(0.0, color="0.6", lw=1, ls="--", zorder=0)

@@ -18,7 +18,7 @@ from vp_bayes.errors import InputError
 PORTRAIT_COLUMNS = ("respondent", "value", "mean", "lower", "upper")
 PORTRAIT_NUMERIC = ("mean", "sd", "lower", "upper", "centered_mean", "centered_lower",
                     "centered_upper", "percentile", "n_ratings", "n_unparsed",
-                    "n_unknown_items", "mass")
+                    "n_unknown_items", "mass", "ess_fraction", "pareto_k")
 CONTRAST_COLUMNS = ("axis", "group_a", "group_b", "value", "source", "mean", "lower", "upper")
 CONTRAST_NUMERIC = ("mean", "lower", "upper", "prob_positive", "mass")
 SELECTION_COLUMNS = ("item_id", "value")
@@ -30,7 +30,7 @@ _FALSE = {"false", "0", "no", "f", "n"}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table (a ``.nc`` file as a flattened Dataset)."""
+    """Read a CSV or Parquet table."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", file=path)
@@ -38,12 +38,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             return pd.read_parquet(path)
-        if suffix == ".nc":
-            import xarray as xr
-
-            with xr.open_dataset(path) as ds:
-                frame = ds.load().to_dataframe().reset_index()
-            return frame
         return pd.read_csv(path, keep_default_na=True)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read table ({err})", file=path) from None
@@ -182,7 +176,15 @@ def check_selection(frame: pd.DataFrame, path: str | Path = "selection") -> pd.D
 
 
 def read_portraits(path: str | Path) -> pd.DataFrame:
-    """Read and check PORTRAITS.csv / .parquet / .nc."""
+    """Read and check PORTRAITS.csv / .parquet, or the portrait draws PORTRAITS.nc.
+
+    A ``.nc`` file is read by :func:`vp_bayes.scoring.portraits.load_portraits`, which rebuilds
+    the table from the draws.
+    """
+    if Path(path).suffix.lower() == ".nc":
+        from vp_bayes.scoring.portraits import load_portraits
+
+        return check_portraits(load_portraits(path).table, path)
     return check_portraits(read_table(path), path)
 
 
