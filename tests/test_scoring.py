@@ -17,6 +17,7 @@ from vp_bayes import dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig, SamplerConfig
 from vp_bayes.model.fit import ItemModel
+from vp_bayes.model.likelihood import category_logp_np
 from vp_bayes.scoring import (
     ItemDraws,
     RespondentData,
@@ -28,7 +29,13 @@ from vp_bayes.scoring import (
     score,
     split_respondent,
 )
-from vp_bayes.scoring.laplace import find_modes, gradient_hessian, laplace_samples, log_posterior
+from vp_bayes.scoring.laplace import (
+    find_modes,
+    gradient_hessian,
+    laplace_samples,
+    linear_predictor,
+    log_posterior,
+)
 from vp_bayes.scoring.portraits import _percentiles
 from vp_bayes.wave.simulate import VARIANTS, ordered_logistic, simulate_wave
 
@@ -128,6 +135,22 @@ def test_gradient_and_hessian_match_finite_differences(sim, thresholds, offsets)
             / (2 * eps)
         np.testing.assert_allclose(grad[:, d], num_g, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(hess[:, :, d], num_h, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
+def test_sparse_log_likelihood_equals_category_logp(sim, thresholds):
+    """The scorer's gathered log-likelihood equals sum W * category_logp_np (the model's)."""
+    draws = item_draws(_fake_model(sim.truth, 3, thresholds), 3)
+    rng = np.random.default_rng(4)
+    w = rng.random((N_ITEMS, 2, draws.n_categories)) * (rng.random((N_ITEMS, 2, 6)) < 0.4)
+    problem = make_problem(draws, RespondentData(np.arange(N_ITEMS), w, ("a", "b")), True)
+    x = rng.standard_normal((3, 5, problem.layout.size))
+    eta = linear_predictor(problem, x)  # (S, 5, J, G)
+    cuts = draws.cuts[:, None, None, None, :] if thresholds == "shared" \
+        else draws.cuts[:, None, :, None, :]
+    loglik = np.einsum("smjgk,jgk->sm", category_logp_np(eta, cuts), w)
+    prior = 0.5 * np.einsum("smd,sde,sme->sm", x, problem.precision, x)
+    np.testing.assert_allclose(log_posterior(problem, x), loglik - prior, rtol=1e-10)
 
 
 def test_newton_mode_has_zero_gradient_and_negative_definite_hessian(sim):

@@ -26,12 +26,12 @@ s is the cut posterior with equal weights) and sample m of draw s lines up acros
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit, log_expit, logsumexp
 
-from vp_bayes.model.likelihood import category_logp_np, pad_cutpoints_np
+from vp_bayes.model.likelihood import pad_cutpoints_np
 from vp_bayes.scoring.posterior import ItemDraws
 
 OFFSET_SD = 0.5  # prior SD of the per-variant intercept shifts
@@ -92,13 +92,22 @@ class Layout:
 
 @dataclass(frozen=True)
 class Problem:
-    """The conditional posteriors of one respondent for all S draws, ready to evaluate."""
+    """The conditional posteriors of one respondent for all S draws, ready to evaluate.
+
+    The ratings are held sparsely: one entry e per (item j, variant group g, category k) with
+    positive weight, sorted by the unit ``j * G + g``; ``lower``/``upper`` are the cuts that
+    bound the entry's category under each draw.
+    """
 
     layout: Layout
     beta: np.ndarray  # (S, J, V)
     shift: np.ndarray  # (S, J) item location b (zeros with per-item thresholds)
-    cuts: np.ndarray  # (S, Jc, 1, K-1), Jc = 1 (shared) or J
-    weights: np.ndarray  # (J, G, K)
+    n_groups: int  # G
+    unit: np.ndarray  # (E,) j * G + g, sorted
+    weight: np.ndarray  # (E,)
+    lower: np.ndarray  # (S, E)
+    upper: np.ndarray  # (S, E)
+    gap: np.ndarray  # (S,) sum_e w_e log(1 - exp(lower - upper)): depends on the cuts only
     precision: np.ndarray  # (S, D, D) prior precision of x
 
     @property
@@ -106,33 +115,51 @@ class Problem:
         """S."""
         return int(self.beta.shape[0])
 
+    def draws_slice(self, sl: slice) -> Problem:
+        """The same problem restricted to the draws ``sl``."""
+        return replace(self, beta=self.beta[sl], shift=self.shift[sl], lower=self.lower[sl],
+                       upper=self.upper[sl], gap=self.gap[sl], precision=self.precision[sl])
+
 
 def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) -> Problem:
     """Gather the item parameters of the rated items and the prior precision of x."""
     s, v = draws.n_draws, len(draws.values)
     idx = data.item_index
-    layout = Layout(v, draws.sigma_alpha is not None,
-                    len(data.variants) if variant_offsets else 0)
+    weights = data.weights if variant_offsets else data.weights.sum(axis=1, keepdims=True)
+    n_groups = weights.shape[1]
+    layout = Layout(v, draws.sigma_alpha is not None, n_groups if variant_offsets else 0)
     beta = draws.beta[:, idx]
     shift = draws.b[:, idx] if draws.b is not None else np.zeros((s, len(idx)))
-    cuts = draws.cuts[:, None, None, :] if draws.shared_thresholds else draws.cuts[:, idx, None, :]
+    j, g, k = np.nonzero(weights)  # lexicographic: sorted by unit j * G + g
+    padded = pad_cutpoints_np(draws.cuts)  # (S, K+1) or (S, J_all, K+1)
+    if draws.shared_thresholds:
+        lower, upper = padded[:, k], padded[:, k + 1]
+    else:
+        lower, upper = padded[:, idx[j], k], padded[:, idx[j], k + 1]
+    weight = weights[j, g, k]
+    gap = (weight * np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))).sum(axis=1)
     prec = np.zeros((s, layout.size, layout.size))
     prec[:, :v, :v] = np.linalg.inv(draws.corr)
     if layout.has_alpha:
         prec[:, layout.alpha, layout.alpha] = 1.0 / draws.sigma_alpha**2
     off = np.arange(layout.size)[layout.offsets]
     prec[:, off, off] = 1.0 / OFFSET_SD**2
-    return Problem(layout, beta, shift, cuts, data.weights, prec)
+    return Problem(layout, beta, shift, n_groups, j * n_groups + g, weight, lower, upper, gap,
+                   prec)
+
+
+def _expand(a: np.ndarray, extra: int) -> np.ndarray:
+    """Insert ``extra`` length-1 axes after the draws axis."""
+    return a.reshape(a.shape[:1] + (1,) * extra + a.shape[1:])
 
 
 def linear_predictor(problem: Problem, x: np.ndarray) -> np.ndarray:
-    """eta (..., J, G) for parameter vectors x (S, ..., D); the draws axis comes first."""
+    """eta (S, ..., J, G) for parameter vectors x (S, ..., D); the draws axis comes first."""
     lay = problem.layout
     v = lay.n_values
     extra = x.ndim - 2  # sample axes between draws and D
-    beta = problem.beta.reshape(problem.beta.shape[:1] + (1,) * extra + problem.beta.shape[1:])
-    shift = problem.shift.reshape(problem.shift.shape[:1] + (1,) * extra + problem.shift.shape[1:])
-    eta = np.einsum("...jv,...v->...j", beta, x[..., :v]) + shift
+    eta = np.einsum("...jv,...v->...j", _expand(problem.beta, extra), x[..., :v])
+    eta = eta + _expand(problem.shift, extra)
     if lay.has_alpha:
         eta = eta + x[..., lay.alpha, None]
     eta = eta[..., None]
@@ -141,35 +168,54 @@ def linear_predictor(problem: Problem, x: np.ndarray) -> np.ndarray:
     return eta
 
 
+def _entry_eta(problem: Problem, x: np.ndarray) -> np.ndarray:
+    eta = linear_predictor(problem, x)
+    return eta.reshape(eta.shape[:-2] + (-1,))[..., problem.unit]
+
+
 def log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
-    """Unnormalised log posterior at x (S, ..., D) -> (S, ...)."""
+    """Unnormalised log posterior at x (S, ..., D) -> (S, ...).
+
+    The log-likelihood term is ``sum_e w_e log P(y = k_e | eta_e)`` evaluated with the
+    log-space identity of :mod:`vp_bayes.model.likelihood` on the rated categories only
+    (equal to ``sum W * category_logp_np(eta, cuts)``; tested).
+    """
     extra = x.ndim - 2
-    cuts = problem.cuts.reshape(problem.cuts.shape[:1] + (1,) * extra + problem.cuts.shape[1:])
-    lp = category_logp_np(linear_predictor(problem, x), cuts)
-    loglik = np.einsum("...jgk,jgk->...", lp, problem.weights)
-    prec = problem.precision.reshape(problem.precision.shape[:1] + (1,) * extra
-                                     + problem.precision.shape[1:])
-    quad = np.einsum("...d,...de,...e->...", x, prec, x)
+    eta = _entry_eta(problem, x)
+    lower, upper = _expand(problem.lower, extra), _expand(problem.upper, extra)
+    terms = log_expit(upper - eta) + log_expit(eta - lower)
+    loglik = terms @ problem.weight + _expand(problem.gap, extra)
+    quad = np.einsum("...d,...de,...e->...", x, _expand(problem.precision, extra), x)
     return loglik - 0.5 * quad
 
 
-def eta_derivatives(problem: Problem, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted first and second derivatives of the log-likelihood w.r.t. eta (S, J, G)."""
-    padded = pad_cutpoints_np(problem.cuts)  # (S, Jc, 1, K+1)
-    e = eta[..., None]
-    s1 = expit(padded[..., :-1] - e)
-    s2 = expit(e - padded[..., 1:])
-    w = problem.weights
-    grad = ((s1 - s2) * w).sum(axis=-1)
-    hess = -((s1 * (1.0 - s1) + s2 * (1.0 - s2)) * w).sum(axis=-1)
-    return grad, hess
+def eta_derivatives(problem: Problem, eta_entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted first and second derivatives of the log-likelihood w.r.t. eta, (S, J, G) each.
+
+    ``eta_entry`` is eta at each entry (S, E).
+    """
+    s1 = expit(problem.lower - eta_entry)
+    s2 = expit(eta_entry - problem.upper)
+    w = problem.weight
+    g_e = (s1 - s2) * w
+    h_e = -(s1 * (1.0 - s1) + s2 * (1.0 - s2)) * w
+    n_units = problem.beta.shape[1] * problem.n_groups
+    grad = np.zeros((eta_entry.shape[0], n_units))
+    hess = np.zeros_like(grad)
+    if problem.unit.size:
+        starts = np.flatnonzero(np.r_[True, np.diff(problem.unit) != 0])
+        units = problem.unit[starts]
+        grad[:, units] = np.add.reduceat(g_e, starts, axis=1)
+        hess[:, units] = np.add.reduceat(h_e, starts, axis=1)
+    shape = (eta_entry.shape[0], problem.beta.shape[1], problem.n_groups)
+    return grad.reshape(shape), hess.reshape(shape)
 
 
 def gradient_hessian(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradient (S, D) and Hessian (S, D, D) of :func:`log_posterior` at x (S, D)."""
     lay = problem.layout
     v = lay.n_values
-    g_eta, h_eta = eta_derivatives(problem, linear_predictor(problem, x))
+    g_eta, h_eta = eta_derivatives(problem, _entry_eta(problem, x))
     g_item, h_item = g_eta.sum(axis=2), h_eta.sum(axis=2)  # (S, J)
     beta = problem.beta
     grad = np.zeros_like(x)
@@ -257,14 +303,12 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _chunked_log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
     s, m = x.shape[:2]
-    per_draw = m * problem.weights.size
+    per_draw = m * max(problem.weight.size, problem.beta.shape[1] * problem.n_groups)
     step = max(1, CHUNK_ELEMENTS // max(per_draw, 1))
     out = np.empty((s, m))
     for start in range(0, s, step):
         sl = slice(start, start + step)
-        sub = Problem(problem.layout, problem.beta[sl], problem.shift[sl], problem.cuts[sl],
-                      problem.weights, problem.precision[sl])
-        out[sl] = log_posterior(sub, x[sl])
+        out[sl] = log_posterior(problem.draws_slice(sl), x[sl])
     return out
 
 
