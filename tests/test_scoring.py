@@ -47,13 +47,14 @@ def sim():
     return simulate_wave(n_participants=60, n_items=N_ITEMS, seed=11, n_llm=0)
 
 
-def _fake_model(truth: xr.Dataset, n_draws: int = 8, thresholds: str = "shared") -> ItemModel:
+def _fake_model(truth: xr.Dataset, n_draws: int = 8, thresholds: str = "shared",
+                jitter: float = 0.05) -> ItemModel:
     """An ItemModel whose 'posterior' is jittered copies of the true parameters (1 chain)."""
     rng = np.random.default_rng(0)
     v = truth.sizes[dims.VALUE]
     cd = (dims.CHAIN, dims.DRAW)
 
-    def jit(a: np.ndarray, sd: float = 0.05) -> np.ndarray:
+    def jit(a: np.ndarray, sd: float = jitter) -> np.ndarray:
         return a[None, None] + sd * rng.standard_normal((1, n_draws, *np.shape(a)))
 
     post = {
