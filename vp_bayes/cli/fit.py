@@ -66,7 +66,8 @@ def fit(
     for p in problems:
         typer.echo(f"warning: {p}")
     typer.echo(f"\nwrote {path} and {path.with_suffix('.md')}")
-    if strict and (item_model.diagnostics["r_hat_max"].max() > 1.01 or stats["divergences"] > 0):
+    rhat = item_model.diagnostics["r_hat_max"]
+    if strict and (rhat.isna().any() or rhat.max() > 1.01 or stats["divergences"] > 0):
         typer.echo("strict: convergence bar not met", err=True)
         raise typer.Exit(1)
 

@@ -14,9 +14,13 @@ For participant i, latent value v, statement item j and questionnaire item k::
 Identification: theta has population mean 0 (group effects sum to zero) and unit variance
 (R is a correlation matrix), which fixes its location and scale; lambda_k > 0 and the
 positive coefficient of the standardised pre-scored values fix its sign; alpha has mean 0
-and enters with coefficient 1 (its scale is that of the logistic noise); b has mean 0 under
-its prior, so the cutpoints carry the overall location. All parameterisations are
-non-centred and vectorised over observations.
+and enters with coefficient 1 (its scale is that of the logistic noise); b has mean 0, so
+the cutpoints carry the overall location. To remove ridges that slow the sampler, the
+non-centred loading deviations, the item locations and the response styles sum to zero over
+items / participants (ZeroSumNormal): m_v is then exactly the mean loading, and the sample
+means of b and alpha are exactly 0. Ipsative (MRAT-centred) pre-scored values never vary in
+one direction; the loadings' component along it is projected out (see ``null_space``).
+All parameterisations are non-centred and vectorised over observations.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     k = data.n_categories
     m = pm.Normal("beta_mean", 0.0, 0.5, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
-    w = pm.Normal("beta_z", 0.0, 1.0, dims=(dims.ITEM, dims.VALUE))
+    # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
+    w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
     beta = m + s * w
     null = data.value_null_space
     if null is not None and null.shape[1] > 0:
@@ -132,7 +137,8 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
         eta = eta + alpha[i]
     if config.thresholds == "shared":
         sigma_b = pm.HalfNormal("sigma_b", 1.0)
-        b = pm.Deterministic("b", sigma_b * pm.Normal("b_z", 0.0, 1.0, dims=dims.ITEM),
+        # Item locations sum to zero: the cutpoints alone carry the overall location.
+        b = pm.Deterministic("b", sigma_b * pm.ZeroSumNormal("b_z", sigma=1.0, dims=dims.ITEM),
                              dims=dims.ITEM)
         first = pm.Normal("kappa_first", -2.0, 2.0)
         log_gaps = pm.Normal("kappa_log_gaps", 0.0, 1.0, shape=k - 2)
@@ -171,7 +177,8 @@ def build_model_from_data(data: ModelData, config: ModelConfig) -> pm.Model:
         if config.response_style:
             sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
             alpha = pm.Deterministic(
-                "alpha", sigma_alpha * pm.Normal("alpha_z", 0.0, 1.0, dims=dims.PARTICIPANT),
+                "alpha",
+                sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
                 dims=dims.PARTICIPANT)
         if data.value_input != "exact":
             _value_measurement(data, theta, alpha)

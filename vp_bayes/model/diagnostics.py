@@ -37,13 +37,15 @@ def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
         if da.sizes.get("chain", 1) < 1 or da.sizes.get("draw", 0) < 4:
             continue
         ds = da.to_dataset()
-        rhat = az.rhat(ds)[name] if da.sizes.get("chain", 1) > 1 else xr.full_like(
-            da.isel(chain=0, draw=0), np.nan)
-        ess_b = az.ess(ds, method="bulk")[name]
-        ess_t = az.ess(ds, method="tail")[name]
-        rows.append(dict(variable=str(name), r_hat_max=float(np.nanmax(rhat.values)),
-                         ess_bulk_min=float(np.nanmin(ess_b.values)),
-                         ess_tail_min=float(np.nanmin(ess_t.values)),
+        try:
+            rhat = (float(np.nanmax(az.rhat(ds)[name].values)) if da.sizes.get("chain", 1) > 1
+                    else float("nan"))
+            ess_b = float(np.nanmin(az.ess(ds, method="bulk")[name].values))
+            ess_t = float(np.nanmin(az.ess(ds, method="tail")[name].values))
+        except AssertionError:  # ArviZ refuses chains too short to diagnose
+            rhat = ess_b = ess_t = float("nan")
+        rows.append(dict(variable=str(name), r_hat_max=rhat, ess_bulk_min=ess_b,
+                         ess_tail_min=ess_t,
                          n_elements=int(np.prod([s for d, s in da.sizes.items()
                                                  if d not in ("chain", "draw")], dtype=int)),
                          item_parameter=str(name) in ITEM_VARIABLES))
@@ -73,6 +75,9 @@ def convergence_problems(item_model: ItemModel, *, r_hat_max: float = RHAT_MAX,
     """Plain-words warnings: R-hat above the bar, divergences, low ESS of item parameters."""
     table = item_model.diagnostics
     out = []
+    if table.empty or table["r_hat_max"].isna().all():
+        out.append("convergence could not be diagnosed (one chain, too few draws, or an "
+                   "approximate method): do not trust the intervals")
     bad = table[table["r_hat_max"] > r_hat_max]
     if len(bad):
         out.append(f"R-hat above {r_hat_max} for {', '.join(bad.index)}: the chains disagree; "

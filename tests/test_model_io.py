@@ -1,0 +1,126 @@
+"""Fit a tiny wave with real nutpie sampling, save it, load it back, and refuse bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from vp_bayes.errors import InputError
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.diagnostics import convergence_problems, ppc_summary
+from vp_bayes.model.fit import fit_wave, thin
+from vp_bayes.model.io import load_model, save_model
+from vp_bayes.wave.io import write_wave
+from vp_bayes.wave.simulate import simulate_wave
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    sim = simulate_wave(n_participants=50, n_items=10, items_per_participant=8, seed=5,
+                        n_llm=1, personas=False)
+    model = fit_wave(sim.wave, ModelConfig(), SamplerConfig(draws=60, tune=60, seed=5),
+                     progress=False, ppc_draws=30)
+    return sim, model
+
+
+def test_fitted_object_has_the_documented_contents(tiny):
+    sim, model = tiny
+    post = model.posterior
+    for name in ("beta", "b", "kappa", "theta", "alpha", "corr", "sigma_alpha",
+                 "effect_gender", "effect_age"):
+        assert name in post, name
+    assert not any(str(v).endswith("_z") for v in post.data_vars)
+    assert post["beta"].dims == ("chain", "draw", "item", "value")
+    assert model.items == tuple(sim.wave.items.index)
+    assert {"r_hat_max", "ess_bulk_min", "ess_tail_min"} <= set(model.diagnostics.columns)
+    assert len(ppc_summary(model)) == 10
+    ppc = model.idata["ppc"].to_dataset()
+    np.testing.assert_allclose(ppc["observed"].sum("category"), 1.0)
+    # 60 draws cannot pass the bar: the warnings must say so in words.
+    assert any("ESS" in p or "R-hat" in p for p in convergence_problems(model))
+
+
+def test_round_trip(tiny, tmp_path):
+    sim, model = tiny
+    path = save_model(model, tmp_path / "m.nc")
+    assert path.with_suffix(".md").read_text().startswith("# Item model card")
+    loaded = load_model(path, wave=sim.wave)
+    assert loaded.model_config == model.model_config
+    assert loaded.sampler_config == model.sampler_config
+    assert loaded.wave_hash == sim.wave.data_hash()
+    np.testing.assert_allclose(loaded.posterior["beta"].values,
+                               model.posterior["beta"].values, rtol=1e-6)
+    assert list(loaded.diagnostics.index) == list(model.diagnostics.index)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_thin_keeps_requested_draws(tiny):
+    _, model = tiny
+    assert thin(model, 20).posterior.sizes["draw"] == 20
+
+
+def test_load_refuses_other_wave(tiny, tmp_path):
+    sim, model = tiny
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    other = simulate_wave(n_participants=50, n_items=10, items_per_participant=8, seed=6,
+                          n_llm=1, personas=False)
+    with pytest.raises(InputError, match="field 'wave_hash'"):
+        load_model(path, wave=other.wave)
+
+
+def _rewrite_attrs(path, **attrs):
+    tree = xr.open_datatree(path, engine="netcdf4").load()
+    tree.attrs.update(attrs)
+    for key, value in attrs.items():
+        if value is None:
+            del tree.attrs[key]
+    out = path.with_name("edited.nc")
+    tree.to_netcdf(out, engine="netcdf4")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("attrs", "field"),
+    [
+        ({"vp_bayes_version": "9.9.0"}, "vp_bayes_version"),
+        ({"format": "something/else"}, "format"),
+        ({"wave_hash": None}, "wave_hash"),
+        ({"model_config": json.dumps({"thresholds": "shared", "nope": 1})}, "nope"),
+    ],
+)
+def test_load_refuses_bad_files(tiny, tmp_path, attrs, field):
+    _, model = tiny
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    with pytest.raises(InputError, match=f"field '{field}'"):
+        load_model(_rewrite_attrs(path, **attrs))
+
+
+def test_load_refuses_non_models(tmp_path):
+    with pytest.raises(InputError, match="model file not found"):
+        load_model(tmp_path / "missing.nc")
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    with pytest.raises(InputError, match="junk.nc"):
+        load_model(junk)
+
+
+def test_cli_fit_strict_exits_nonzero_and_bad_wave_exits_2(tiny, tmp_path):
+    sim, _ = tiny
+    wave_dir = write_wave(replace(sim.wave), tmp_path / "wave")
+    out = tmp_path / "m.nc"
+    cmd = [sys.executable, "-m", "vp_bayes", "fit", str(wave_dir), "--out", str(out),
+           "--draws", "60", "--tune", "60", "--strict", "--no-progress"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert "strict: convergence bar not met" in res.stderr
+    assert out.exists() and out.with_suffix(".md").exists()
+    (wave_dir / "wave.json").write_text("{")
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "wave.json" in res.stderr
