@@ -300,3 +300,37 @@ def test_same_seed_same_draws_regardless_of_other_respondents(model, table):
     alone = _quick(model, table[table["respondent"] == "m1"])
     np.testing.assert_allclose(both.draws["theta"].sel(respondent="m1").values,
                                alone.draws["theta"].sel(respondent="m1").values)
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_score_writes_table_and_draws(model, table, tmp_path):
+    import subprocess
+    import sys
+
+    from vp_bayes.model.io import save_model
+
+    model_path = save_model(model, tmp_path / "model.nc", card=False)
+    rows = table.copy()
+    rows.loc[3, "rating"] = np.nan
+    extra = rows.iloc[:1].copy()
+    extra["item_id"] = "not_an_item"
+    ratings = tmp_path / "ratings.csv"
+    pd.concat([rows, extra]).to_csv(ratings, index=False)
+    out = tmp_path / "out" / "portraits.csv"
+    cmd = [sys.executable, "-m", "vp_bayes", "score", str(model_path), str(ratings),
+           "--out", str(out), "--item-draws", "4", "--per-draw", "5", "--mass", "0.8"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "80% equal-tailed intervals" in res.stdout
+    assert "1 item id(s) unknown" in res.stdout and "not_an_item" in res.stdout
+    back = load_portraits(out.with_suffix(".nc"))
+    assert back.draws.attrs["mass"] == 0.8 and len(back.draws.attrs["model_file_sha256"]) == 64
+    written = pd.read_csv(out, keep_default_na=False)
+    m1 = written[written["respondent"] == "m1"].iloc[0]
+    assert (m1["n_unparsed"], m1["n_unknown_items"]) == (1, 1)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("respondent,item_id,variant,rating\nm1,item001,v1,9\n")
+    res = subprocess.run(cmd[:5] + [str(bad)] + cmd[6:], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 2
+    assert "bad.csv, row 1, field 'rating'" in res.stderr

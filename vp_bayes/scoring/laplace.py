@@ -313,13 +313,15 @@ def _chunked_log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
 
 
 def pareto_khat(log_weights: np.ndarray) -> float:
-    """Pareto k-hat of importance log weights (ArviZ' PSIS estimator)."""
+    """Pareto k-hat of importance log weights (ArviZ' PSIS estimator; nan below 25 weights)."""
     from arviz_stats.base import array_stats
 
     flat = np.asarray(log_weights, dtype=float).ravel()
     flat = flat[np.isfinite(flat)]
-    if flat.size < 10 or np.ptp(flat) == 0:
-        return float("nan") if flat.size < 10 else 0.0
+    if flat.size < 25:  # PSIS fits the largest 20%: too few to fit a tail
+        return float("nan")
+    if np.ptp(flat) == 0:
+        return 0.0
     # arviz_stats' psislw takes the negated log ratios (its LOO convention: log-likelihoods)
     _, khat = array_stats.psislw(flat.max() - flat, axis=-1)
     return float(khat)
