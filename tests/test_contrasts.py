@@ -320,6 +320,10 @@ def test_persona_distance_by_hand(tmp_path):
     assert table.loc["closer", "mean"] == pytest.approx(np.sqrt(5.0) - 1.0)
     assert table.loc["closer", "prob_positive"] == 1.0
     assert np.isnan(table.loc["distance", "prob_positive"])
+    ports2 = _portraits({"m|gender=male": np.zeros((n, 3)), "m|age=20-39": np.zeros((n, 3))})
+    with pytest.warns(ContrastWarning, match=r"m\|age=20-39"):  # the reference has no age
+        table2 = persona_distance(ref, ports2)
+    assert set(table2["axis"]) == {"gender"}
 
 
 def test_credible_summary_keeps_intervals_excluding_zero():

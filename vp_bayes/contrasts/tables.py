@@ -191,7 +191,7 @@ def persona_distance(human: object, portraits: object, *, axes=None,
     personas = persona_groups(draws, axes)
     if not personas:
         return pd.DataFrame(columns=DISTANCE_COLUMNS)
-    groups = group_draws(human, sorted({axis for _, axis in personas}) if axes is None else axes)
+    groups = group_draws(human, axes)  # all the human side's axes unless asked
     values = draws[VALUE].values.tolist()
     rng = np.random.default_rng(seed)
     n_h = next(iter(groups.values())).sizes[SAMPLE]
@@ -202,8 +202,8 @@ def persona_distance(human: object, portraits: object, *, axes=None,
     rows, missing = [], []
     for (model, axis), members in personas.items():
         for g, resp in sorted(members.items()):
-            hum = groups[axis]
-            if g not in set(hum[GROUP].values.tolist()):
+            hum = groups.get(axis)
+            if hum is None or g not in set(hum[GROUP].values.tolist()):
                 missing.append(f"{resp}")
                 continue
             gm = _align_values(hum.sel({GROUP: g}), values, getattr(human, "path", None))
