@@ -123,7 +123,12 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     m = pm.Normal("beta_mean", 0.0, 0.5, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
     # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
-    w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
+    if config.loading_prior == "student_t":
+        w = pm.StudentT("beta_z", nu=config.loading_nu, mu=0.0, sigma=1.0,
+                        dims=(dims.ITEM, dims.VALUE))
+        w = w - w.mean(axis=0)
+    else:
+        w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
     beta = m + s * w
     null = data.value_null_space
     if null is not None and null.shape[1] > 0:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from vp_bayes.errors import InputError
 
 Thresholds = Literal["shared", "item"]
+LoadingPrior = Literal["normal", "student_t"]
 ValueInput = Literal["auto", "instrument", "latent", "exact"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 
@@ -47,7 +48,13 @@ class ModelConfig:
     lkj_eta
         LKJ shape of the prior on the latent value correlations.
     loading_scale_prior
-        Scale of the half-normal prior on the per-value loading SDs (the shrinkage scale).
+        Scale of the half-normal prior on the per-value loading scales (the shrinkage scale).
+    loading_prior
+        Shape of the loading deviations around the value's mean loading: ``"normal"``
+        (hierarchical ridge) or ``"student_t"`` (heavy tails with ``loading_nu`` degrees of
+        freedom: most loadings shrink to the mean, large ones escape the shrinkage).
+    loading_nu
+        Degrees of freedom of the Student-t loading prior.
     """
 
     value_level: str = "values"
@@ -58,6 +65,8 @@ class ModelConfig:
     demographic_axes: tuple[str, ...] | None = None
     lkj_eta: float = 2.0
     loading_scale_prior: float = 0.5
+    loading_prior: LoadingPrior = "normal"
+    loading_nu: float = 3.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -93,6 +102,11 @@ class ModelConfig:
         if any(not 0.0 < float(r) < 1.0 for r in rel):
             raise InputError("reliabilities must lie strictly between 0 and 1", file=source,
                              field="reliability")
+        if self.loading_prior not in ("normal", "student_t"):
+            raise InputError("must be 'normal' or 'student_t'", file=source,
+                             field="loading_prior")
+        if self.loading_nu <= 0:
+            raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
             raise InputError("must be positive", file=source, field="lkj_eta")
 
