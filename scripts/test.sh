@@ -8,3 +8,4 @@ bash scripts/setup.sh test,local
 # headless Chromium renders the HTML report in tests/test_report_html.py (skips when absent)
 command -v chromium >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get update -q && apt-get install -y -q chromium; } || true
 .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --nbmake notebooks/ -p no:cacheprovider
