@@ -24,7 +24,7 @@ from vp_bayes.errors import InputError
 def main() -> None:
     """Entry point of the ``vp-bayes`` console script."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -40,3 +40,4 @@ def main() -> None:
             print("aborted", file=sys.stderr)
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
