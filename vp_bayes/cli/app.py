@@ -11,5 +11,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-import_app = typer.Typer(help="Convert external data layouts into a vp_bayes wave.", no_args_is_help=True)
+import_app = typer.Typer(help="Convert external data layouts into a vp_bayes wave.",
+                         no_args_is_help=True)
 app.add_typer(import_app, name="import")
