@@ -24,4 +24,5 @@ echo "== report"
 vp report "$OUT/model.nc" --portraits "$OUT/portraits.csv" --contrasts "$OUT/contrasts.csv" \
   --selection "$OUT/selection.csv" --out "$OUT/report"
 echo
-echo "Report: $(pwd)/$OUT/report/index.html"
+case "$OUT" in /*) report="$OUT/report/index.html" ;; *) report="$(pwd)/$OUT/report/index.html" ;; esac
+echo "Report: $report"
