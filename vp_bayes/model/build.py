@@ -120,7 +120,11 @@ def _value_measurement(data: ModelData, theta, alpha) -> None:
 def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     n_items = len(data.items)
     k = data.n_categories
-    m = pm.Normal("beta_mean", 0.0, 0.5, dims=dims.VALUE)
+    null = data.value_null_space
+    ipsative = null is not None and null.shape[1] > 0
+    m = pm.Normal("beta_mean_raw" if ipsative else "beta_mean", 0.0, 0.5, dims=dims.VALUE)
+    if ipsative:  # only the identified part of the mean loading is kept and diagnosed
+        m = pm.Deterministic("beta_mean", m - (m @ null) @ null.T, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
     # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
     if config.loading_prior == "student_t":
@@ -130,8 +134,7 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     else:
         w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
     beta = m + s * w
-    null = data.value_null_space
-    if null is not None and null.shape[1] > 0:
+    if ipsative:
         # Ipsative (MRAT-centred) values never vary along `null`: remove that component of
         # the loadings so it cannot trade off against item locations and cutpoints.
         beta = beta - (beta @ null) @ null.T
