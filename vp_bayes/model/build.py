@@ -28,13 +28,13 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy.special import expit
 
 from vp_bayes import dims
 from vp_bayes.model.config import ModelConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
 from vp_bayes.wave.core import Wave
+from vp_bayes.wave.simulate import ordered_logistic
 
 # Names of the item parameters: what scoring reads from the posterior.
 ITEM_PARAMS = ("beta", "b", "kappa")
@@ -59,9 +59,8 @@ def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
 
 
 def _cumlogit_random(eta, padded, rng=None, size=None):
-    cdf = expit(padded[..., 1:-1] - np.asarray(eta)[..., None])
-    u = rng.uniform(size=np.shape(cdf)[:-1] if size is None else size)
-    return (u[..., None] > cdf).sum(axis=-1).astype(np.int64)
+    eta = np.asarray(eta) if size is None else np.broadcast_to(eta, size)
+    return (ordered_logistic(rng, eta, padded[..., 1:-1]) - 1).astype(np.int64)
 
 
 def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str):

@@ -11,7 +11,7 @@ import xarray as xr
 
 from vp_bayes import dims
 from vp_bayes.model.config import ModelConfig
-from vp_bayes.model.likelihood import category_probs_np
+from vp_bayes.wave.simulate import ordered_logistic
 
 if TYPE_CHECKING:
     from vp_bayes.model.fit import ItemModel
@@ -152,9 +152,7 @@ def posterior_predictive_items(tree: xr.DataTree, config: ModelConfig, n_draws: 
     for start in range(0, len(draw_idx), 25):  # chunks bound the memory
         chunk = draw_idx[start:start + 25]
         eta, cuts = _eta_draws(post, const, config, chunk)
-        probs = category_probs_np(eta, cuts)  # (s, N, K)
-        u = rng.uniform(size=eta.shape)
-        y_rep = (u[..., None] > np.cumsum(probs, axis=-1)[..., :-1]).sum(axis=-1)
+        y_rep = ordered_logistic(rng, eta, cuts) - 1  # (s, N), categories 0..K-1
         for s in range(len(chunk)):
             c = np.zeros((n_items, k))
             np.add.at(c, (j, y_rep[s]), 1.0)
