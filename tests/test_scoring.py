@@ -295,11 +295,21 @@ def test_save_and_load_round_trip(model, table, tmp_path):
         load_portraits(tmp_path / "missing.nc")
 
 
-def test_same_seed_same_draws_regardless_of_other_respondents(model, table):
-    both = _quick(model, table)
-    alone = _quick(model, table[table["respondent"] == "m1"])
+@pytest.mark.parametrize("method", ["marginal", "cut"])
+def test_same_seed_same_draws_regardless_of_other_models(model, sim, method):
+    table = _ratings(sim.truth, ["m1", "m2"], seed=5)
+    both = _quick(model, table, method=method)
+    alone = _quick(model, table[table["respondent"] == "m1"], method=method)
     np.testing.assert_allclose(both.draws["theta"].sel(respondent="m1").values,
                                alone.draws["theta"].sel(respondent="m1").values)
+
+
+def test_independent_persona_scoring_ignores_the_model(model, table):
+    both = _quick(model, table, personas="independent")
+    alone = _quick(model, table[table["respondent"] == "m1|gender=male"],
+                   personas="independent")
+    np.testing.assert_allclose(both.draws["theta"].sel(respondent="m1|gender=male").values,
+                               alone.draws["theta"].sel(respondent="m1|gender=male").values)
 
 
 # ---------------------------------------------------------------- CLI

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from vp_bayes.dims import VALUES_10
+from vp_bayes.errors import InputError
 from vp_bayes.instruments import get_instrument, mrat_centred
 from vp_bayes.wave import load_wave
 from vp_bayes.wave.simulate import (
@@ -205,3 +206,16 @@ def test_demo_wave_is_reproducible(demo_wave_dir: Path) -> None:
     assert load_truth(demo_wave_dir).identical(sim.truth)
     size = sum(p.stat().st_size for p in demo_wave_dir.iterdir())
     assert size < 2_000_000
+
+
+def test_heavy_tailed_loadings_are_near_zero_but_never_zero() -> None:
+    sim = simulate_wave(50, 200, 20, seed=3, n_llm=0, loadings="heavy_tailed")
+    beta = sim.truth["beta"].values
+    assert sim.truth.attrs["loadings"] == "heavy_tailed"
+    assert np.all(beta != 0)
+    assert np.median(np.abs(beta - np.median(beta))) < 0.4  # most near their centre
+    assert np.abs(beta).max() > 1.0  # heavy tails: some large ones
+    sparse = simulate_wave(50, 200, 20, seed=3, n_llm=0).truth["beta"].values
+    assert (sparse == 0).mean() > 0.8
+    with pytest.raises(InputError, match="loadings"):
+        simulate_wave(50, 20, 10, seed=3, n_llm=0, loadings="dense")

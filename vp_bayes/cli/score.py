@@ -53,6 +53,14 @@ def score_command(
     importance: bool = typer.Option(
         True, "--importance/--no-importance",
         help="Correct the Laplace approximation by importance resampling."),
+    method: str = typer.Option(
+        "marginal", help="marginal: each item's parameters integrated in the likelihood; "
+        "cut: mixture over item draws (attenuated when items are noisy)."),
+    personas: str = typer.Option(
+        "joint", help="joint: a model and its personas scored together (persona = model + "
+        "shift); independent: each respondent alone."),
+    persona_sd: float = typer.Option(
+        1.0, help="Prior SD of a persona's shift of each value (population SDs)."),
     respondent: list[str] | None = typer.Option(
         None, help="Score only these respondents (repeatable)."),
     quiet: bool = typer.Option(False, help="Print only the summary lines."),
@@ -74,7 +82,8 @@ def score_command(
         table = table[table["respondent"].isin(respondent)]
     portraits = score(item_model, table, mass=mass, n_item_draws=item_draws,
                       n_per_draw=per_draw, seed=seed, variant_offsets=variant_offsets,
-                      soft=soft, importance=importance)
+                      soft=soft, importance=importance, method=method, personas=personas,
+                      persona_sd=persona_sd)
     portraits.draws.attrs.update(model_file=str(model), model_file_sha256=_sha256(model),
                                  ratings_file=str(ratings))
     csv_path, nc_path = save_portraits(portraits, out, draws_out)

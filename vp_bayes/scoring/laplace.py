@@ -27,6 +27,7 @@ s is the cut posterior with equal weights) and sample m of draw s lines up acros
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
@@ -115,10 +116,51 @@ class Problem:
         """S."""
         return int(self.beta.shape[0])
 
+    @property
+    def size(self) -> int:
+        """Dimension D of x."""
+        return self.layout.size
+
+    @property
+    def cost_per_sample(self) -> int:
+        """Elements evaluated per sample and draw (sets the chunk size)."""
+        return max(self.weight.size, self.beta.shape[1] * self.n_groups)
+
     def draws_slice(self, sl: slice) -> Problem:
         """The same problem restricted to the draws ``sl``."""
         return replace(self, beta=self.beta[sl], shift=self.shift[sl], lower=self.lower[sl],
                        upper=self.upper[sl], gap=self.gap[sl], precision=self.precision[sl])
+
+    def log_posterior(self, x: np.ndarray) -> np.ndarray:
+        """:func:`log_posterior` of this problem."""
+        return log_posterior(self, x)
+
+    def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`gradient_hessian` of this problem."""
+        return gradient_hessian(self, x)
+
+
+class Target(Protocol):
+    """What Newton + Laplace + importance sampling need of a posterior over S draws.
+
+    Implemented by :class:`Problem` (one respondent) and
+    :class:`vp_bayes.scoring.joint.JointProblem` (a model and its personas).
+    """
+
+    @property
+    def n_draws(self) -> int: ...  # noqa: D102
+
+    @property
+    def size(self) -> int: ...  # noqa: D102
+
+    @property
+    def cost_per_sample(self) -> int: ...  # noqa: D102
+
+    def draws_slice(self, sl: slice) -> Target: ...  # noqa: D102
+
+    def log_posterior(self, x: np.ndarray) -> np.ndarray: ...  # noqa: D102
+
+    def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # noqa: D102
 
 
 def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) -> Problem:
@@ -246,7 +288,7 @@ def gradient_hessian(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.nd
     return grad, hess
 
 
-def find_modes(problem: Problem, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
+def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
     """Mode of every draw's conditional posterior by damped Newton, all draws at once.
 
     Returns
@@ -258,11 +300,11 @@ def find_modes(problem: Problem, tol: float = 1e-10) -> tuple[np.ndarray, np.nda
     iterations
         Newton iterations used.
     """
-    s, d = problem.n_draws, problem.layout.size
+    s, d = problem.n_draws, problem.size
     x = np.zeros((s, d))
-    f = log_posterior(problem, x)
+    f = problem.log_posterior(x)
     for it in range(1, MAX_NEWTON + 1):
-        grad, hess = gradient_hessian(problem, x)
+        grad, hess = problem.gradient_hessian(x)
         step = np.linalg.solve(-hess, grad[..., None])[..., 0]
         decrement = np.einsum("sd,sd->s", grad, step)  # Newton decrement squared
         if np.all(decrement < tol):
@@ -270,14 +312,14 @@ def find_modes(problem: Problem, tol: float = 1e-10) -> tuple[np.ndarray, np.nda
         t = np.ones(s)
         for _ in range(40):
             x_new = x + t[:, None] * step
-            f_new = log_posterior(problem, x_new)
+            f_new = problem.log_posterior(x_new)
             worse = f_new < f - 1e-12 * np.abs(f)
             if not worse.any():
                 break
             t = np.where(worse, t / 2, t)
         x = np.where(worse[:, None], x, x_new)  # a draw that never improves stays put
         f = np.where(worse, f, f_new)
-    _, hess = gradient_hessian(problem, x)
+    _, hess = problem.gradient_hessian(x)
     return x, -hess, MAX_NEWTON
 
 
@@ -301,14 +343,14 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (pos[:, :, None] > cum[:, None, :]).sum(axis=-1).clip(max=m - 1)
 
 
-def _chunked_log_posterior(problem: Problem, x: np.ndarray) -> np.ndarray:
+def _chunked_log_posterior(problem: Target, x: np.ndarray) -> np.ndarray:
     s, m = x.shape[:2]
-    per_draw = m * max(problem.weight.size, problem.beta.shape[1] * problem.n_groups)
+    per_draw = m * problem.cost_per_sample
     step = max(1, CHUNK_ELEMENTS // max(per_draw, 1))
     out = np.empty((s, m))
     for start in range(0, s, step):
         sl = slice(start, start + step)
-        out[sl] = log_posterior(problem.draws_slice(sl), x[sl])
+        out[sl] = problem.draws_slice(sl).log_posterior(x[sl])
     return out
 
 
@@ -327,7 +369,7 @@ def pareto_khat(log_weights: np.ndarray) -> float:
     return float(khat)
 
 
-def laplace_samples(problem: Problem, n_per_draw: int, rng: np.random.Generator,
+def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
                     importance: bool = True) -> LaplaceResult:
     """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior."""
     mode, precision, iterations = find_modes(problem)

@@ -20,12 +20,22 @@ from tqdm.auto import tqdm
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
-from vp_bayes.scoring.laplace import RespondentData, laplace_samples, make_problem
+from vp_bayes.scoring.joint import PERSONA_SD, make_joint_problem
+from vp_bayes.scoring.laplace import (
+    LaplaceResult,
+    Layout,
+    RespondentData,
+    laplace_samples,
+    make_problem,
+)
+from vp_bayes.scoring.marginal import MarginalProblem
 from vp_bayes.scoring.posterior import ItemDraws, item_draws
 
 NETCDF_ENGINE = "scipy"  # netCDF3, needs nothing beyond scipy
 POOLED = "all"  # label of the single variant group when variants are pooled
 N_LISTED = 5  # unknown item ids listed in notes
+PERSONA_MODES = ("joint", "independent")
+METHODS = ("marginal", "cut")
 
 TABLE_COLUMNS = (
     "respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
@@ -43,9 +53,11 @@ class Portraits:
     draws
         ``theta (respondent, sample, value)``, ``theta_centred``, ``alpha (respondent,
         sample)``, ``percentile (respondent, value)``, per-respondent counts and diagnostics;
-        settings in ``attrs``. Sample ``i`` uses item draw ``item_draw[i]`` for every
-        respondent, so differences between respondents at equal ``sample`` are draws of the
-        joint cut posterior.
+        settings in ``attrs``. With ``method="cut"`` sample ``i`` uses item draw
+        ``item_draw[i]`` for every respondent; with ``"marginal"`` (item parameters integrated
+        in the likelihood) samples are not tied to item draws and ``item_draw`` is -1.
+        Respondents scored jointly (a model and its personas) share sample ``i``: differences
+        between them at equal ``sample`` are draws of their joint posterior.
     table
         One row per respondent and value (:data:`TABLE_COLUMNS`).
     notes
@@ -155,26 +167,90 @@ def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
-                     rng: np.random.Generator, variant_offsets: bool = False,
-                     importance: bool = True) -> dict[str, Any]:
-    """Cut-posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics."""
-    problem = make_problem(draws, data, variant_offsets)
-    res = laplace_samples(problem, n_per_draw, rng, importance=importance)
-    lay = problem.layout
-    s, m, _ = res.samples.shape
-    flat = res.samples.reshape(s * m, -1)
-    theta = flat[:, : lay.n_values]
-    alpha = flat[:, lay.alpha] if lay.has_alpha else np.full(s * m, np.nan)
+def _result(draws: ItemDraws, layout: Layout, samples: np.ndarray,
+            res: LaplaceResult) -> dict[str, Any]:
+    """One respondent's samples (S, M, D_r) as flat theta (S*M, V), alpha, offsets, diagnostics."""
+    s, m, _ = samples.shape
+    flat = samples.reshape(s * m, -1)
     return {
-        "theta": theta,
-        "alpha": alpha,
-        "offsets": flat[:, lay.offsets],
-        "percentile": _percentiles(draws, res.samples[..., : lay.n_values]),
+        "theta": flat[:, : layout.n_values],
+        "alpha": flat[:, layout.alpha] if layout.has_alpha else np.full(s * m, np.nan),
+        "offsets": flat[:, layout.offsets],
+        "percentile": _percentiles(draws, samples[..., : layout.n_values]),
         "ess_fraction": res.ess_fraction,
         "pareto_k": res.pareto_k,
         "newton_iterations": res.iterations,
     }
+
+
+def _as_draws(samples: np.ndarray, n_draws: int) -> np.ndarray:
+    """Marginal samples (1, S*M, D) laid out as (S, M, D) (bookkeeping only; no pairing)."""
+    return samples.reshape(n_draws, -1, samples.shape[-1])
+
+
+def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
+                     rng: np.random.Generator, variant_offsets: bool = False,
+                     importance: bool = True, method: str = "marginal") -> dict[str, Any]:
+    """Posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics.
+
+    ``method="cut"``: mixture over item draws of the per-draw posteriors (:mod:`.laplace`);
+    ``"marginal"``: item parameters integrated item by item (:mod:`.marginal`).
+    """
+    problem = make_problem(draws, data, variant_offsets)
+    if method == "cut":
+        res = laplace_samples(problem, n_per_draw, rng, importance=importance)
+        return _result(draws, problem.layout, res.samples, res)
+    res = laplace_samples(MarginalProblem.from_problem(problem), n_per_draw * draws.n_draws,
+                          rng, importance=importance)
+    return _result(draws, problem.layout, _as_draws(res.samples, draws.n_draws), res)
+
+
+def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bool], *,
+                  n_per_draw: int = 20, rng: np.random.Generator,
+                  variant_offsets: bool = False, importance: bool = True,
+                  persona_sd: float = PERSONA_SD, method: str = "marginal"
+                  ) -> list[dict[str, Any]]:
+    """Joint cut-posterior samples of a model and its personas (:mod:`.joint`), one dict each.
+
+    Sample i is one joint draw for all of them, so differences between them at equal sample
+    are draws of their joint posterior. Diagnostics are those of the joint fit.
+    """
+    marginal = method == "marginal"
+    problem = make_joint_problem(draws, data, is_base, variant_offsets, persona_sd,
+                                 marginal=marginal)
+    n = n_per_draw * draws.n_draws if marginal else n_per_draw
+    res = laplace_samples(problem, n, rng, importance=importance)
+    samples = _as_draws(res.samples, draws.n_draws)
+    return [_result(draws, member.layout, problem.member_x(samples, r), res)
+            for r, member in enumerate(problem.members)]
+
+
+def scoring_units(names: list[str], personas: str) -> list[list[str]]:
+    """Respondents scored together: a model with its personas (``"joint"``), else one each.
+
+    Parameters
+    ----------
+    names
+        Respondent names (``model`` or ``model|persona``) in table order.
+    personas
+        ``"joint"``: the respondents of a model with at least one persona form one unit;
+        ``"independent"``: every respondent alone.
+    """
+    if personas not in PERSONA_MODES:
+        raise InputError(f"unknown persona scoring {personas!r} (known: "
+                         f"{', '.join(PERSONA_MODES)})", field="personas")
+    if personas == "independent":
+        return [[n] for n in names]
+    by_model: dict[str, list[str]] = {}
+    for n in names:
+        by_model.setdefault(split_respondent(n)[0], []).append(n)
+    units: list[list[str]] = []
+    for unit in by_model.values():
+        if any(split_respondent(n)[1] for n in unit):
+            units.append(unit)
+        else:
+            units.extend([n] for n in unit)
+    return units
 
 
 def _model_attrs(item_model: Any) -> dict[str, Any]:
@@ -199,6 +275,9 @@ def score(
     importance: bool = True,
     progress: bool = True,
     draws: ItemDraws | None = None,
+    personas: str = "joint",
+    persona_sd: float = PERSONA_SD,
+    method: str = "marginal",
 ) -> Portraits:
     """Score every respondent of an LLM rating table through the item posterior.
 
@@ -226,33 +305,63 @@ def score(
         Show a progress bar over respondents.
     draws
         Pre-read item draws (skips reading ``item_model``; for repeated calls).
+    personas
+        ``"joint"`` (default): a model and its personas (``model|persona``) are scored
+        together, each persona as the model's portrait plus a shift (:mod:`.joint`);
+        ``"independent"``: every respondent alone under the population prior.
+    persona_sd
+        Prior SD of a persona's shift of each value (joint scoring), in population SDs.
+    method
+        ``"marginal"`` (default): each item's parameters integrated over their posterior
+        inside the likelihood (:mod:`.marginal`; no errors-in-variables attenuation);
+        ``"cut"``: mixture over item draws of per-draw posteriors (:mod:`.laplace`; sample i
+        uses item draw ``item_draw[i]``; attenuated toward 0 when items are noisy).
 
     Returns
     -------
     Portraits
     """
     _check_table(ratings)
+    if method not in METHODS:
+        raise InputError(f"unknown scoring method {method!r} (known: {', '.join(METHODS)})",
+                         field="method")
+    if not persona_sd > 0:
+        raise InputError("must be positive", field="persona_sd")
     draws = draws if draws is not None else item_draws(item_model, n_item_draws)
     names = [str(r) for r in pd.unique(ratings["respondent"])]
     if not names:
         raise InputError("the rating table has no rows", file=ratings.attrs.get("source"))
     groups = dict(tuple(ratings.groupby("respondent", sort=False)))
-    results, counts, variants = [], [], set()
-    for name in tqdm(names, desc="scoring respondents", disable=not progress):
-        data, count = respondent_data(groups[name], draws, soft=soft,
-                                      variant_offsets=variant_offsets)
-        res = score_respondent(draws, data, n_per_draw=n_per_draw, rng=_seed_for(seed, name),
-                               variant_offsets=variant_offsets, importance=importance)
-        res["variants"] = data.variants
-        variants.update(data.variants)
-        results.append(res)
-        counts.append(count)
+    by_name: dict[str, tuple[dict, dict]] = {}
+    for unit in tqdm(scoring_units(names, personas), desc="scoring respondents",
+                     disable=not progress):
+        data, unit_counts = zip(*(respondent_data(groups[n], draws, soft=soft,
+                                                  variant_offsets=variant_offsets)
+                                  for n in unit), strict=True)
+        if not any(split_respondent(n)[1] for n in unit) or personas != "joint":
+            unit_results = [score_respondent(draws, data[0], n_per_draw=n_per_draw,
+                                             rng=_seed_for(seed, unit[0]),
+                                             variant_offsets=variant_offsets,
+                                             importance=importance, method=method)]
+        else:
+            unit_results = score_jointly(
+                draws, list(data), [not split_respondent(n)[1] for n in unit],
+                n_per_draw=n_per_draw, rng=_seed_for(seed, split_respondent(unit[0])[0]),
+                variant_offsets=variant_offsets, importance=importance, persona_sd=persona_sd,
+                method=method)
+        for n, d, res, count in zip(unit, data, unit_results, unit_counts, strict=True):
+            res["variants"] = d.variants
+            by_name[n] = (res, count)
+    results = [by_name[n][0] for n in names]
+    counts = [by_name[n][1] for n in names]
+    variants = {v for r in results for v in r["variants"]}
     ds = _dataset(draws, names, results, counts, sorted(variants) if variant_offsets else [],
-                  n_per_draw)
+                  n_per_draw, method)
     ds.attrs.update(
         _model_attrs(item_model), vp_bayes_version=__version__, mass=float(mass),
         n_item_draws=int(draws.n_draws), n_per_draw=int(n_per_draw), seed=int(seed),
         variant_offsets=int(variant_offsets), soft=int(soft), importance=int(importance),
+        personas=personas, persona_sd=float(persona_sd), method=method,
         scale="theta: 0 = population mean of the fitted participants, 1 = one population SD",
     )
     notes = _notes(names, counts, results)
@@ -268,7 +377,7 @@ def _check_table(ratings: pd.DataFrame) -> None:
 
 
 def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: list[dict],
-             variants: list[str], n_per_draw: int) -> xr.Dataset:
+             variants: list[str], n_per_draw: int, method: str) -> xr.Dataset:
     theta = np.stack([r["theta"] for r in results])  # (R, N, V)
     n = theta.shape[1]
     models, personas = zip(*(split_respondent(r) for r in names), strict=True)
@@ -278,7 +387,8 @@ def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: li
         dims.VALUE: list(draws.values),
         "model": (dims.RESPONDENT, list(models)),
         "persona": (dims.RESPONDENT, list(personas)),
-        "item_draw": (dims.SAMPLE, np.repeat(draws.draw_index, n_per_draw).astype(np.int32)),
+        "item_draw": (dims.SAMPLE, np.repeat(draws.draw_index, n_per_draw).astype(np.int32)
+                      if method == "cut" else np.full(n, -1, dtype=np.int32)),
     }
     r_dim = (dims.RESPONDENT,)
     data = {

@@ -23,6 +23,9 @@ PVQ-RR answers, questions k = 1..57 (``instrument.csv``)
 Items, j = 1..J
     Sparse loadings ``beta_j``: 1 (prob 0.7) or 2 (prob 0.3) non-zero entries on distinct
     random values, magnitude ``U(0.5, 1.3)``, positive with prob 0.85; all others exactly 0.
+    With ``loadings="heavy_tailed"`` instead: ``beta_jv = m_v + s_v t_jv``, ``t ~ Student-t
+    (3 df)``, ``m_v ~ N(0.1, 0.05^2)``, ``s_v ~ U(0.2, 0.4)``: most loadings near zero, a
+    few large, none exactly zero (the model's own prior family).
     Location ``b_j ~ N(0, 0.6^2)``; shared thresholds ``kappa = (-2.2, -1.1, -0.2, 0.7, 1.8)``.
     ``y_ij ~ OrderedLogistic(beta_j . theta_i + alpha_i + b_j, kappa)`` for a random subset
     of ``items_per_participant`` items per participant (planned missingness).
@@ -76,6 +79,7 @@ DEFAULT_AXES: dict[str, tuple[str, ...]] = {
 QUESTION_CUTPOINTS: tuple[float, ...] = (-2.5, -1.3, -0.3, 0.7, 1.9)
 ITEM_THRESHOLDS: tuple[float, ...] = (-2.2, -1.1, -0.2, 0.7, 1.8)
 LLM_RATINGS_FILE = "llm_ratings.csv"
+LOADING_TRUTHS = ("sparse", "heavy_tailed")
 TRUTH_FILE = "truth.nc"
 NETCDF_ENGINE = "scipy"  # netCDF3 via scipy (a core dependency; h5netcdf needs h5py)
 VALUE_B = f"{VALUE}_b"
@@ -147,6 +151,13 @@ def _item_loadings(rng: np.random.Generator, n_items: int) -> np.ndarray:
     return beta
 
 
+def _heavy_tailed_loadings(rng: np.random.Generator, n_items: int) -> np.ndarray:
+    n_val = len(VALUES_10)
+    mean = rng.normal(0.1, 0.05, size=n_val)
+    scale = rng.uniform(0.2, 0.4, size=n_val)
+    return mean + scale * rng.standard_t(3.0, size=(n_items, n_val))
+
+
 def _rated_pairs(rng: np.random.Generator, n: int, n_items: int, k: int) -> np.ndarray:
     """Boolean (n, n_items) mask: each row has exactly k random True entries."""
     order = np.argsort(rng.random((n, n_items)), axis=1)[:, :k]
@@ -175,6 +186,7 @@ def simulate_wave(
     circumplex: float = 0.6,
     variant_sd: float = 0.2,
     distortion_sd: float = 0.3,
+    loadings: str = "sparse",
 ) -> SimulatedWave:
     """Simulate a wave from the generative model in the module docstring.
 
@@ -197,6 +209,9 @@ def simulate_wave(
     effect_sd, sigma_alpha, circumplex, variant_sd, distortion_sd
         Scales of group effects, response style, circumplex weight, LLM prompt-variant
         offsets and persona distortions.
+    loadings
+        ``"sparse"`` (exact zeros and a few large loadings) or ``"heavy_tailed"`` (the model's
+        prior family: near zero, none exactly zero); see the module docstring.
 
     Returns
     -------
@@ -210,6 +225,9 @@ def simulate_wave(
         raise InputError(f"must be in 1..{n_items}", field="items_per_participant")
     if n_llm < 0:
         raise InputError("must be >= 0", field="n_llm")
+    if loadings not in LOADING_TRUTHS:
+        raise InputError(f"unknown loadings {loadings!r} (known: {', '.join(LOADING_TRUTHS)})",
+                         field="loadings")
     personas = personas and n_llm > 0
     rng = np.random.default_rng(seed)
     n_val = len(VALUES_10)
@@ -230,7 +248,8 @@ def simulate_wave(
     c = np.asarray(QUESTION_CUTPOINTS)[None, :] + rng.normal(0.0, 0.3, size=(rr.n_questions, 1))
     answers = ordered_logistic(rng, lam * theta[:, q_value] + alpha[:, None], c[None, :, :])
 
-    beta = _item_loadings(rng, n_items)
+    beta = _item_loadings(rng, n_items) if loadings == "sparse" \
+        else _heavy_tailed_loadings(rng, n_items)
     b = rng.normal(0.0, 0.6, size=n_items)
     kappa = np.asarray(ITEM_THRESHOLDS)
     rated = _rated_pairs(rng, n_participants, n_items, k)
@@ -257,6 +276,7 @@ def simulate_wave(
         "circumplex": circumplex,
         "variant_sd": variant_sd,
         "distortion_sd": distortion_sd,
+        "loadings": loadings,
     }
     wave = _make_wave(settings, pids, iids, groups, answers, rated, y, rr.questions)
     truth = _make_truth(
