@@ -79,68 +79,116 @@ def test_joint_log_posterior_is_the_sum_of_its_parts(sim):
     np.testing.assert_allclose(problem.log_posterior(z), expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
 @pytest.mark.parametrize("offsets", [False, True])
-def test_marginal_gradient_matches_finite_differences(sim, offsets):
-    draws = item_draws(_fake_model(sim.truth, 5, jitter=0.3), 5)
+def test_marginal_gradient_matches_finite_differences(sim, offsets, thresholds):
+    draws = item_draws(_fake_model(sim.truth, 5, thresholds, jitter=0.3), 5)
     rng = np.random.default_rng(4)
     target = MarginalProblem.from_problem(
-        make_problem(draws, _random_data(rng, draws.n_categories, offsets), offsets))
-    _check_derivatives(target, 0.3 * rng.standard_normal((1, target.size)), hessian=False)
+        make_problem(draws, _random_data(rng, draws.n_categories, offsets), offsets),
+        thresholds == "shared")
+    x = 0.3 * rng.standard_normal((1, target.size))
+    grad = target.gradient(x[0])
+    eps = 1e-5
+    for d in range(x.shape[1]):
+        e = np.zeros_like(x)
+        e[:, d] = eps
+        num = (target.log_posterior(x + e) - target.log_posterior(x - e))[0] / (2 * eps)
+        assert grad[d] == pytest.approx(num, rel=1e-6, abs=1e-6)
 
 
-def test_marginal_hessian_is_exact_when_negative_definite(sim):
+def test_marginal_hessian_matches_second_differences_of_the_log_posterior(sim):
     draws = item_draws(_fake_model(sim.truth, 5, jitter=0.1), 5)
     rng = np.random.default_rng(5)
     target = MarginalProblem.from_problem(
         make_problem(draws, _random_data(rng, draws.n_categories, False), False))
     x = np.zeros((1, target.size))
-    hess = target.gradient_hessian(x)[1]
-    assert np.linalg.eigvalsh(-hess[0]).min() > 0
-    _check_derivatives(target, x)
+    hess = target.gradient_hessian(x)[1][0]
+    assert np.linalg.eigvalsh(-hess).min() > 0
+    f, h = target.log_posterior, 1e-3
+    for i, j in [(0, 0), (0, 3), (2, 5), (4, target.size - 1)]:
+        ei, ej = np.eye(target.size)[i] * h, np.eye(target.size)[j] * h
+        num = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej))[0] / (4 * h * h)
+        assert hess[i, j] == pytest.approx(num, rel=1e-3, abs=1e-3)
 
 
-def test_marginal_likelihood_averages_each_item_over_draws(sim):
-    """log p = sum_j log mean_s p_s(y_j | x) - x'Px/2, against the per-draw likelihood."""
-    draws = item_draws(_fake_model(sim.truth, 4, jitter=0.2), 4)
+def test_marginal_equals_the_plain_likelihood_when_items_are_known(sim):
+    """Identical draws (no item uncertainty): the marginal posterior is the cut one."""
+    draws = item_draws(_fake_model(sim.truth, 3, jitter=0.0), 3)
     rng = np.random.default_rng(6)
-    data = _random_data(rng, draws.n_categories, False)
-    x = 0.4 * rng.standard_normal((1, len(draws.values) + 1))
-    per_item = []
-    for j in range(len(data.item_index)):
-        w = np.zeros_like(data.weights)
-        w[j] = data.weights[j]
-        one = make_problem(draws, RespondentData(data.item_index, w, data.variants), False)
-        one = type(one)(**{**one.__dict__, "precision": np.zeros_like(one.precision)})
-        per_item.append(logsumexp(one.log_posterior(np.repeat(x, 4, 0))) - np.log(4))
-    target = MarginalProblem.from_problem(make_problem(draws, data, False))
-    prior = 0.5 * float(x[0] @ target.precision[0] @ x[0])
-    assert target.log_posterior(x)[0] == pytest.approx(sum(per_item) - prior, rel=1e-10)
+    problem = make_problem(draws, _random_data(rng, draws.n_categories, True), True)
+    target = MarginalProblem.from_problem(problem)
+    x = 0.5 * rng.standard_normal((1, 7, target.size))
+    np.testing.assert_allclose(target.log_posterior(x)[0],
+                               problem.draws_slice(slice(0, 1)).log_posterior(x)[0], rtol=1e-10)
 
 
-def test_marginal_posterior_matches_a_grid_with_two_item_draws():
-    """One value, two draws of four items: the exact marginal posterior on a grid."""
-    beta = np.array([[2.5, 2.5, 2.0, 3.0], [1.0, 1.5, 0.5, 1.2]])
+def _gaussian_item_draws(rng, n_draws: int = 400) -> tuple:
+    """One value, four items whose (beta, b) draws are Gaussian around (1.5, 0)."""
+    beta = 1.5 + 0.6 * rng.standard_normal((n_draws, 4))
+    b = 0.4 * rng.standard_normal((n_draws, 4))
     kappa = np.array([-2.2, -1.1, -0.2, 0.7, 1.8])
-    one = _one_value_draws(beta[0], np.zeros(4), kappa)
-    draws = type(one)(one.values, one.items, beta[:, :, None], np.zeros((2, 4)),
-                      np.repeat(kappa[None], 2, 0), None, np.ones((2, 1, 1)),
-                      np.zeros((2, 5, 1)), np.arange(2), 6, 1)
+    one = _one_value_draws(beta[0], b[0], kappa)
+    return type(one)(one.values, one.items, beta[:, :, None], b, np.repeat(kappa[None],
+                     n_draws, 0), None, np.ones((n_draws, 1, 1)), np.zeros((n_draws, 5, 1)),
+                     np.arange(n_draws), 6, 1), kappa
+
+
+def test_marginal_posterior_matches_a_grid():
+    """One value, uncertain items, each rated "very much like me" twice: the posterior
+    theta ~ N(0, 1) x prod_j E_u[sigmoid(eta_j(u) - kappa_5)^2] on a grid (the item integral by
+    a fine grid over u with the draws' mean and covariance) against quadrature + IS samples."""
+    draws, kappa = _gaussian_item_draws(np.random.default_rng(7))
     w = np.zeros((4, 1, 6))
-    w[:, 0, 5] = 2.0  # every item rated "very much like me" twice
+    w[:, 0, 5] = 2.0
     target = MarginalProblem.from_problem(
         make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False))
-    grid = np.linspace(-4, 8, 20001)
-    loglik = 2 * log_expit(grid[None, :, None] * beta[:, None, :] - kappa[-1])  # (S, G, J)
-    log_post = (logsumexp(loglik, axis=0) - np.log(2)).sum(-1) - grid**2 / 2
+    params = np.stack([draws.beta[:, :, 0], draws.b], axis=-1)  # (S, J, 2)
+    m, c = params.mean(0), np.einsum("sjv,sjw->jvw", params - params.mean(0),
+                                     params - params.mean(0)) / (len(params) - 1)
+    grid, u = np.linspace(-4, 8, 4001), np.linspace(-9, 9, 3001)
+    t1 = np.stack([grid, np.ones_like(grid)], axis=1)
+    mu = t1 @ m.T  # (G, J)
+    sd = np.sqrt(np.einsum("gv,jvw,gw->gj", t1, c, t1))
+    eta = mu[..., None] + sd[..., None] * u  # (G, J, U)
+    integrand = 2 * log_expit(eta - kappa[-1]) - u**2 / 2
+    item = logsumexp(integrand, axis=-1) + np.log(u[1] - u[0]) - 0.5 * np.log(2 * np.pi)
+    log_post = item.sum(-1) - grid**2 / 2
+    diff = target.log_posterior(grid[None, :, None])[0] - log_post
     dens = np.exp(log_post - log_post.max())
+    assert np.ptp(diff[dens > 1e-8]) < 1e-3  # equal up to the constant and quadrature error
     dens /= dens.sum()
     mean = float((grid * dens).sum())
     sd = float(np.sqrt(((grid - mean) ** 2 * dens).sum()))
-    diff = target.log_posterior(grid[None, :, None])[0] - log_post
-    assert np.ptp(diff) < 1e-9  # equal up to the normalising constant
     samples = laplace_samples(target, 20000, np.random.default_rng(8)).samples[0, :, 0]
     assert abs(samples.mean() - mean) < 4 * 3 * sd / np.sqrt(20000)
     assert samples.std() == pytest.approx(sd, rel=0.05)
+
+
+def test_marginal_is_not_attenuated_like_the_cut_posterior():
+    """Ratings from true loadings; item draws = truth + posterior-like noise (SD 0.5). The cut
+    posterior fits each draw's noisy loadings and is pulled toward 0 (errors in variables);
+    the marginal one integrates the noise per item and lands nearer the true value."""
+    from vp_bayes.wave.simulate import ordered_logistic
+
+    rng = np.random.default_rng(10)
+    n_items, true_theta = 40, 1.5
+    beta = rng.uniform(0.5, 1.5, n_items)
+    kappa = np.array([-2.2, -1.1, -0.2, 0.7, 1.8])
+    y = ordered_logistic(rng, np.repeat((beta * true_theta)[:, None], 6, 1), kappa)  # 1..6
+    w = np.zeros((n_items, 1, 6))
+    np.add.at(w, (np.repeat(np.arange(n_items), 6), 0, y.ravel() - 1), 1.0)
+    noisy = beta + 0.5 * rng.standard_normal((200, n_items))
+    one = _one_value_draws(beta, np.zeros(n_items), kappa)
+    draws = type(one)(one.values, tuple(f"i{k}" for k in range(n_items)), noisy[:, :, None],
+                      np.zeros((200, n_items)), np.repeat(kappa[None], 200, 0), None,
+                      np.ones((200, 1, 1)), np.zeros((200, 5, 1)), np.arange(200), 6, 1)
+    data = RespondentData(np.arange(n_items), w, ("all",))
+    cut = laplace_samples(make_problem(draws, data, False), 20, rng).samples.mean()
+    marg = laplace_samples(MarginalProblem.from_problem(make_problem(draws, data, False)),
+                           4000, rng).samples.mean()
+    assert cut < marg - 0.1
+    assert abs(marg - true_theta) < abs(cut - true_theta)
 
 
 def test_scoring_units_group_a_model_with_its_personas():

@@ -158,6 +158,7 @@ def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: li
         maps.append(t)
     members = [replace(m, precision=np.zeros_like(m.precision)) for m in members]
     if marginal:
-        return JointProblem(tuple(MarginalProblem.from_problem(m) for m in members),
+        return JointProblem(tuple(MarginalProblem.from_problem(m, draws.shared_thresholds)
+                                  for m in members),
                             tuple(maps), prec.mean(axis=0, keepdims=True))
     return JointProblem(tuple(members), tuple(maps), prec)

@@ -334,13 +334,16 @@ class LaplaceResult:
     iterations: int
 
 
-def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Systematic resampling indices (S, M) from normalised weights (S, M)."""
+def _systematic(weights: np.ndarray, rng: np.random.Generator,
+                n_out: int | None = None) -> np.ndarray:
+    """Systematic resampling indices (S, n_out) from normalised weights (S, M)."""
     s, m = weights.shape
+    n_out = m if n_out is None else n_out
     cum = np.cumsum(weights, axis=1)
     cum[:, -1] = 1.0
-    pos = (rng.random((s, 1)) + np.arange(m)[None, :]) / m
-    return (pos[:, :, None] > cum[:, None, :]).sum(axis=-1).clip(max=m - 1)
+    pos = (rng.random((s, 1)) + np.arange(n_out)[None, :]) / n_out
+    return np.stack([np.searchsorted(cum[i], pos[i], side="left") for i in range(s)]) \
+        .clip(max=m - 1)
 
 
 def _chunked_log_posterior(problem: Target, x: np.ndarray) -> np.ndarray:
@@ -370,17 +373,22 @@ def pareto_khat(log_weights: np.ndarray) -> float:
 
 
 def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
-                    importance: bool = True) -> LaplaceResult:
-    """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior."""
+                    importance: bool = True, n_proposals: int | None = None) -> LaplaceResult:
+    """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior.
+
+    With importance sampling, ``n_proposals`` proposals per draw (default ``n_per_draw``) are
+    weighted and ``n_per_draw`` samples are resampled from them (with repeats when fewer).
+    """
     mode, precision, iterations = find_modes(problem)
     s, d = mode.shape
     chol = np.linalg.cholesky(precision)  # precision = L L'
     scale = np.linalg.inv(np.swapaxes(chol, 1, 2))  # x = mode + L'^-1 z has covariance prec^-1
-    z = rng.standard_normal((s, n_per_draw, d))
+    n_prop = n_per_draw if n_proposals is None or not importance else n_proposals
+    z = rng.standard_normal((s, n_prop, d))
     if not importance:
         x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, z)
         return LaplaceResult(x, mode, 1.0, float("nan"), iterations)
-    u = rng.chisquare(IS_DF, size=(s, n_per_draw, 1)) / IS_DF
+    u = rng.chisquare(IS_DF, size=(s, n_prop, 1)) / IS_DF
     t = z / np.sqrt(u)
     x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, t)
     log_q = -0.5 * (IS_DF + d) * np.log1p((t**2).sum(-1) / IS_DF)
@@ -389,7 +397,6 @@ def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
     log_w -= logsumexp(log_w, axis=1, keepdims=True)  # normalised within each draw s
     w = np.exp(log_w)
     ess = 1.0 / (w**2).sum(axis=1)
-    pick = _systematic(w, rng)
+    pick = _systematic(w, rng, n_per_draw)
     x = np.take_along_axis(x, pick[..., None], axis=1)
-    return LaplaceResult(x, mode, float(ess.mean() / n_per_draw), pareto_khat(log_w),
-                         iterations)
+    return LaplaceResult(x, mode, float(ess.mean() / n_prop), pareto_khat(log_w), iterations)

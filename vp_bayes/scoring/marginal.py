@@ -1,31 +1,35 @@
-r"""Scoring with each item's parameters integrated out item by item (``method="marginal"``).
+r"""Scoring with each item's parameters integrated out (``method="marginal"``, the default).
 
 The cut posterior (:mod:`vp_bayes.scoring.laplace`) mixes, over item draws s, the posterior
 of a respondent given draw s's parameters of *all* items at once. Each draw's loadings carry
 estimation noise, and a respondent who rates every item is then fitted to noisy loadings:
-the classic errors-in-variables attenuation. Each draw's mode is pulled toward 0 by about
+errors-in-variables attenuation. Each draw's mode is pulled toward 0 by about
 ``B'B / (B'B + E'E)`` (true loadings B, their posterior noise E), and the mixture inherits it.
 On a simulated wave with about 110 human ratings per item, LLM portraits came out at 0.75-0.8
-of their true size, persona contrasts at about 0.55.
+of their true size, persona contrasts at about 0.5.
 
-Here the likelihood integrates each item's parameters over their posterior *separately*::
+Here each item's parameters ``(beta_j, b_j)`` are integrated inside the likelihood, item by
+item, under a Gaussian approximation of their posterior (mean ``m_j`` and covariance ``C_j``
+of the S draws). Given the respondent's ``x = (theta, alpha, o)``, the item's linear predictor
+is then Gaussian, ``eta_j = mu_j + s_j u``, ``u ~ N(0, 1)``, with ``mu_j = m_j . (theta, 1) +
+alpha`` and ``s_j^2 = (theta, 1)' C_j (theta, 1)``; every rating of item j (all variants,
+each shifted by its offset ``o_g``) shares u, so::
 
-    p(y | x) = prod_j  (1/S) sum_s  p(y_j | x, params_j^s),
+    p(y_j | x) = sum_q w_q prod_e P(k_e | mu_j + s_j u_q + o_g(e))^(w_e)
 
-which is the respondent's posterior treating the items' posteriors as independent (they
-nearly are: loadings and locations are per item; the shared cutpoints are tightly
-estimated). Now the respondent's own ratings of item j weigh which of the item's draws fit
-(weights ``omega_sj`` = softmax over s of ``log p(y_j | x, s)``), as in a joint fit, and the
-attenuation goes. The population prior uses the draws' mean precision. With
-``l_sj = log p(y_j | x, s)`` and ``g_sj, h_sj`` its gradient and Hessian in x::
+by Gauss-Hermite quadrature (``N_NODES`` nodes ``u_q``, weights ``w_q``). This is the
+respondent's posterior as if it were one more participant of the fit, with the item
+posteriors Gaussian and independent across items: the respondent's own ratings of item j weigh
+which of the item's plausible loadings fit, as in a joint fit, and the attenuation goes. It is
+smooth in x (a Monte Carlo average over draws per item is not: measured on the real wave it
+gave importance k-hat up to 0.96). Cutpoints are fixed at their posterior means; with per-item
+thresholds the draws' shift of each item's cutpoints is moved into the item's location, so
+location uncertainty is kept.
 
-    grad = sum_j sum_s omega_sj g_sj - P x
-    H    = sum_j [sum_s omega_sj h_sj + Cov_omega(g_.j)] - P
-
-``H`` need not be negative definite (a mixture is not log-concave); Newton then steps with
-``sum omega h - P`` (always negative definite) and the Laplace proposal uses the same matrix,
-which importance sampling corrects. The posterior is one distribution (not one per draw), so
-this target has a single "draw" and its samples are not tied to item draws.
+The gradient is analytic; the Hessian is the central difference of the gradient (D + D
+evaluations, each O(entries x nodes)), made negative definite by clipping its eigenvalues if
+needed; importance resampling corrects the Laplace proposal. There is one posterior, not one
+per draw: this target has a single "draw".
 """
 
 from __future__ import annotations
@@ -37,140 +41,193 @@ from scipy.special import expit, log_expit, logsumexp
 
 from vp_bayes.scoring.laplace import CHUNK_ELEMENTS, Layout, Problem
 
+N_NODES = 20  # Gauss-Hermite nodes per item
+HESSIAN_STEP = 1e-4
+MIN_CURVATURE = 1e-6
+
+
+def _nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilists' Gauss-Hermite nodes and log weights (weights sum to 1)."""
+    u, w = np.polynomial.hermite_e.hermegauss(n)
+    return u, np.log(w / w.sum())
+
 
 @dataclass(frozen=True)
 class MarginalProblem:
-    """A respondent's posterior with item parameters integrated item by item.
+    """A respondent's posterior with each item's parameters integrated (Gaussian, quadrature).
 
     Attributes
     ----------
-    problem
-        The respondent's per-draw :class:`~vp_bayes.scoring.laplace.Problem` (all S draws).
+    layout
+        Positions of theta, alpha and offsets in x.
+    mean
+        (J, V + 1) posterior means of ``(beta_j, b_j)`` of the rated items.
+    cov
+        (J, V + 1, V + 1) their posterior covariances.
+    n_groups, unit, weight
+        As in :class:`~vp_bayes.scoring.laplace.Problem` (entries sorted by item, group).
+    lower, upper
+        (E,) posterior-mean cuts bounding each entry's category.
+    gap
+        (E,) ``w_e log(1 - exp(lower - upper))``.
     precision
-        (1, D, D) prior precision: the mean over draws of ``problem.precision``.
+        (1, D, D) prior precision of x: the mean over draws.
     """
 
-    problem: Problem
+    layout: Layout
+    mean: np.ndarray
+    cov: np.ndarray
+    n_groups: int
+    unit: np.ndarray
+    weight: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    gap: np.ndarray
     precision: np.ndarray
 
     @classmethod
-    def from_problem(cls, problem: Problem) -> MarginalProblem:
-        """Wrap a per-draw problem."""
-        return cls(problem, problem.precision.mean(axis=0, keepdims=True))
-
-    @property
-    def layout(self) -> Layout:
-        """Positions of theta, alpha and offsets in x."""
-        return self.problem.layout
+    def from_problem(cls, problem: Problem, shared_thresholds: bool = True) -> MarginalProblem:
+        """Moments of the item parameters over a per-draw problem's S draws."""
+        params = np.concatenate([problem.beta, problem.shift[..., None]], axis=-1)  # (S,J,V+1)
+        lower, upper = problem.lower.copy(), problem.upper.copy()
+        j = problem.unit // problem.n_groups
+        if not shared_thresholds and problem.unit.size:
+            # each draw's mean shift of an item's finite cuts becomes (minus) a location
+            cuts = np.where(np.isfinite(lower), lower, np.where(np.isfinite(upper), upper, 0))
+            starts = np.flatnonzero(np.r_[True, np.diff(j) != 0])
+            counts = np.diff(np.r_[starts, j.size])
+            level = np.add.reduceat(cuts, starts, axis=1) / counts  # (S, J_e)
+            delta = level - level.mean(axis=0)
+            params[:, j[starts], -1] -= delta
+            lower, upper = lower - delta[:, np.repeat(np.arange(starts.size), counts)], \
+                upper - delta[:, np.repeat(np.arange(starts.size), counts)]
+        with np.errstate(invalid="ignore"):  # -inf - -inf at the open ends
+            lower, upper = lower.mean(axis=0), upper.mean(axis=0)
+        lower = np.where(np.isnan(lower), -np.inf, lower)
+        upper = np.where(np.isnan(upper), np.inf, upper)
+        mean = params.mean(axis=0)
+        dev = params - mean
+        cov = np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
+        gap = problem.weight * np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))
+        return cls(problem.layout, mean, cov, problem.n_groups, problem.unit, problem.weight,
+                   lower, upper, gap, problem.precision.mean(axis=0, keepdims=True))
 
     @property
     def n_draws(self) -> int:
-        """One: the item draws are integrated inside the likelihood."""
+        """One: the item parameters are integrated inside the likelihood."""
         return 1
 
     @property
     def size(self) -> int:
         """Dimension D of x."""
-        return self.problem.layout.size
+        return self.layout.size
 
     @property
     def cost_per_sample(self) -> int:
-        """Elements evaluated per sample (all item draws)."""
-        return self.problem.n_draws * self.problem.cost_per_sample
+        """Elements evaluated per sample."""
+        return max(self.unit.size, 1) * N_NODES
 
     def draws_slice(self, sl: slice) -> MarginalProblem:
         """Itself (there is one draw)."""
         return self
 
-    def _item_starts(self) -> np.ndarray:
-        item = self.problem.unit // self.problem.n_groups
-        return np.flatnonzero(np.r_[True, np.diff(item) != 0])
+    @property
+    def _item(self) -> np.ndarray:
+        return self.unit // self.n_groups
 
-    def _item_loglik(self, x: np.ndarray) -> np.ndarray:
-        """``l_sj`` (S, N, J_e) at points x (N, D); J_e = items with ratings."""
-        p = self.problem
-        eta = _points_eta(p, x)  # (S, N, E)
-        terms = (log_expit(p.upper[:, None, :] - eta) + log_expit(eta - p.lower[:, None, :])
-                 + np.log(-np.expm1(np.minimum(p.lower - p.upper, -1e-300)))[:, None, :])
-        return np.add.reduceat(terms * p.weight, self._item_starts(), axis=-1)
+    def _item_starts(self) -> np.ndarray:
+        return np.flatnonzero(np.r_[True, np.diff(self._item) != 0])
+
+    def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``mu (N, J)``, ``s (N, J)`` and ``C_j (theta, 1)`` (N, J, V+1) at points x (N, D)."""
+        lay = self.layout
+        t1 = np.concatenate([x[:, : lay.n_values], np.ones((x.shape[0], 1))], axis=1)
+        mu = t1 @ self.mean.T
+        if lay.has_alpha:
+            mu = mu + x[:, lay.alpha, None]
+        ct = np.einsum("jvw,nw->njv", self.cov, t1)
+        s = np.sqrt(np.maximum(np.einsum("nv,njv->nj", t1, ct), 0.0))
+        return mu, s, ct
+
+    def _eta(self, x: np.ndarray, mu: np.ndarray, s: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """eta (N, E, Q) of each entry at each node."""
+        item = self._item
+        eta = mu[:, item, None] + s[:, item, None] * u
+        if self.layout.n_offsets:
+            eta = eta + x[:, self.layout.offsets][:, self.unit % self.n_groups, None]
+        return eta
+
+    def _node_loglik(self, x: np.ndarray) -> np.ndarray:
+        """``l_jq + log w_q`` (N, J_e, Q) at points x (N, D)."""
+        u, log_w = _nodes()
+        mu, s, _ = self._moments(x)
+        eta = self._eta(x, mu, s, u)
+        terms = (log_expit(self.upper[:, None] - eta) + log_expit(eta - self.lower[:, None])) \
+            * self.weight[:, None] + self.gap[:, None]
+        return np.add.reduceat(terms, self._item_starts(), axis=1) + log_w
+
+    def log_likelihood(self, x: np.ndarray) -> np.ndarray:
+        """``sum_j log p(y_j | x)`` at points x (N, D) -> (N,)."""
+        if not self.unit.size:
+            return np.zeros(x.shape[0])
+        return logsumexp(self._node_loglik(x), axis=-1).sum(axis=-1)
 
     def log_posterior(self, x: np.ndarray) -> np.ndarray:
         """Log posterior (unnormalised) at x (1, ..., D) -> (1, ...)."""
         shape = x.shape[:-1]
         flat = x.reshape(-1, x.shape[-1])
         out = np.empty(flat.shape[0])
-        step = max(1, CHUNK_ELEMENTS // max(self.cost_per_sample, 1))
-        s = self.problem.n_draws
+        step = max(1, CHUNK_ELEMENTS // self.cost_per_sample)
         for start in range(0, flat.shape[0], step):
             chunk = flat[start:start + step]
-            if self.problem.unit.size:
-                lik = (logsumexp(self._item_loglik(chunk), axis=0) - np.log(s)).sum(axis=-1)
-            else:
-                lik = np.zeros(chunk.shape[0])
             quad = np.einsum("nd,de,ne->n", chunk, self.precision[0], chunk)
-            out[start:start + step] = lik - 0.5 * quad
+            out[start:start + step] = self.log_likelihood(chunk) - 0.5 * quad
         return out.reshape(shape)
 
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        """Analytic gradient of :meth:`log_posterior` at one point x (D,)."""
+        lay = self.layout
+        grad = -self.precision[0] @ x
+        if not self.unit.size:
+            return grad
+        u, log_w = _nodes()
+        pts = x[None]
+        mu, s, ct = self._moments(pts)
+        eta = self._eta(pts, mu, s, u)[0]  # (E, Q)
+        d = (expit(self.lower[:, None] - eta) - expit(eta - self.upper[:, None])) \
+            * self.weight[:, None]
+        starts = self._item_starts()
+        node_ll = self._node_loglik(pts)[0]  # (J_e, Q)
+        omega = np.exp(node_ll - logsumexp(node_ll, axis=-1, keepdims=True))
+        item_of_entry = np.repeat(np.arange(starts.size),
+                                  np.diff(np.r_[starts, self.unit.size]))
+        om = omega[item_of_entry]  # (E, Q)
+        a_e = (om * d).sum(axis=1)  # weight of d eta / d x without the node term
+        b_e = (om * d * u).sum(axis=1)  # weight of the node term u_q d s_j / d x
+        v = lay.n_values
+        item = self._item
+        ds = np.where(s[0, :, None] > 1e-12, ct[0] / np.maximum(s[0, :, None], 1e-12), 0.0)
+        grad[:v] += a_e @ self.mean[item, :v] + b_e @ ds[item, :v]
+        if lay.has_alpha:
+            grad[lay.alpha] += a_e.sum()
+        if lay.n_offsets:
+            np.add.at(grad, lay.offsets.start + self.unit % self.n_groups, a_e)
+        return grad
+
     def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient (1, D) and Hessian (1, D, D) at x (1, D).
-
-        The exact Hessian where it is negative definite, else ``sum omega h - P``.
-        """
-        p, lay = self.problem, self.layout
-        prec = self.precision[0]
-        grad = -prec @ x[0]
-        hess = -prec.copy()
-        if p.unit.size:
-            eta = _points_eta(p, x)[:, 0, :]  # (S, E)
-            s1, s2 = expit(p.lower - eta), expit(eta - p.upper)
-            d_e = (s1 - s2) * p.weight
-            h_e = -(s1 * (1.0 - s1) + s2 * (1.0 - s2)) * p.weight
-            design = _entry_design(p, lay)  # (S, E, D)
-            starts = self._item_starts()
-            omega = _softmax0(self._item_loglik(x)[:, 0, :])  # (S, J_e)
-            g_sj = np.add.reduceat(d_e[..., None] * design, starts, axis=1)  # (S, J_e, D)
-            g_j = np.einsum("sj,sjd->jd", omega, g_sj)
-            item_of_entry = np.repeat(np.arange(starts.size),
-                                      np.diff(np.r_[starts, eta.shape[1]]))
-            w_e = omega[:, item_of_entry] * h_e  # (S, E)
-            grad = grad + g_j.sum(axis=0)
-            hess = hess + np.einsum("se,sed,sef->df", w_e, design, design, optimize=True)
-            spread = (np.einsum("sj,sjd,sjf->df", omega, g_sj, g_sj, optimize=True)
-                      - g_j.T @ g_j)  # sum_j Cov_omega(g_.j), positive semi-definite
-            if np.all(np.linalg.eigvalsh(-(hess + spread)) > 0):
-                hess = hess + spread
+        """Gradient (1, D) and Hessian (1, D, D) at x (1, D); the Hessian by central
+        differences of the gradient, eigenvalues clipped below ``-MIN_CURVATURE``."""
+        x0 = x[0]
+        grad = self.gradient(x0)
+        d = x0.size
+        hess = np.empty((d, d))
+        for i in range(d):
+            h = HESSIAN_STEP * max(1.0, abs(x0[i]))
+            e = np.zeros(d)
+            e[i] = h
+            hess[:, i] = (self.gradient(x0 + e) - self.gradient(x0 - e)) / (2 * h)
+        hess = 0.5 * (hess + hess.T)
+        vals, vecs = np.linalg.eigh(hess)
+        if vals.max() > -MIN_CURVATURE:
+            hess = (vecs * np.minimum(vals, -MIN_CURVATURE)) @ vecs.T
         return grad[None], hess[None]
-
-
-def _softmax0(a: np.ndarray) -> np.ndarray:
-    """Softmax over axis 0."""
-    return np.exp(a - logsumexp(a, axis=0, keepdims=True))
-
-
-def _points_eta(p: Problem, x: np.ndarray) -> np.ndarray:
-    """eta at each rated entry for every draw and point: x (N, D) -> (S, N, E)."""
-    lay = p.layout
-    v = lay.n_values
-    eta_j = np.einsum("sjv,nv->snj", p.beta, x[:, :v]) + p.shift[:, None, :]
-    if lay.has_alpha:
-        eta_j = eta_j + x[None, :, lay.alpha, None]
-    j = p.unit // p.n_groups
-    eta = eta_j[..., j]
-    if lay.n_offsets:
-        g = p.unit % p.n_groups
-        eta = eta + x[None][..., lay.offsets][..., g]
-    return eta
-
-
-def _entry_design(p: Problem, lay: Layout) -> np.ndarray:
-    """d eta_e / d x for every draw and entry: (S, E, D)."""
-    s, e = p.n_draws, p.unit.size
-    j = p.unit // p.n_groups
-    design = np.zeros((s, e, lay.size))
-    design[..., : lay.n_values] = p.beta[:, j, :]
-    if lay.has_alpha:
-        design[..., lay.alpha] = 1.0
-    if lay.n_offsets:
-        g = p.unit % p.n_groups
-        design[:, np.arange(e), lay.offsets.start + g] = 1.0
-    return design

@@ -36,6 +36,7 @@ POOLED = "all"  # label of the single variant group when variants are pooled
 N_LISTED = 5  # unknown item ids listed in notes
 PERSONA_MODES = ("joint", "independent")
 METHODS = ("marginal", "cut")
+N_PROPOSALS = 1000  # importance-sampling proposals of a marginal posterior (cost: S per one)
 
 TABLE_COLUMNS = (
     "respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
@@ -190,7 +191,8 @@ def _as_draws(samples: np.ndarray, n_draws: int) -> np.ndarray:
 
 def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
                      rng: np.random.Generator, variant_offsets: bool = False,
-                     importance: bool = True, method: str = "marginal") -> dict[str, Any]:
+                     importance: bool = True, method: str = "marginal",
+                     n_proposals: int = N_PROPOSALS) -> dict[str, Any]:
     """Posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics.
 
     ``method="cut"``: mixture over item draws of the per-draw posteriors (:mod:`.laplace`);
@@ -200,16 +202,17 @@ def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int 
     if method == "cut":
         res = laplace_samples(problem, n_per_draw, rng, importance=importance)
         return _result(draws, problem.layout, res.samples, res)
-    res = laplace_samples(MarginalProblem.from_problem(problem), n_per_draw * draws.n_draws,
-                          rng, importance=importance)
+    res = laplace_samples(MarginalProblem.from_problem(problem, draws.shared_thresholds),
+                          n_per_draw * draws.n_draws,
+                          rng, importance=importance, n_proposals=n_proposals)
     return _result(draws, problem.layout, _as_draws(res.samples, draws.n_draws), res)
 
 
 def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bool], *,
                   n_per_draw: int = 20, rng: np.random.Generator,
                   variant_offsets: bool = False, importance: bool = True,
-                  persona_sd: float = PERSONA_SD, method: str = "marginal"
-                  ) -> list[dict[str, Any]]:
+                  persona_sd: float = PERSONA_SD, method: str = "marginal",
+                  n_proposals: int = N_PROPOSALS) -> list[dict[str, Any]]:
     """Joint cut-posterior samples of a model and its personas (:mod:`.joint`), one dict each.
 
     Sample i is one joint draw for all of them, so differences between them at equal sample
@@ -219,7 +222,8 @@ def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bo
     problem = make_joint_problem(draws, data, is_base, variant_offsets, persona_sd,
                                  marginal=marginal)
     n = n_per_draw * draws.n_draws if marginal else n_per_draw
-    res = laplace_samples(problem, n, rng, importance=importance)
+    res = laplace_samples(problem, n, rng, importance=importance,
+                          n_proposals=n_proposals if marginal else None)
     samples = _as_draws(res.samples, draws.n_draws)
     return [_result(draws, member.layout, problem.member_x(samples, r), res)
             for r, member in enumerate(problem.members)]
@@ -278,6 +282,7 @@ def score(
     personas: str = "joint",
     persona_sd: float = PERSONA_SD,
     method: str = "marginal",
+    n_proposals: int = N_PROPOSALS,
 ) -> Portraits:
     """Score every respondent of an LLM rating table through the item posterior.
 
@@ -316,6 +321,9 @@ def score(
         inside the likelihood (:mod:`.marginal`; no errors-in-variables attenuation);
         ``"cut"``: mixture over item draws of per-draw posteriors (:mod:`.laplace`; sample i
         uses item draw ``item_draw[i]``; attenuated toward 0 when items are noisy).
+    n_proposals
+        Importance-sampling proposals of each marginal posterior (each costs S likelihood
+        evaluations); ``n_item_draws * n_per_draw`` samples are resampled from them.
 
     Returns
     -------
@@ -342,13 +350,14 @@ def score(
             unit_results = [score_respondent(draws, data[0], n_per_draw=n_per_draw,
                                              rng=_seed_for(seed, unit[0]),
                                              variant_offsets=variant_offsets,
-                                             importance=importance, method=method)]
+                                             importance=importance, method=method,
+                                             n_proposals=n_proposals)]
         else:
             unit_results = score_jointly(
                 draws, list(data), [not split_respondent(n)[1] for n in unit],
                 n_per_draw=n_per_draw, rng=_seed_for(seed, split_respondent(unit[0])[0]),
                 variant_offsets=variant_offsets, importance=importance, persona_sd=persona_sd,
-                method=method)
+                method=method, n_proposals=n_proposals)
         for n, d, res, count in zip(unit, data, unit_results, unit_counts, strict=True):
             res["variants"] = d.variants
             by_name[n] = (res, count)
@@ -362,6 +371,7 @@ def score(
         n_item_draws=int(draws.n_draws), n_per_draw=int(n_per_draw), seed=int(seed),
         variant_offsets=int(variant_offsets), soft=int(soft), importance=int(importance),
         personas=personas, persona_sd=float(persona_sd), method=method,
+        n_proposals=int(n_proposals),
         scale="theta: 0 = population mean of the fitted participants, 1 = one population SD",
     )
     notes = _notes(names, counts, results)
