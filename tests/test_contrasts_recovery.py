@@ -16,13 +16,12 @@ r > 0.5 for the bias, which adds the errors of both sides to a smaller true spre
 SD 0.5 against effect + distortion) and whose 90% intervals are about 2.3 wide against a true
 SD of 0.72, so even a calibrated posterior cannot place its means much closer.
 
-Measured (seed 11, 300 participants, 80 items, nutpie 2 x 300/300; fit + score about 5 min on
-a shared 2-core machine): human contrasts cover 0.925 of 40 cells, r = 0.984. Personas scored
-jointly with the item parameters integrated item by item (the defaults): persona contrasts
-cover 0.925, r = 0.861; bias covers 0.925, r = 0.694 (on an earlier fit of the same fixture:
-0.95 / 0.84 and 0.95 / 0.66). With the earlier default (each persona alone, cut posterior) persona contrasts came
-out at half their size (slope 0.49, coverage 0.75) and the bias test failed (coverage 0.80-0.825,
-r = 0.46): see ``docs/scoring.md``.
+Measured (seed 11, 300 participants, 80 items, nutpie 2 x 300/300; fit + score 3.5-4.5 min
+on a shared 2-core machine): human contrasts cover 0.925 of 40 cells, r = 0.984. Personas
+scored jointly, item parameters integrated by quadrature (the defaults): persona contrasts
+cover 0.90, r = 0.862; bias covers 0.90, r = 0.700. With the earlier default (each persona
+alone, cut posterior) persona contrasts came out at half their size (slope 0.49, coverage
+0.75) and the bias failed (coverage 0.80-0.825, r = 0.46): see ``docs/scoring.md``.
 """
 
 from __future__ import annotations
