@@ -7,7 +7,7 @@ Needs ``models/valueportrait.nc`` (``vp-bayes fit`` on the imported Value Portra
    published centred scores (value names through ``dims.canonical_trait``);
 2. per value, how many of the published orderings between two models (score a > score b)
    the posterior does not support: the two centred intervals overlap, or the posterior
-   probability P(a > b) (paired by item draw) is below the interval mass; then the first few.
+   probability P(a > b) (draw by draw) is below the interval mass; then the first few.
 
 Run: ``python benchmarks/score_real.py [--model PATH] [--mass 0.9] [--portraits OUT.csv]``
 """
@@ -102,7 +102,7 @@ def main() -> None:
         overlapping=("intervals_overlap", "sum"),
         p_below_mass=("supported_by_probability", lambda s: int((~s).sum())))
     print(f"\nPublished orderings not supported: overlapping {pct} centred intervals, or "
-          f"P(higher > lower) < {args.mass:g} (paired by item draw)")
+          f"P(higher > lower) < {args.mass:g} (draw by draw)")
     print(summary.to_string())
     worst = orders[~orders["supported_by_probability"]].sort_values("p_higher")
     print(f"\nFirst {N_LISTED} unsupported orderings (lowest posterior probability):")

@@ -1,7 +1,9 @@
 """Scoring respondents (LLMs, personas) through the item posterior: value portraits.
 
-The cut (modular) posterior: item parameters are integrated over their posterior from the
-human fit and never updated by a respondent's ratings. See ``docs/scoring.md``.
+Item parameters come from the human fit's posterior and are never refitted: by default each
+item's parameters are integrated out item by item (:mod:`.marginal`), and a model's personas
+are scored jointly with it (:mod:`.joint`); ``method="cut"`` gives the cut (modular)
+posterior (:mod:`.laplace`). See ``docs/scoring.md``.
 """
 
 from __future__ import annotations
