@@ -93,7 +93,7 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
                                  field="sampler") from None
         kwargs: dict = {}
         if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
-            kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+            kwargs["nuts"] = {"adaptation": "low_rank"}
         if cfg.sampler != "nutpie":
             kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
