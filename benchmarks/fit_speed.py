@@ -5,8 +5,11 @@ wall time (build + compile + sample), sampling time, peak memory, minimum bulk E
 item parameters (beta, b, kappa), ESS per second of sampling, max R-hat, divergences, and for
 the approximate methods the error of the loadings' posterior means against a NUTS reference.
 
-    python benchmarks/fit_speed.py                               # real wave + 2000 x 300 sim
-    python benchmarks/fit_speed.py --waves real --samplers nutpie --draws 1000
+    python benchmarks/fit_speed.py              # the default plan: real wave + 2000 x 300 sim
+    python benchmarks/fit_speed.py --runs real:nutpie:1000:1000,real:advi
+
+A run is ``WAVE:SAMPLER[:DRAWS:TUNE]`` (draws/tune per chain; 2 chains). The NUTS reference
+of a wave for the approximations' error is its nutpie run.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ def _wave(name: str):
                          n_llm=1, personas=False).wave
 
 
+DEFAULT_RUNS = ("real:nutpie:1000:1000,real:pymc:500:500,real:advi,real:pathfinder,"
+                "sim2000:nutpie:300:300,sim2000:advi,sim2000:pathfinder")
+
+
 def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> dict:
     """Fit once and return the measurements (called in a child process)."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
@@ -48,11 +55,15 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> d
     diag = model.diagnostics
     items = diag[diag["item_parameter"]]
     ess = float(items["ess_bulk_min"].min())
-    beta = model.posterior["beta"].mean(("chain", "draw")).values
-    out.with_suffix(".beta.json").write_text(json.dumps(beta.tolist()))
+    beta = model.posterior["beta"]
+    out.with_suffix(".beta.json").write_text(json.dumps({
+        "mean": beta.mean(("chain", "draw")).values.tolist(),
+        "sd": beta.std(("chain", "draw")).values.tolist()}))
     stats = sampler_summary(model.idata)
-    return dict(wave=wave_name, sampler=sampler, wall_s=wall, sampling_s=model.fit_seconds,
-                peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return dict(wave=wave_name, sampler=sampler, draws=draws, tune=tune, wall_s=wall,
+                sampling_s=model.fit_seconds, peak_gib=peak / 2**20,
                 ess_bulk_min_items=ess, ess_per_s=ess / model.fit_seconds,
                 r_hat_max_items=float(items["r_hat_max"].max()),
                 divergences=stats["divergences"])
@@ -61,33 +72,33 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--waves", default="real,sim2000")
-    parser.add_argument("--samplers", default="nutpie,pymc,advi,pathfinder")
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--runs", default=DEFAULT_RUNS)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
-    parser.add_argument("--one", nargs=2, metavar=("WAVE", "SAMPLER"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=4, metavar=("WAVE", "SAMPLER", "DRAWS", "TUNE"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
-        wave, sampler = args.one
-        res = run_one(wave, sampler, args.draws, args.tune, args.out / f"{wave}-{sampler}")
+        wave, sampler, draws, tune = args.one
+        res = run_one(wave, sampler, int(draws), int(tune), args.out / f"{wave}-{sampler}")
         (args.out / f"{wave}-{sampler}.json").write_text(json.dumps(res))
         return
     rows = []
-    for wave in args.waves.split(","):
+    for run in args.runs.split(","):
+        wave, sampler, *budget = run.split(":")
+        draws, tune = (budget + ["1000", "1000"])[:2] if budget else ("1000", "1000")
         if wave == "real" and not (RELEASE / "release").is_dir():
             print("skipping the real wave: ../shared/valueportrait not found")
             continue
-        for sampler in args.samplers.split(","):
-            cmd = [sys.executable, __file__, "--one", wave, sampler, "--draws", str(args.draws),
-                   "--tune", str(args.tune), "--out", str(args.out)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            res_file = args.out / f"{wave}-{sampler}.json"
-            if proc.returncode != 0 or not res_file.exists():
-                print(f"{wave}/{sampler} failed:\n{proc.stderr[-1500:]}")
-                continue
-            rows.append(json.loads(res_file.read_text()))
+        cmd = [sys.executable, __file__, "--one", wave, sampler, draws, tune,
+               "--out", str(args.out)]
+        print("running", run, flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        res_file = args.out / f"{wave}-{sampler}.json"
+        if proc.returncode != 0 or not res_file.exists():
+            print(f"{wave}/{sampler} failed:\n{proc.stderr[-1500:]}")
+            continue
+        rows.append(json.loads(res_file.read_text()))
     _add_errors(rows, args.out)
     _print(rows)
 
@@ -99,9 +110,11 @@ def _add_errors(rows: list[dict], out: Path) -> None:
         ref = out / f"{row['wave']}-nutpie.beta.json"
         mine = out / f"{row['wave']}-{row['sampler']}.beta.json"
         if row["sampler"] in ("advi", "pathfinder") and ref.exists():
-            a, b = np.array(json.loads(mine.read_text())), np.array(json.loads(ref.read_text()))
-            row["beta_rmse_vs_nuts"] = float(np.sqrt(np.mean((a - b) ** 2)))
-            row["beta_corr_vs_nuts"] = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+            a, b = json.loads(mine.read_text()), json.loads(ref.read_text())
+            am, bm = np.array(a["mean"]), np.array(b["mean"])
+            row["beta_rmse_vs_nuts"] = float(np.sqrt(np.mean((am - bm) ** 2)))
+            row["beta_corr_vs_nuts"] = float(np.corrcoef(am.ravel(), bm.ravel())[0, 1])
+            row["beta_sd_ratio_vs_nuts"] = float(np.median(np.array(a["sd"]) / np.array(b["sd"])))
 
 
 def _print(rows: list[dict]) -> None:
