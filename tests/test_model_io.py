@@ -124,3 +124,28 @@ def test_cli_fit_strict_exits_nonzero_and_bad_wave_exits_2(tiny, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "wave.json" in res.stderr
+
+
+def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
+    """Pointwise log-likelihood = log(sigmoid(c_k - eta) - sigmoid(c_{k-1} - eta)) per rating."""
+    from scipy.special import expit
+
+    from vp_bayes.model.diagnostics import compare_loo, loo, rating_log_likelihood
+
+    _, model = tiny
+    ll = rating_log_likelihood(model)
+    post = model.idata["posterior"].to_dataset()
+    assert ll.shape[:2] == (post.sizes["chain"], post.sizes["draw"])
+    const = model.idata["constant_data"].to_dataset()
+    i, j, y = (const[k].values for k in ("rating_participant", "rating_item", "rating_y"))
+    for chain, draw in [(0, 0), (1, 17)]:
+        p = post.isel(chain=chain, draw=draw)
+        eta = (p["beta"].values[j] * p["theta"].values[i]).sum(-1) + p["alpha"].values[i] \
+            + p["b"].values[j]
+        cdf = expit(np.r_[-np.inf, p["kappa"].values, np.inf][None, :] - eta[:, None])
+        expected = np.log(np.diff(cdf, axis=1)[np.arange(y.size), y])
+        np.testing.assert_allclose(ll.isel(chain=chain, draw=draw).values, expected, rtol=1e-6)
+    res = loo(model)
+    assert np.isfinite(res.elpd) and res.elpd < 0
+    table = compare_loo({"a": model, "b": model})
+    assert len(table) == 2 and "elpd" in table.columns

@@ -185,3 +185,54 @@ def ppc_summary(item_model: ItemModel) -> pd.DataFrame:
     out["max_abs_error"] = np.abs(ppc["observed"] - ppc["predicted_mean"]).max(
         dims.CATEGORY).to_series()
     return out
+
+
+def rating_log_likelihood(item_model: ItemModel, chunk: int = 25) -> xr.DataArray:
+    """Pointwise log-likelihood of every fitted item rating at every posterior draw.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(chain, draw, rating)``: ``log P(y_n | draw)`` of rating n (the order of the
+        ``constant_data`` rating arrays), for PSIS-LOO (:func:`loo`).
+    """
+    from vp_bayes.model.likelihood import category_logp_np
+
+    tree = item_model.idata
+    post = tree["posterior"].to_dataset()
+    const = tree["constant_data"].to_dataset()
+    y = const["rating_y"].values
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    out = np.empty((n_chain * n_draw, y.size))
+    for start in range(0, n_chain * n_draw, chunk):
+        idx = np.arange(start, min(start + chunk, n_chain * n_draw))
+        eta, cuts = _eta_draws(post, const, item_model.model_config, idx)
+        logp = category_logp_np(eta, cuts)  # (s, N, K)
+        out[idx] = np.take_along_axis(logp, np.broadcast_to(y[None, :, None],
+                                                            (len(idx), y.size, 1)), -1)[..., 0]
+    return xr.DataArray(out.reshape(n_chain, n_draw, y.size), dims=("chain", "draw", "rating"),
+                        coords={"chain": post["chain"].values, "draw": post["draw"].values})
+
+
+def loo(item_model: ItemModel):
+    """PSIS-LOO of the item ratings (``arviz_stats.loo``; compare fits with ``compare_loo``).
+
+    Leaves out one rating at a time: the expected log predictive density of a held-out rating
+    of a known participant, the model-choice criterion for item-model settings (loading prior,
+    thresholds) on one wave.
+    """
+    from arviz_stats import loo as _loo
+
+    ll = rating_log_likelihood(item_model)
+    tree = xr.DataTree.from_dict({
+        "posterior": item_model.idata["posterior"].to_dataset()[["beta"]],
+        "log_likelihood": xr.Dataset({"y": ll}),
+    })
+    return _loo(tree, var_name="y")
+
+
+def compare_loo(models: dict[str, ItemModel]) -> pd.DataFrame:
+    """PSIS-LOO of several fits of one wave, best first (``arviz_stats.compare``)."""
+    from arviz_stats import compare
+
+    return compare({name: loo(m) for name, m in models.items()})
