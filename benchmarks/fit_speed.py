@@ -8,8 +8,9 @@ the approximate methods the error of the loadings' posterior means against a NUT
     python benchmarks/fit_speed.py              # the default plan: real wave + 2000 x 300 sim
     python benchmarks/fit_speed.py --runs real:nutpie:1000:1000,real:advi
 
-A run is ``WAVE:SAMPLER[:DRAWS:TUNE]`` (draws/tune per chain; 2 chains). The NUTS reference
-of a wave for the approximations' error is its nutpie run.
+A run is ``WAVE:SAMPLER[:DRAWS:TUNE]`` (draws/tune per chain; 2 chains; for ``advi`` TUNE is
+the number of optimisation steps). The NUTS reference of a wave for the approximations' error
+is its nutpie run; an approximation's "ESS" is that of its independent draws.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def _wave(name: str):
                          n_llm=1, personas=False).wave
 
 
-DEFAULT_RUNS = ("real:nutpie:1000:1000,real:pymc:500:500,real:advi,real:pathfinder,"
-                "sim2000:nutpie:300:300,sim2000:advi,sim2000:pathfinder")
+DEFAULT_RUNS = ("real:nutpie:1000:1000,real:pymc:300:300,real:advi:1000:20000,"
+                "real:pathfinder:1000:0,sim2000:nutpie:200:200,sim2000:advi:1000:5000,"
+                "sim2000:pathfinder:1000:0")
 
 
 def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> dict:
@@ -49,7 +51,10 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> d
 
     wave = _wave(wave_name)
     start = time.perf_counter()
-    model = fit_wave(wave, ModelConfig(), SamplerConfig(sampler=sampler, draws=draws, tune=tune),
+    budget = dict(draws=draws, tune=tune)
+    if sampler == "advi":
+        budget = dict(draws=draws, advi_iterations=tune)
+    model = fit_wave(wave, ModelConfig(), SamplerConfig(sampler=sampler, **budget),
                      progress=False, ppc_draws=20)
     wall = time.perf_counter() - start
     diag = model.diagnostics
