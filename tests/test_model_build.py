@@ -116,3 +116,19 @@ def test_config_errors_name_the_field(tmp_path):
     path.write_text(json.dumps({"model": {"thresholds": "item"}, "sampler": {"draws": 7}}))
     cfg = read_config(path)
     assert cfg.model.thresholds == "item" and cfg.sampler.draws == 7
+
+
+@pytest.mark.parametrize("prior", ["student_t", "normal"])
+def test_centred_and_noncentred_loadings_have_the_same_prior(sim, prior):
+    """Only the geometry differs: the prior of beta (spread over items) agrees."""
+    spreads = {}
+    for par in ("noncentred", "centred"):
+        model = build_model(sim.wave, ModelConfig(loading_prior=prior,
+                                                  loading_parameterization=par))
+        assert ("beta_c_z" in model.named_vars) == (par == "centred")
+        beta = _prior(model, ["beta"], n=2000)["beta"].values  # (chain, draw, item, value)
+        dev = beta - beta.mean(axis=2, keepdims=True)
+        spreads[par] = np.median(np.abs(dev))
+    assert spreads["centred"] == pytest.approx(spreads["noncentred"], rel=0.1)
+    with pytest.raises(InputError, match="loading_parameterization"):
+        ModelConfig(loading_parameterization="mixed").validate()

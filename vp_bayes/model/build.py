@@ -116,6 +116,14 @@ def _value_measurement(data: ModelData, theta, alpha) -> None:
               dims="value_obs")
 
 
+def _centred_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
+    """Loadings drawn directly around the value's mean loading (centred parameterisation)."""
+    if config.loading_prior == "student_t":
+        return pm.StudentT("beta_c_z", nu=config.loading_nu, mu=m, sigma=s,
+                           dims=(dims.ITEM, dims.VALUE))
+    return pm.Normal("beta_c_z", mu=m, sigma=s, dims=(dims.ITEM, dims.VALUE))
+
+
 def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     n_items = len(data.items)
     k = data.n_categories
@@ -125,14 +133,17 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     if ipsative:  # only the identified part of the mean loading is kept and diagnosed
         m = pm.Deterministic("beta_mean", m - (m @ null) @ null.T, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
-    # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
-    if config.loading_prior == "student_t":
-        w = pm.StudentT("beta_z", nu=config.loading_nu, mu=0.0, sigma=1.0,
-                        dims=(dims.ITEM, dims.VALUE))
-        w = w - w.mean(axis=0)
+    if config.loading_parameterization == "centred":
+        beta = _centred_loadings(config, m, s)
     else:
-        w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
-    beta = m + s * w
+        # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
+        if config.loading_prior == "student_t":
+            w = pm.StudentT("beta_z", nu=config.loading_nu, mu=0.0, sigma=1.0,
+                            dims=(dims.ITEM, dims.VALUE))
+            w = w - w.mean(axis=0)
+        else:
+            w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
+        beta = m + s * w
     if ipsative:
         # Ipsative (MRAT-centred) values never vary along `null`: remove that component of
         # the loadings so it cannot trade off against item locations and cutpoints.

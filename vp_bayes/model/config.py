@@ -58,6 +58,10 @@ class ModelConfig:
         its posterior means were shrunk less (slope 0.76 vs 0.63 against the truth).
     loading_nu
         Degrees of freedom of the Student-t loading prior.
+    loading_parameterization
+        ``"noncentred"`` (default: ``beta = m + s w`` with standardised deviations w, best when
+        each item has few ratings) or ``"centred"`` (``beta ~ prior(m, s)`` directly, best when
+        items are well informed). The same model; only the sampler's geometry differs.
     """
 
     value_level: str = "values"
@@ -70,6 +74,7 @@ class ModelConfig:
     loading_scale_prior: float = 0.5
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
+    loading_parameterization: str = "noncentred"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -108,6 +113,9 @@ class ModelConfig:
         if self.loading_prior not in ("normal", "student_t"):
             raise InputError("must be 'normal' or 'student_t'", file=source,
                              field="loading_prior")
+        if self.loading_parameterization not in ("noncentred", "centred"):
+            raise InputError("must be 'noncentred' or 'centred'", file=source,
+                             field="loading_parameterization")
         if self.loading_nu <= 0:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
