@@ -43,7 +43,8 @@ DEFAULT_RUNS = ("real:nutpie:1000:1000,real:pymc:300:300,real:advi:1000:20000,"
                 "sim2000:pathfinder:1000:0")
 
 
-def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> dict:
+def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
+            model_config: dict | None = None, save: Path | None = None) -> dict:
     """Fit once and return the measurements (called in a child process)."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.diagnostics import sampler_summary
@@ -54,9 +55,13 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path) -> d
     budget = dict(draws=draws, tune=tune)
     if sampler == "advi":
         budget = dict(draws=draws, advi_iterations=tune)
-    model = fit_wave(wave, ModelConfig(), SamplerConfig(sampler=sampler, **budget),
-                     progress=False, ppc_draws=20)
+    model = fit_wave(wave, ModelConfig.from_dict(model_config or {}),
+                     SamplerConfig(sampler=sampler, **budget), progress=False, ppc_draws=20)
     wall = time.perf_counter() - start
+    if save is not None:
+        from vp_bayes.model.io import save_model
+
+        save_model(model, save / f"{wave_name}-{sampler}.nc")
     diag = model.diagnostics
     items = diag[diag["item_parameter"]]
     ess = float(items["ess_bulk_min"].min())
@@ -79,13 +84,18 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=DEFAULT_RUNS)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
+    parser.add_argument("--model-config", default="{}",
+                        help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
+    parser.add_argument("--save-models", type=Path, default=None,
+                        help="Also save each fitted model as DIR/WAVE-SAMPLER.nc.")
     parser.add_argument("--one", nargs=4, metavar=("WAVE", "SAMPLER", "DRAWS", "TUNE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
         wave, sampler, draws, tune = args.one
-        res = run_one(wave, sampler, int(draws), int(tune), args.out / f"{wave}-{sampler}")
+        res = run_one(wave, sampler, int(draws), int(tune), args.out / f"{wave}-{sampler}",
+                      json.loads(args.model_config), args.save_models)
         (args.out / f"{wave}-{sampler}.json").write_text(json.dumps(res))
         return
     rows = []
@@ -96,7 +106,9 @@ def main() -> None:
             print("skipping the real wave: ../shared/valueportrait not found")
             continue
         cmd = [sys.executable, __file__, "--one", wave, sampler, draws, tune,
-               "--out", str(args.out)]
+               "--out", str(args.out), "--model-config", args.model_config]
+        if args.save_models is not None:
+            cmd += ["--save-models", str(args.save_models)]
         print("running", run, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         res_file = args.out / f"{wave}-{sampler}.json"
