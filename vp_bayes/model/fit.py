@@ -147,7 +147,7 @@ def fit_wave(
     wave
         A validated survey wave.
     model_config, sampler_config
-        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 x (1000+1000)).
+        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 chains x (400 warm-up + 2000)).
     progress
         Show the sampler's progress bar.
     ppc_draws
