@@ -318,11 +318,10 @@ def nb02() -> list:
 
 An LLM answers the same items as the humans (under six prompt variants). Its **value
 portrait** is the posterior of its latent values given its ratings, with the item
-parameters taken from their posterior in the human fit and never refitted: each item's
-parameters are integrated out item by item (`method="marginal"`, the default), so noisy
-loadings do not shrink the portrait toward 0 as they do in the plain cut posterior
-(`method="cut"`). A model's personas are scored jointly with it (model + shift). Values are
-in human population SD units (0 = the average participant).
+parameters integrated over their posterior from the human fit and never updated by the
+LLM's ratings (a *cut* posterior: an LLM must not change what the items mean). A model's
+personas are scored jointly with it (model + shift). Values are in human population SD units
+(0 = the average participant).
 
 The demo wave holds three simulated LLMs `sim-llm-1..3` with known true values.
 '''),

@@ -54,8 +54,9 @@ def score_command(
         True, "--importance/--no-importance",
         help="Correct the Laplace approximation by importance resampling."),
     method: str = typer.Option(
-        "marginal", help="marginal: each item's parameters integrated in the likelihood; "
-        "cut: mixture over item draws (attenuated when items are noisy)."),
+        "cut", help="cut: mixture over item draws, the LLM never changes what items mean "
+        "(attenuated when items are noisy); marginal: each item's parameters integrated in "
+        "the likelihood (for well-estimated items; see docs/scoring.md)."),
     personas: str = typer.Option(
         "joint", help="joint: a model and its personas scored together (persona = model + "
         "shift); independent: each respondent alone."),

@@ -35,7 +35,7 @@ NETCDF_ENGINE = "scipy"  # netCDF3, needs nothing beyond scipy
 POOLED = "all"  # label of the single variant group when variants are pooled
 N_LISTED = 5  # unknown item ids listed in notes
 PERSONA_MODES = ("joint", "independent")
-METHODS = ("marginal", "cut")
+METHODS = ("cut", "marginal")
 N_PROPOSALS = 1000  # importance-sampling proposals of a marginal posterior (cost: S per one)
 
 TABLE_COLUMNS = (
@@ -191,12 +191,13 @@ def _as_draws(samples: np.ndarray, n_draws: int) -> np.ndarray:
 
 def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
                      rng: np.random.Generator, variant_offsets: bool = False,
-                     importance: bool = True, method: str = "marginal",
+                     importance: bool = True, method: str = "cut",
                      n_proposals: int = N_PROPOSALS) -> dict[str, Any]:
     """Posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics.
 
-    ``method="cut"``: mixture over item draws of the per-draw posteriors (:mod:`.laplace`);
-    ``"marginal"``: item parameters integrated item by item (:mod:`.marginal`).
+    ``method="cut"`` (default): mixture over item draws of the per-draw posteriors
+    (:mod:`.laplace`); ``"marginal"``: item parameters integrated item by item
+    (:mod:`.marginal`).
     """
     problem = make_problem(draws, data, variant_offsets)
     if method == "cut":
@@ -211,7 +212,7 @@ def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int 
 def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bool], *,
                   n_per_draw: int = 20, rng: np.random.Generator,
                   variant_offsets: bool = False, importance: bool = True,
-                  persona_sd: float = PERSONA_SD, method: str = "marginal",
+                  persona_sd: float = PERSONA_SD, method: str = "cut",
                   n_proposals: int = N_PROPOSALS) -> list[dict[str, Any]]:
     """Joint cut-posterior samples of a model and its personas (:mod:`.joint`), one dict each.
 
@@ -281,7 +282,7 @@ def score(
     draws: ItemDraws | None = None,
     personas: str = "joint",
     persona_sd: float = PERSONA_SD,
-    method: str = "marginal",
+    method: str = "cut",
     n_proposals: int = N_PROPOSALS,
 ) -> Portraits:
     """Score every respondent of an LLM rating table through the item posterior.
@@ -317,10 +318,12 @@ def score(
     persona_sd
         Prior SD of a persona's shift of each value (joint scoring), in population SDs.
     method
-        ``"marginal"`` (default): each item's parameters integrated over their posterior
-        inside the likelihood (:mod:`.marginal`; no errors-in-variables attenuation);
-        ``"cut"``: mixture over item draws of per-draw posteriors (:mod:`.laplace`; sample i
-        uses item draw ``item_draw[i]``; attenuated toward 0 when items are noisy).
+        ``"cut"`` (default): mixture over item draws of per-draw posteriors (:mod:`.laplace`;
+        sample i uses item draw ``item_draw[i]``; the LLM never changes what items mean;
+        attenuated toward 0 when items are noisy). ``"marginal"``: each item's parameters
+        integrated inside the likelihood (:mod:`.marginal`; not attenuated on waves whose
+        items are well estimated, but on the real Value Portrait wave, ~47 human ratings per
+        item, it gives implausible portraits: see ``docs/scoring.md``).
     n_proposals
         Importance-sampling proposals of each marginal posterior (each costs S likelihood
         evaluations); ``n_item_draws * n_per_draw`` samples are resampled from them.
