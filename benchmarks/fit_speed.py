@@ -88,6 +88,9 @@ def main() -> None:
                         help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="Also save each fitted model as DIR/WAVE-SAMPLER.nc.")
+    parser.add_argument("--reference", action="append", default=[], metavar="WAVE=MODEL.nc",
+                        help="Use a saved nutpie fit as the wave's NUTS reference instead of "
+                             "running it (repeatable).")
     parser.add_argument("--one", nargs=4, metavar=("WAVE", "SAMPLER", "DRAWS", "TUNE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,6 +101,8 @@ def main() -> None:
                       json.loads(args.model_config), args.save_models)
         (args.out / f"{wave}-{sampler}.json").write_text(json.dumps(res))
         return
+    for ref in args.reference:
+        _write_reference(ref, args.out)
     rows = []
     for run in args.runs.split(","):
         wave, sampler, *budget = run.split(":")
@@ -118,6 +123,17 @@ def main() -> None:
         rows.append(json.loads(res_file.read_text()))
     _add_errors(rows, args.out)
     _print(rows)
+
+
+def _write_reference(spec: str, out: Path) -> None:
+    """``WAVE=MODEL.nc``: the saved fit's loading means and SDs as the wave's NUTS reference."""
+    from vp_bayes.model.io import load_model
+
+    wave, path = spec.split("=", 1)
+    beta = load_model(path).posterior["beta"]
+    (out / f"{wave}-nutpie.beta.json").write_text(json.dumps({
+        "mean": beta.mean(("chain", "draw")).values.tolist(),
+        "sd": beta.std(("chain", "draw")).values.tolist()}))
 
 
 def _add_errors(rows: list[dict], out: Path) -> None:
