@@ -1,8 +1,19 @@
 """Parameter recovery on a simulated wave with known truth (real nutpie sampling; slow).
 
 The simulator (vp_bayes.wave.simulate) draws latent values with demographic group effects,
-raw PVQ-RR answers, sparse item loadings and planned missingness; the model is fitted with
-the default sampler and the truth is compared with the posterior.
+raw PVQ-RR answers, item loadings and planned missingness; the model is fitted with the
+default sampler and the truth is compared with the posterior.
+
+Loadings are drawn "heavy_tailed" (``m_v + s_v t_3``: most near zero, a few large, none
+exactly zero), the family of the model's own Student-t prior, as interval coverage is a
+statement about draws from the prior. On the simulator's default "sparse" truth (87% of
+loadings exactly 0) the same fit covered 0.975 of all loadings: a continuous shrinkage prior
+gives exact zeros conservative intervals and under-covers the few large loadings (0.74-0.75
+on two waves with Student-t nu=3; 0.95 with nu=1, overall 0.990).
+
+Measured (seed 7, nutpie 2 x 500/500, 9 min 50 s with another fit running): all five pass;
+90% intervals cover 0.908 of the 600 loadings, 0.817 of the 142 with |beta| >= 0.5 (the
+largest are still shrunk a little toward their value's mean loading).
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ from vp_bayes.wave.simulate import simulate_wave
 
 MASS = 0.90
 SETTINGS = dict(n_participants=400, n_items=60, items_per_participant=40, seed=7, n_llm=1,
-                personas=False)
+                personas=False, loadings="heavy_tailed")
+INFORMATIVE = 0.5  # |true loading| above which a loading counts as informative
 SAMPLER = SamplerConfig(draws=500, tune=500, chains=2, seed=7)
 
 
@@ -59,22 +71,18 @@ def _loadings(fitted):
 @pytest.mark.slow
 def test_informative_loadings_correlate_with_truth(fitted):
     truth, mean, _, _ = _loadings(fitted)
-    informative = truth.values != 0
+    informative = np.abs(truth.values) >= INFORMATIVE
     r = np.corrcoef(mean.values[informative], truth.values[informative])[0, 1]
     assert r >= 0.9, r
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.975 (seed 7): the simulator's loadings are exactly 0 for 87% of (item, "
-    "value) pairs and a continuous shrinkage prior gives those conservative intervals; the "
-    "informative loadings are under-covered instead (0.74-0.75 with Student-t nu=3 on other "
-    "simulated waves; 0.95 with nu=1, whose overall coverage is 0.990). Issue #4 stays open.",
-)
 def test_loading_interval_coverage(fitted):
     truth, _, lo, hi = _loadings(fitted)
     coverage = _coverage(truth, lo, hi)
+    big = np.abs(truth.values) >= INFORMATIVE
+    inside = (lo.values <= truth.values) & (truth.values <= hi.values)
+    print(f"loading coverage {coverage:.3f}; informative {inside[big].mean():.3f} of {big.sum()}")
     assert 0.85 <= coverage <= 0.95, coverage
 
 
