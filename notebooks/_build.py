@@ -69,8 +69,8 @@ if not HAVE_RELEASE:
 DEMO_FIT_MD = '''\
 ### A small, cached fit
 
-Fitting the whole demo wave (300 participants) with the defaults, **2 chains x (1000 tuning
-+ 1000 draws)**, takes several minutes; real work uses those defaults (`SamplerConfig()`).
+Fitting the whole demo wave (300 participants) with the defaults, **2 chains x (400 tuning
++ 2000 draws)**, takes several minutes; real work uses those defaults (`SamplerConfig()`).
 To keep this tutorial at about a minute, we fit the **first {n} participants** (all 80
 items, about {per_item} ratings per item) with **2 chains x ({d} + {d})**. Short chains give
 noisier intervals and R-hat above the strict 1.01 bar; the diagnostics below say so.
@@ -640,8 +640,8 @@ if HAVE_RELEASE:
 **What the small settings mean.** The intervals above come from a short fit (or from the
 saved full fit in `models/valueportrait.nc` when the repository has one; the output of the
 fitting cell says which). A short fit's intervals are noisier and its R-hat above the 1.01
-bar; use `vp-bayes fit` with the defaults (2 x (1000 + 1000), about ten minutes or more on
-two cores) and `benchmarks/score_real.py` for numbers to report.
+bar; use `vp-bayes fit` with the defaults (2 x (400 + 2000), about eight minutes on two
+cores for the real wave) and `benchmarks/score_real.py` for numbers to report.
 '''),
     ]
 
@@ -649,7 +649,7 @@ two cores) and `benchmarks/score_real.py` for numbers to report.
 REAL_FIT_MD = '''\
 ## A Bayesian item model of the real wave
 
-The full fit (520 items, defaults 2 x (1000 + 1000)) takes ten minutes or more. If the
+The full fit (520 items, defaults 2 x (400 + 2000)) takes about eight minutes on two cores. If the
 repository holds one (`models/valueportrait.nc`) we load it; otherwise we fit a **small
 model here: only the {n_items} items with at least one published tag, 2 chains x
 ({d} + {d})**, which is enough to show the workflow but not to report numbers. The raters'
