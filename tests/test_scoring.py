@@ -344,3 +344,31 @@ def test_cli_score_writes_table_and_draws(model, table, tmp_path):
                          timeout=300)
     assert res.returncode == 2
     assert "bad.csv, row 1, field 'rating'" in res.stderr
+
+
+def test_cli_score_methods_and_persona_options(model, table, tmp_path):
+    import subprocess
+    import sys
+
+    from vp_bayes.model.io import save_model
+
+    model_path = save_model(model, tmp_path / "model.nc", card=False)
+    ratings = tmp_path / "ratings.csv"
+    table.to_csv(ratings, index=False)
+    out = tmp_path / "portraits.csv"
+    base = [sys.executable, "-m", "vp_bayes", "score", str(model_path), str(ratings),
+            "--out", str(out), "--item-draws", "4", "--per-draw", "5", "--quiet"]
+    res = subprocess.run(base + ["--method", "marginal", "--personas", "independent",
+                                 "--persona-sd", "0.5"], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    attrs = load_portraits(out.with_suffix(".nc")).draws.attrs
+    assert (attrs["method"], attrs["personas"], attrs["persona_sd"]) == (
+        "marginal", "independent", 0.5)
+    for option, value, field in [("--method", "exact", "method"),
+                                 ("--personas", "pooled", "personas"),
+                                 ("--persona-sd", "0", "persona_sd")]:
+        res = subprocess.run(base + [option, value], capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 2, (option, res.stderr)
+        assert f"field '{field}'" in res.stderr
