@@ -147,7 +147,8 @@ def fit_wave(
     wave
         A validated survey wave.
     model_config, sampler_config
-        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 chains x (400 warm-up + 2000)).
+        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 chains x
+        (400 warm-up + 2000 draws)).
     progress
         Show the sampler's progress bar.
     ppc_draws
