@@ -214,7 +214,7 @@ def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bo
                   variant_offsets: bool = False, importance: bool = True,
                   persona_sd: float = PERSONA_SD, method: str = "cut",
                   n_proposals: int = N_PROPOSALS) -> list[dict[str, Any]]:
-    """Joint cut-posterior samples of a model and its personas (:mod:`.joint`), one dict each.
+    """Joint posterior samples of a model and its personas (:mod:`.joint`), one dict each.
 
     Sample i is one joint draw for all of them, so differences between them at equal sample
     are draws of their joint posterior. Diagnostics are those of the joint fit.
