@@ -143,7 +143,8 @@ class Problem:
 class Target(Protocol):
     """What Newton + Laplace + importance sampling need of a posterior over S draws.
 
-    Implemented by :class:`Problem` (one respondent) and
+    Implemented by :class:`Problem` (one respondent, per draw),
+    :class:`vp_bayes.scoring.marginal.MarginalProblem` (one respondent, items integrated) and
     :class:`vp_bayes.scoring.joint.JointProblem` (a model and its personas).
     """
 

@@ -35,6 +35,7 @@ per draw: this target has a single "draw".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
@@ -99,8 +100,8 @@ class MarginalProblem:
             level = np.add.reduceat(cuts, starts, axis=1) / counts  # (S, J_e)
             delta = level - level.mean(axis=0)
             params[:, j[starts], -1] -= delta
-            lower, upper = lower - delta[:, np.repeat(np.arange(starts.size), counts)], \
-                upper - delta[:, np.repeat(np.arange(starts.size), counts)]
+            per_entry = delta[:, np.repeat(np.arange(starts.size), counts)]
+            lower, upper = lower - per_entry, upper - per_entry
         with np.errstate(invalid="ignore"):  # -inf - -inf at the open ends
             lower, upper = lower.mean(axis=0), upper.mean(axis=0)
         lower = np.where(np.isnan(lower), -np.inf, lower)
@@ -131,12 +132,21 @@ class MarginalProblem:
         """Itself (there is one draw)."""
         return self
 
-    @property
+    @cached_property
     def _item(self) -> np.ndarray:
+        """Item position of each entry (E,)."""
         return self.unit // self.n_groups
 
+    @cached_property
     def _item_starts(self) -> np.ndarray:
+        """First entry of each rated item (J_e,)."""
         return np.flatnonzero(np.r_[True, np.diff(self._item) != 0])
+
+    @cached_property
+    def _item_of_entry(self) -> np.ndarray:
+        """Rank among the rated items of each entry's item (E,)."""
+        starts = self._item_starts
+        return np.repeat(np.arange(starts.size), np.diff(np.r_[starts, self.unit.size]))
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``mu (N, J)``, ``s (N, J)`` and ``C_j (theta, 1)`` (N, J, V+1) at points x (N, D)."""
@@ -164,7 +174,7 @@ class MarginalProblem:
         eta = self._eta(x, mu, s, u)
         terms = (log_expit(self.upper[:, None] - eta) + log_expit(eta - self.lower[:, None])) \
             * self.weight[:, None] + self.gap[:, None]
-        return np.add.reduceat(terms, self._item_starts(), axis=1) + log_w
+        return np.add.reduceat(terms, self._item_starts, axis=1) + log_w
 
     def log_likelihood(self, x: np.ndarray) -> np.ndarray:
         """``sum_j log p(y_j | x)`` at points x (N, D) -> (N,)."""
@@ -196,12 +206,9 @@ class MarginalProblem:
         eta = self._eta(pts, mu, s, u)[0]  # (E, Q)
         d = (expit(self.lower[:, None] - eta) - expit(eta - self.upper[:, None])) \
             * self.weight[:, None]
-        starts = self._item_starts()
         node_ll = self._node_loglik(pts)[0]  # (J_e, Q)
         omega = np.exp(node_ll - logsumexp(node_ll, axis=-1, keepdims=True))
-        item_of_entry = np.repeat(np.arange(starts.size),
-                                  np.diff(np.r_[starts, self.unit.size]))
-        om = omega[item_of_entry]  # (E, Q)
+        om = omega[self._item_of_entry]  # (E, Q)
         a_e = (om * d).sum(axis=1)  # weight of d eta / d x without the node term
         b_e = (om * d * u).sum(axis=1)  # weight of the node term u_q d s_j / d x
         v = lay.n_values
