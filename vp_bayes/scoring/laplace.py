@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 
-from vp_bayes.model.likelihood import pad_cutpoints_np
+from vp_bayes.model.likelihood import gap_logp_np, pad_cutpoints_np
 from vp_bayes.scoring.posterior import ItemDraws
 
 OFFSET_SD = 0.5  # prior SD of the per-variant intercept shifts
@@ -180,7 +180,7 @@ def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) 
     else:
         lower, upper = padded[:, idx[j], k], padded[:, idx[j], k + 1]
     weight = weights[j, g, k]
-    gap = (weight * np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))).sum(axis=1)
+    gap = (weight * gap_logp_np(lower, upper)).sum(axis=1)
     prec = np.zeros((s, layout.size, layout.size))
     prec[:, :v, :v] = np.linalg.inv(draws.corr)
     if layout.has_alpha:

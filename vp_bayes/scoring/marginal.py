@@ -40,6 +40,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 
+from vp_bayes.model.likelihood import gap_logp_np
 from vp_bayes.scoring.laplace import CHUNK_ELEMENTS, Layout, Problem
 
 N_NODES = 20  # Gauss-Hermite nodes per item
@@ -109,7 +110,7 @@ class MarginalProblem:
         mean = params.mean(axis=0)
         dev = params - mean
         cov = np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
-        gap = problem.weight * np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))
+        gap = problem.weight * gap_logp_np(lower, upper)
         return cls(problem.layout, mean, cov, problem.n_groups, problem.unit, problem.weight,
                    lower, upper, gap, problem.precision.mean(axis=0, keepdims=True))
 
