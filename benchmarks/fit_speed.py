@@ -2,8 +2,10 @@
 
 Each (wave, sampler) runs in a fresh child process (peak RSS is that child's). Prints a table:
 wall time (build + compile + sample), sampling time, peak memory, minimum bulk ESS over the
-item parameters (beta, b, kappa), ESS per second of sampling, max R-hat, divergences, and for
-the approximate methods the error of the loadings' posterior means against a NUTS reference.
+item parameters (beta, b, kappa), ESS per second of sampling, max R-hat, divergences, for
+the approximate methods the error of the loadings' posterior means and SDs against a NUTS
+reference, and on the simulated wave every engine's loadings against the truth (correlation
+of the means, overall and over the non-zero loadings; coverage of the 90% intervals).
 
     python benchmarks/fit_speed.py              # the default plan: real wave + 2000 x 300 sim
     python benchmarks/fit_speed.py --runs real:nutpie:1000:1000,real:advi
@@ -28,18 +30,36 @@ RELEASE = REPO.parent / "shared" / "valueportrait"
 
 
 def _wave(name: str):
+    """The wave and, for a simulated one, its truth (None for the real wave)."""
     if name == "real":
         from vp_bayes.wave.importers.valueportrait import read_valueportrait
 
-        return read_valueportrait(RELEASE)
+        return read_valueportrait(RELEASE), None
     from vp_bayes.wave.simulate import simulate_wave
 
-    return simulate_wave(n_participants=2000, n_items=300, items_per_participant=80, seed=1,
-                         n_llm=1, personas=False).wave
+    sim = simulate_wave(n_participants=2000, n_items=300, items_per_participant=80, seed=1,
+                        n_llm=1, personas=False)
+    return sim.wave, sim.truth
 
 
-DEFAULT_RUNS = ("real:nutpie:1000:1000,real:pymc:300:300,real:advi:1000:20000,"
-                "real:pathfinder:1000:0,sim2000:nutpie:200:200,sim2000:advi:1000:5000,"
+def _vs_truth(post, truth) -> dict:
+    """Loadings' posterior means against the simulated truth, and 90% interval coverage."""
+    import numpy as np
+
+    true = truth["beta"].transpose("item", "value").values
+    beta = post["beta"]
+    mean = beta.mean(("chain", "draw")).values
+    lo = beta.quantile(0.05, ("chain", "draw")).values
+    hi = beta.quantile(0.95, ("chain", "draw")).values
+    covered = (true >= lo) & (true <= hi)
+    nonzero = true != 0
+    return dict(beta_corr_vs_truth=float(np.corrcoef(mean.ravel(), true.ravel())[0, 1]),
+                beta_corr_vs_truth_nonzero=float(np.corrcoef(mean[nonzero], true[nonzero])[0, 1]),
+                beta_cover90_vs_truth=float(covered.mean()))
+
+
+DEFAULT_RUNS = ("real:nutpie:2000:400,real:pymc:300:300,real:advi:1000:4000,"
+                "real:pathfinder:1000:0,sim2000:nutpie:300:300,sim2000:advi:1000:4000,"
                 "sim2000:pathfinder:1000:0")
 
 
@@ -50,7 +70,7 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
     from vp_bayes.model.diagnostics import sampler_summary
     from vp_bayes.model.fit import fit_wave
 
-    wave = _wave(wave_name)
+    wave, truth = _wave(wave_name)
     start = time.perf_counter()
     budget = dict(draws=draws, tune=tune)
     if sampler == "advi":
@@ -70,13 +90,14 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
         "mean": beta.mean(("chain", "draw")).values.tolist(),
         "sd": beta.std(("chain", "draw")).values.tolist()}))
     stats = sampler_summary(model.idata)
+    extra = _vs_truth(model.posterior, truth) if truth is not None else {}
     peak = max(resource.getrusage(who).ru_maxrss
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return dict(wave=wave_name, sampler=sampler, draws=draws, tune=tune, wall_s=wall,
                 sampling_s=model.fit_seconds, peak_gib=peak / 2**20,
                 ess_bulk_min_items=ess, ess_per_s=ess / model.fit_seconds,
                 r_hat_max_items=float(items["r_hat_max"].max()),
-                divergences=stats["divergences"])
+                divergences=stats["divergences"], **extra)
 
 
 def main() -> None:

@@ -100,9 +100,13 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
                          nuts_sampler=cfg.sampler, random_seed=cfg.seed, model=model,
                          progressbar=progress, compute_convergence_checks=False, **kwargs)
     if cfg.sampler == "advi":
-        approx = pm.fit(n=cfg.advi_iterations, method="advi", model=model,
-                        random_seed=cfg.seed, progressbar=progress)
-        return approx.sample(draws=cfg.draws * cfg.chains, random_seed=cfg.seed)
+        from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
+
+        settings = AdviSettings(steps=cfg.advi_iterations, learning_rate=cfg.advi_learning_rate,
+                                map_iterations=cfg.advi_map_iterations, seed=cfg.seed)
+        approx = fit_meanfield(model, settings, progress=progress)
+        post = meanfield_posterior(model, approx, cfg.draws * cfg.chains, seed=cfg.seed)
+        return xr.DataTree.from_dict({"posterior": post})
     if cfg.sampler == "pathfinder":
         import pymc_extras as pmx
 
