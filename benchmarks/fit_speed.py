@@ -58,8 +58,8 @@ def _vs_truth(post, truth) -> dict:
                 beta_cover90_vs_truth=float(covered.mean()))
 
 
-DEFAULT_RUNS = ("real:nutpie:2000:400,real:pymc:300:300,real:advi:1000:4000,"
-                "real:pathfinder:1000:0,sim2000:nutpie:300:300,sim2000:advi:1000:4000,"
+DEFAULT_RUNS = ("real:nutpie:2000:400,real:pymc:300:300,real:advi:1000:2000,"
+                "real:pathfinder:1000:0,sim2000:nutpie:300:300,sim2000:advi:1000:2000,"
                 "sim2000:pathfinder:1000:0")
 
 
@@ -109,9 +109,11 @@ def main() -> None:
                         help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="Also save each fitted model as DIR/WAVE-SAMPLER.nc.")
-    parser.add_argument("--reference", action="append", default=[], metavar="WAVE=MODEL.nc",
-                        help="Use a saved nutpie fit as the wave's NUTS reference instead of "
-                             "running it (repeatable).")
+    parser.add_argument("--reference", action="append", default=[],
+                        metavar="WAVE=MODEL.nc[@CHAINS]",
+                        help="Use a saved nutpie fit (optionally only the listed chains, e.g. "
+                             "@1) as the wave's NUTS reference instead of running it "
+                             "(repeatable).")
     parser.add_argument("--one", nargs=4, metavar=("WAVE", "SAMPLER", "DRAWS", "TUNE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -147,11 +149,15 @@ def main() -> None:
 
 
 def _write_reference(spec: str, out: Path) -> None:
-    """``WAVE=MODEL.nc``: the saved fit's loading means and SDs as the wave's NUTS reference."""
+    """``WAVE=MODEL.nc[@C1,C2]``: the saved fit's loading means and SDs (of the listed chains,
+    default all) as the wave's NUTS reference."""
     from vp_bayes.model.io import load_model
 
     wave, path = spec.split("=", 1)
+    path, _, chains = path.partition("@")
     beta = load_model(path).posterior["beta"]
+    if chains:
+        beta = beta.isel(chain=[int(c) for c in chains.split(",")])
     (out / f"{wave}-nutpie.beta.json").write_text(json.dumps({
         "mean": beta.mean(("chain", "draw")).values.tolist(),
         "sd": beta.std(("chain", "draw")).values.tolist()}))

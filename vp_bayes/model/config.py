@@ -139,9 +139,9 @@ class SamplerConfig:
     seed: int = 2026
     target_accept: float = 0.8
     low_rank_modified_mass_matrix: bool = False
-    advi_iterations: int = 4000
+    advi_iterations: int = 2000
     advi_learning_rate: float = 0.02
-    advi_map_iterations: int = 300
+    advi_map_iterations: int = 100
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

@@ -32,9 +32,9 @@ from scipy import optimize
 class AdviSettings:
     """Budget and schedule of :func:`fit_meanfield`."""
 
-    steps: int = 3000
+    steps: int = 2000
     learning_rate: float = 0.02
-    map_iterations: int = 300
+    map_iterations: int = 100
     init_sd: float = 0.05
     draws: int = 2000
     seed: int = 2026
