@@ -149,3 +149,22 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
     assert np.isfinite(res.elpd) and res.elpd < 0
     table = compare_loo({"a": model, "b": model})
     assert len(table) == 2 and "elpd" in table.columns
+
+
+def test_stuck_correlation_chain_is_named():
+    from vp_bayes import dims
+    from vp_bayes.model.diagnostics import stuck_correlations
+
+    values = ["self_direction", "stimulation", "hedonism"]
+    healthy = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.3], [0.2, 0.3, 1.0]])
+    stuck = healthy.copy()
+    stuck[0, 1] = stuck[1, 0] = 0.999
+    draws = np.stack([np.broadcast_to(stuck, (20, 3, 3)), np.broadcast_to(healthy, (20, 3, 3))])
+    post = xr.Dataset({"corr": (("chain", "draw", dims.VALUE, f"{dims.VALUE}_b"), draws)},
+                      coords={dims.VALUE: values, f"{dims.VALUE}_b": values,
+                              "chain": [0, 1]})
+    problems = stuck_correlations(post)
+    assert len(problems) == 1
+    assert problems[0].startswith("chain 0: correlation of self_direction and stimulation")
+    assert stuck_correlations(post.isel(chain=[1])) == []
+    assert stuck_correlations(post.drop_vars("corr")) == []
