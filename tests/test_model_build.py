@@ -171,3 +171,16 @@ def test_observed_logp_equals_a_direct_numpy_computation(sim, thresholds, densit
         want = lp[np.arange(obs.size), obs].sum()
         have = model.compile_logp(vars=[model[name]], mode="FAST_COMPILE")(point)
         np.testing.assert_allclose(have, want, rtol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
+def test_prior_predictive_draws_answers_and_ratings(sim, thresholds):
+    model = build_model(sim.wave, ModelConfig(thresholds=thresholds))
+    pred = pm.sample_prior_predictive(draws=10, model=model, var_names=["x", "y"],
+                                      random_seed=2)["prior_predictive"].to_dataset()
+    data = prepare_data(sim.wave, ModelConfig(thresholds=thresholds))
+    assert pred["y"].shape == (1, 10, data.rating_y.size)
+    assert pred["x"].shape == (1, 10, data.instrument.y.size)
+    for name in ("x", "y"):
+        values = np.unique(pred[name].values)
+        assert values.min() >= 0 and values.max() <= 5 and values.size > 2, name

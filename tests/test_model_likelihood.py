@@ -79,3 +79,19 @@ def test_category_frequencies_match_probabilities(eta):
     draws = _cumlogit_random(np.full(20000, eta), padded, rng=rng)
     freq = np.bincount(draws, minlength=6) / draws.size
     np.testing.assert_allclose(freq, category_probs_np(np.array(eta), CUTS), atol=0.015)
+
+
+def test_table_draws_use_each_observations_row():
+    """Random draws with a cutpoint table: observation n follows row group[n], also when the
+    table arrives with a broadcast batch dimension (as in prior predictive sampling)."""
+    from vp_bayes.model.build import _cumlogit_random_table
+    from vp_bayes.model.likelihood import pad_cutpoints_np
+
+    table = pad_cutpoints_np(np.stack([CUTS, CUTS + 3.0]))  # row 1 shifts mass to low categories
+    group = np.repeat([0, 1], 20000)
+    for tab in (table, table[None]):
+        draws = _cumlogit_random_table(np.zeros(group.size), tab, group,
+                                       rng=np.random.default_rng(4))
+        for g, cuts in ((0, CUTS), (1, CUTS + 3.0)):
+            freq = np.bincount(draws[group == g], minlength=6) / 20000
+            np.testing.assert_allclose(freq, category_probs_np(np.array(0.0), cuts), atol=0.015)
