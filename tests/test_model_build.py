@@ -135,7 +135,7 @@ def test_centred_and_noncentred_loadings_have_the_same_prior(sim, prior):
         ModelConfig(loading_parameterization="mixed").validate()
 
 
-@pytest.mark.parametrize("thresholds", ["shared", "graded"])
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
 @pytest.mark.parametrize("density", [0.0, 1e9])  # dense product / gathered rows
 def test_observed_logp_equals_a_direct_numpy_computation(sim, thresholds, density,
                                                          monkeypatch):

@@ -80,19 +80,13 @@ def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str,
     ``padded`` holds shared cutpoints (K+1,), or a table (G, K+1) indexed per observation by
     ``group`` (questions, or items with their own thresholds).
     """
-    if group is None:
-        return pm.CustomDist(
-            name, eta, padded,
-            logp=lambda value, e, p: ordinal_logp(value, e, p),
-            random=_cumlogit_random,
-            signature="(),(p)->()",
-            observed=observed, dtype="int64", dims=dim,
-        )
+    params = (eta, padded) if group is None else (eta, padded,
+                                                  pt.as_tensor(group.astype(np.int64)))
     return pm.CustomDist(
-        name, eta, padded, pt.as_tensor(group.astype(np.int64)),
-        logp=lambda value, e, p, g: ordinal_logp(value, e, p, g),
-        random=_cumlogit_random_table,
-        signature="(),(g,p),()->()",
+        name, *params,
+        logp=lambda value, *p: ordinal_logp(value, *p),
+        random=_cumlogit_random if group is None else _cumlogit_random_table,
+        signature="(),(p)->()" if group is None else "(),(g,p),()->()",
         observed=observed, dtype="int64", dims=dim,
     )
 

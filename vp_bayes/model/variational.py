@@ -36,7 +36,6 @@ class AdviSettings:
     learning_rate: float = 0.02
     map_iterations: int = 100
     init_sd: float = 0.05
-    draws: int = 2000
     seed: int = 2026
 
 
@@ -52,19 +51,20 @@ class MeanField:
 
 
 def _logp_dlogp(model: pm.Model) -> tuple[Callable, np.ndarray]:
-    """The log density and its gradient over the flat vector of ``_free_vars(model)``."""
-    free = _free_vars(model)
+    """The log density and its gradient over the flat vector of the free variables, and the
+    model's initial point as that vector."""
+    free, start = _free_vars(model)
     fn = model.logp_dlogp_function(free, ravel_inputs=True, mode="NUMBA")
     fn.set_extra_values({})
-    start = model.initial_point()
     x0 = np.concatenate([np.ravel(start[v.name]) for v in free]).astype(float)
     return fn, x0
 
 
-def _free_vars(model: pm.Model) -> list:
+def _free_vars(model: pm.Model) -> tuple[list, dict[str, np.ndarray]]:
+    """The model's free (value) variables in flat-vector order, and its initial point."""
     if len(model.continuous_value_vars) != len(model.value_vars):
         raise ValueError("ADVI needs a model whose free variables are all continuous")
-    return list(model.value_vars)
+    return list(model.value_vars), model.initial_point()
 
 
 def _adam_fit(fn: Callable, mean: np.ndarray, settings: AdviSettings,
@@ -144,11 +144,11 @@ def meanfield_posterior(model: pm.Model, approx: MeanField, draws: int,
 
     Returns a Dataset with dims ``chain`` (1), ``draw`` and the model's own dims.
     """
-    grad_vars = _free_vars(model)
+    grad_vars, start = _free_vars(model)
+    shapes = [tuple(np.shape(start[v.name])) for v in grad_vars]
     outs = [v for v in model.unobserved_value_vars if not v.name.endswith("__")]
     names = [v.name for v in outs]
     compiled = pytensor.function(grad_vars, outs, on_unused_input="ignore")
-    shapes = [tuple(np.shape(model.initial_point()[v.name])) for v in grad_vars]
     sizes = [int(np.prod(s)) for s in shapes]
     rng = np.random.default_rng(seed)
     collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
