@@ -114,6 +114,11 @@ def test_config_errors_name_the_field(tmp_path):
     path.write_text(json.dumps({"model": {"reliability": 1.5}}))
     with pytest.raises(InputError, match="field 'reliability'"):
         read_config(path)
+    for field, bad in (("advi_learning_rate", -0.1), ("draws", 0), ("advi_iterations", 0),
+                       ("advi_map_iterations", -1), ("sampler", "gibbs")):
+        path.write_text(json.dumps({"sampler": {field: bad}}))
+        with pytest.raises(InputError, match=rf"cfg.json, field '{field}'"):
+            read_config(path)
     path.write_text(json.dumps({"model": {"thresholds": "item"}, "sampler": {"draws": 7}}))
     cfg = read_config(path)
     assert cfg.model.thresholds == "item" and cfg.sampler.draws == 7

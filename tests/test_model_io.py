@@ -124,6 +124,10 @@ def test_cli_fit_strict_exits_nonzero_and_bad_wave_exits_2(tiny, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "wave.json" in res.stderr
+    res = subprocess.run([*cmd[:7], "--draws", "0"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("error: command line, field 'draws': "
+                                  "must be a positive whole number")
 
 
 def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):

@@ -43,6 +43,7 @@ def fit(
     overrides = {k: v for k, v in dict(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                        seed=seed).items() if v is not None}
     sampler_cfg = replace(cfg.sampler, **overrides)
+    sampler_cfg.validate(source="command line")
     wave = load_wave(wave_dir)
     typer.echo(f"fitting {wave.manifest.name}: {len(wave.participants)} participants, "
                f"{len(wave.items)} items, {len(wave.ratings)} ratings with {sampler_cfg.sampler} "

@@ -147,6 +147,25 @@ class SamplerConfig:
         """JSON-ready dict."""
         return asdict(self)
 
+    def validate(self, *, source: str = "config") -> None:
+        """Raise :class:`InputError` naming the field for an unknown sampler or a budget that
+        is not positive."""
+        if self.sampler not in ("nutpie", "pymc", "numpyro", "advi", "pathfinder"):
+            raise InputError(f"unknown sampler {self.sampler!r} (nutpie, pymc, numpyro, advi, "
+                             "pathfinder)", file=source, field="sampler")
+        for name in ("draws", "chains", "advi_iterations"):
+            if int(getattr(self, name)) < 1:
+                raise InputError("must be a positive whole number", file=source, field=name)
+        for name in ("tune", "advi_map_iterations"):
+            if int(getattr(self, name)) < 0:
+                raise InputError("must not be negative", file=source, field=name)
+        if not 0.0 < float(self.advi_learning_rate) < 1.0:
+            raise InputError("must lie strictly between 0 and 1", file=source,
+                             field="advi_learning_rate")
+        if not 0.0 < float(self.target_accept) < 1.0:
+            raise InputError("must lie strictly between 0 and 1", file=source,
+                             field="target_accept")
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -184,4 +203,6 @@ def read_config(path: str | Path) -> FitConfig:
         if key not in known:
             raise InputError(f"unknown sampler option (known: {sorted(known)})", file=path,
                              field=f"sampler.{key}")
-    return FitConfig(model=model, sampler=SamplerConfig(**sampler_raw))
+    sampler = SamplerConfig(**sampler_raw)
+    sampler.validate(source=str(path))
+    return FitConfig(model=model, sampler=sampler)

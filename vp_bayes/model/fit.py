@@ -167,6 +167,7 @@ def fit_wave(
     model_config = model_config or ModelConfig()
     sampler_config = sampler_config or SamplerConfig()
     model_config.validate()
+    sampler_config.validate()
     data = prepare_data(wave, model_config)
     model = build_model_from_data(data, model_config)
     start = time.perf_counter()
