@@ -115,13 +115,22 @@ def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(InputError, match="field 'reliability'"):
         read_config(path)
     for field, bad in (("advi_learning_rate", -0.1), ("draws", 0), ("advi_iterations", 0),
-                       ("advi_map_iterations", -1), ("sampler", "gibbs")):
+                       ("advi_map_iterations", -1), ("sampler", "gibbs"), ("init", "zero")):
         path.write_text(json.dumps({"sampler": {field: bad}}))
         with pytest.raises(InputError, match=rf"cfg.json, field '{field}'"):
             read_config(path)
+    path.write_text(json.dumps({"sampler": {"sampler": "pymc", "init": "advi"}}))
+    with pytest.raises(InputError, match=r"field 'init'.*nutpie sampler only"):
+        read_config(path)
     path.write_text(json.dumps({"model": {"thresholds": "item"}, "sampler": {"draws": 7}}))
     cfg = read_config(path)
     assert cfg.model.thresholds == "item" and cfg.sampler.draws == 7
+
+
+def test_build_model_rejects_an_invalid_config(sim):
+    # A misspelt threshold form must not be taken silently as per-item thresholds.
+    with pytest.raises(InputError, match="field 'thresholds'"):
+        build_model(sim.wave, ModelConfig(thresholds="graded"))
 
 
 @pytest.mark.parametrize("prior", ["student_t", "normal"])

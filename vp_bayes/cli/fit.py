@@ -20,6 +20,9 @@ def fit(
     tune: int | None = typer.Option(None, help="Warm-up draws per chain."),
     chains: int | None = typer.Option(None, help="Number of chains."),
     seed: int | None = typer.Option(None, help="Random seed."),
+    init: str | None = typer.Option(
+        None, help="Where NUTS chains start: auto (ADVI draws when values are latent), "
+        "jitter (prior centre), advi."),
     config: Path | None = typer.Option(None, help="JSON file {'model': {...}, 'sampler': {...}}."),
     thresholds: str | None = typer.Option(None, help="shared (rating scale) or item (graded)."),
     value_input: str | None = typer.Option(None, help="auto|instrument|latent|exact"),
@@ -41,7 +44,7 @@ def fit(
                             value_input=value_input or model_cfg.value_input)
         model_cfg.validate(source="command line")
     overrides = {k: v for k, v in dict(sampler=sampler, draws=draws, tune=tune, chains=chains,
-                                       seed=seed).items() if v is not None}
+                                       seed=seed, init=init).items() if v is not None}
     sampler_cfg = replace(cfg.sampler, **overrides)
     sampler_cfg.validate(source="command line")
     wave = load_wave(wave_dir)

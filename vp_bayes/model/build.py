@@ -53,8 +53,14 @@ def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
     Returns
     -------
     pm.Model
+
+    Raises
+    ------
+    InputError
+        When ``config`` is invalid (:meth:`ModelConfig.validate`).
     """
     config = config or ModelConfig()
+    config.validate()
     return build_model_from_data(prepare_data(wave, config), config)
 
 
@@ -214,6 +220,7 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
 
 def build_model_from_data(data: ModelData, config: ModelConfig) -> pm.Model:
     """Build the model from prepared arrays (see :func:`build_model`)."""
+    config.validate()
     coords = data.coords()
     coords["rating"] = np.arange(len(data.rating_y))
     if data.instrument is not None:

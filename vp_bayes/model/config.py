@@ -13,6 +13,7 @@ Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t"]
 ValueInput = Literal["auto", "instrument", "latent", "exact"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
+Init = Literal["auto", "jitter", "advi"]
 
 # Default reliability of pre-scored value indices. The PVQ-21 (ESS) value indices have
 # 2-3 items each and low internal consistency: Cronbach's alpha roughly .4-.7 across values
@@ -130,6 +131,13 @@ class SamplerConfig:
     real Value Portrait wave: item parameters R-hat <= 1.008, bulk ESS >= 490, 495 s on 2
     cores (``models/valueportrait.md``). nutpie adapts in a few hundred steps; more warm-up
     bought nothing there (1000 + 1000: beta ESS 239, R-hat 1.017).
+
+    ``init`` says where NUTS chains start: ``"jitter"`` is the sampler's own start (the
+    prior's centre plus U(-1, 1) on every unconstrained coordinate); ``"advi"`` fits the
+    mean-field ADVI of :mod:`vp_bayes.model.variational` first (``advi_iterations`` steps) and
+    starts each chain at its own draw from it; ``"auto"`` (default) uses ``"advi"`` when the
+    participants' values are latent (a correlation matrix is sampled: raw questionnaire
+    answers or noisy value scores) and ``"jitter"`` otherwise. Only nutpie honours ``"advi"``.
     """
 
     sampler: Sampler = "nutpie"
@@ -142,6 +150,7 @@ class SamplerConfig:
     advi_iterations: int = 2000
     advi_learning_rate: float = 0.02
     advi_map_iterations: int = 100
+    init: Init = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -150,9 +159,15 @@ class SamplerConfig:
     def validate(self, *, source: str = "config") -> None:
         """Raise :class:`InputError` naming the field for an unknown sampler or a budget that
         is not positive."""
+        if self.init not in ("auto", "jitter", "advi"):
+            raise InputError(f"unknown init {self.init!r} (auto, jitter, advi)", file=source,
+                             field="init")
         if self.sampler not in ("nutpie", "pymc", "numpyro", "advi", "pathfinder"):
             raise InputError(f"unknown sampler {self.sampler!r} (nutpie, pymc, numpyro, advi, "
                              "pathfinder)", file=source, field="sampler")
+        if self.init == "advi" and self.sampler != "nutpie":
+            raise InputError("init 'advi' works with the nutpie sampler only", file=source,
+                             field="init")
         for name in ("draws", "chains", "advi_iterations"):
             if int(getattr(self, name)) < 1:
                 raise InputError("must be a positive whole number", file=source, field=name)

@@ -19,6 +19,7 @@ from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
 from vp_bayes.model.config import ModelConfig, SamplerConfig
 from vp_bayes.model.data import ModelData, prepare_data
+from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
 
 # Raw (non-centred) and transformed helper variables that are not kept in the saved posterior.
@@ -82,6 +83,21 @@ class ItemModel:
         return int(self.idata.attrs["scale_min"])
 
 
+def resolve_init(model: pm.Model, cfg: SamplerConfig) -> str:
+    """``"advi"`` or ``"jitter"``: what ``cfg.init`` means for this model (see
+    :class:`SamplerConfig`); ``"auto"`` is ``"advi"`` when the values are latent (the model
+    samples their correlation matrix) and the sampler is nutpie."""
+    if cfg.init != "auto":
+        return cfg.init
+    latent = "corr_chol" in model.named_vars
+    return "advi" if latent and cfg.sampler == "nutpie" else "jitter"
+
+
+def _advi_settings(cfg: SamplerConfig) -> AdviSettings:
+    return AdviSettings(steps=cfg.advi_iterations, learning_rate=cfg.advi_learning_rate,
+                        map_iterations=cfg.advi_map_iterations, seed=cfg.seed)
+
+
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     if cfg.sampler in ("nutpie", "pymc", "numpyro"):
         if cfg.sampler == "numpyro":
@@ -94,17 +110,20 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
         kwargs: dict = {}
         if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
             kwargs["nuts"] = {"adaptation": "low_rank"}
+        if cfg.sampler == "nutpie" and resolve_init(model, cfg) == "advi":
+            from vp_bayes.model.warmstart import sample_nutpie_from
+
+            approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
+            return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
+                                      chains=cfg.chains, seed=cfg.seed, progress=progress,
+                                      nuts=kwargs.get("nuts"))
         if cfg.sampler != "nutpie":
             kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                          nuts_sampler=cfg.sampler, random_seed=cfg.seed, model=model,
                          progressbar=progress, compute_convergence_checks=False, **kwargs)
     if cfg.sampler == "advi":
-        from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
-
-        settings = AdviSettings(steps=cfg.advi_iterations, learning_rate=cfg.advi_learning_rate,
-                                map_iterations=cfg.advi_map_iterations, seed=cfg.seed)
-        approx = fit_meanfield(model, settings, progress=progress)
+        approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
         post = meanfield_posterior(model, approx, cfg.draws * cfg.chains, seed=cfg.seed)
         return xr.DataTree.from_dict({"posterior": post})
     if cfg.sampler == "pathfinder":
