@@ -11,6 +11,7 @@ import vp_bayes.model.warmstart as warmstart
 from vp_bayes.model.build import build_model
 from vp_bayes.model.config import ModelConfig, SamplerConfig
 from vp_bayes.model.fit import fit_wave, resolve_init
+from vp_bayes.model.io import load_model, save_model
 from vp_bayes.model.variational import MeanField
 from vp_bayes.wave.simulate import simulate_wave
 
@@ -82,7 +83,7 @@ def test_each_chain_starts_at_its_own_draw_and_samples_the_posterior(monkeypatch
     assert float(draws.std()) == pytest.approx(post_sd, rel=0.1)
 
 
-def test_item_model_fit_from_advi_starts(latent):
+def test_item_model_fit_from_advi_starts(latent, tmp_path):
     model = fit_wave(latent.wave, ModelConfig(),
                      SamplerConfig(draws=100, tune=150, chains=2, advi_iterations=300, seed=3),
                      progress=False, ppc_draws=20)
@@ -91,3 +92,8 @@ def test_item_model_fit_from_advi_starts(latent):
     assert post.sizes["draw"] == 100
     assert int(model.idata["sample_stats"]["diverging"].sum()) == 0
     assert model.sampler_config.init == "auto"
+    assert model.idata.attrs["chain_start"] == "advi"
+    save_model(model, tmp_path / "m.nc")
+    assert "chains started at their own draws from a mean-field ADVI fit" in (
+        tmp_path / "m.md").read_text()
+    assert load_model(tmp_path / "m.nc").idata.attrs["chain_start"] == "advi"

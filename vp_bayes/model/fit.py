@@ -201,6 +201,8 @@ def fit_wave(
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update(n_categories=data.n_categories, scale_min=data.scale_min,
                       value_input=data.value_input)
+    if sampler_config.sampler in ("nutpie", "pymc", "numpyro"):
+        tree.attrs["chain_start"] = resolve_init(model, sampler_config)
     tree["ppc"] = xr.DataTree(posterior_predictive_items(tree, model_config, ppc_draws,
                                                          seed=sampler_config.seed))
     return ItemModel(

@@ -125,6 +125,10 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
                      fit_seconds=float(tree.attrs.get("fit_seconds", float("nan"))))
 
 
+_STARTS = {"advi": "their own draws from a mean-field ADVI fit",
+           "jitter": "the prior's centre plus U(-1, 1) jitter"}
+
+
 def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
     """A short Markdown card: data, model, fit, diagnostics, intended use and caveats."""
     from vp_bayes.model.diagnostics import convergence_problems, sampler_summary
@@ -140,7 +144,9 @@ def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
         f"- vp_bayes {item_model.version}; "
         f"model config `{json.dumps(item_model.model_config.to_dict())}`",
         f"- sampler `{json.dumps(item_model.sampler_config.to_dict())}`; "
-        f"fit wall time {item_model.fit_seconds:.0f} s",
+        f"fit wall time {item_model.fit_seconds:.0f} s"
+        + (f"; chains started at {_STARTS[item_model.idata.attrs['chain_start']]}"
+           if item_model.idata.attrs.get("chain_start") in _STARTS else ""),
         f"- sizes: {post.sizes.get('item', 0)} items, {post.sizes.get('participant', 0)} "
         f"participants, {len(item_model.values)} values, {post.sizes['chain']} chains x "
         f"{post.sizes['draw']} saved draws",
