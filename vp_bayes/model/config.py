@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from vp_bayes.errors import InputError
 
@@ -13,6 +13,7 @@ Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t"]
 ValueInput = Literal["auto", "instrument", "latent", "exact"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
+NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
 Init = Literal["auto", "jitter", "advi"]
 
 # Default reliability of pre-scored value indices. The PVQ-21 (ESS) value indices have
@@ -159,12 +160,10 @@ class SamplerConfig:
     def validate(self, *, source: str = "config") -> None:
         """Raise :class:`InputError` naming the field for an unknown sampler or a budget that
         is not positive."""
-        if self.init not in ("auto", "jitter", "advi"):
-            raise InputError(f"unknown init {self.init!r} (auto, jitter, advi)", file=source,
-                             field="init")
-        if self.sampler not in ("nutpie", "pymc", "numpyro", "advi", "pathfinder"):
-            raise InputError(f"unknown sampler {self.sampler!r} (nutpie, pymc, numpyro, advi, "
-                             "pathfinder)", file=source, field="sampler")
+        for name, allowed in (("init", get_args(Init)), ("sampler", get_args(Sampler))):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"unknown {name} {getattr(self, name)!r} "
+                                 f"({', '.join(allowed)})", file=source, field=name)
         if self.init == "advi" and self.sampler != "nutpie":
             raise InputError("init 'advi' works with the nutpie sampler only", file=source,
                              field="init")

@@ -17,7 +17,7 @@ import xarray as xr
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
-from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.config import NUTS_SAMPLERS, ModelConfig, SamplerConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
@@ -99,7 +99,7 @@ def _advi_settings(cfg: SamplerConfig) -> AdviSettings:
 
 
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
-    if cfg.sampler in ("nutpie", "pymc", "numpyro"):
+    if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
             try:
                 import jax  # noqa: F401
@@ -201,7 +201,7 @@ def fit_wave(
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update(n_categories=data.n_categories, scale_min=data.scale_min,
                       value_input=data.value_input)
-    if sampler_config.sampler in ("nutpie", "pymc", "numpyro"):
+    if sampler_config.sampler in NUTS_SAMPLERS:
         tree.attrs["chain_start"] = resolve_init(model, sampler_config)
     tree["ppc"] = xr.DataTree(posterior_predictive_items(tree, model_config, ppc_draws,
                                                          seed=sampler_config.seed))
