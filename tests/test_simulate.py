@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from datacompare import assert_same_data, same_data
 from scipy.stats import spearmanr
 
 from vp_bayes.dims import VALUES_10
@@ -48,7 +49,7 @@ def test_round_trip(tmp_path: Path, prescored: bool) -> None:
     assert (wave.answers is None) == prescored and (wave.values is None) != prescored
     assert wave.manifest.instrument == (None if prescored else "pvq_rr")
     truth = load_truth(folder)
-    assert truth.identical(sim.truth)
+    assert_same_data(truth, sim.truth)
     llm = pd.read_csv(folder / LLM_RATINGS_FILE, dtype={"rating": "int64"})
     assert llm.astype(str).equals(sim.llm_ratings.astype(str))
 
@@ -65,7 +66,8 @@ def test_determinism() -> None:
     b = simulate_wave(50, 15, 8, seed=99, n_llm=2)
     c = simulate_wave(50, 15, 8, seed=100, n_llm=2)
     assert a.wave.data_hash() == b.wave.data_hash() != c.wave.data_hash()
-    assert a.truth.identical(b.truth) and not a.truth.identical(c.truth)
+    assert_same_data(a.truth, b.truth)
+    assert not same_data(a.truth, c.truth)
     pd.testing.assert_frame_equal(a.llm_ratings, b.llm_ratings)
 
 
@@ -203,7 +205,7 @@ def test_demo_wave_is_reproducible(demo_wave_dir: Path) -> None:
     demo = load_wave(demo_wave_dir)
     sim = simulate_wave(300, 80, 40, seed=2026, n_llm=3, personas=True)
     assert demo.data_hash() == sim.wave.data_hash()
-    assert load_truth(demo_wave_dir).identical(sim.truth)
+    assert_same_data(load_truth(demo_wave_dir), sim.truth)
     size = sum(p.stat().st_size for p in demo_wave_dir.iterdir())
     assert size < 2_000_000
 

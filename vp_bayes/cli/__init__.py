@@ -21,6 +21,19 @@ from vp_bayes.cli.app import app
 from vp_bayes.errors import InputError
 
 
+def _click_kind(err: BaseException) -> str | None:
+    """``"ClickException"``, ``"NoArgsIsHelpError"`` or ``"Abort"`` for click's errors, else None.
+
+    Typer >= 0.29 raises its own bundled copy of click's exceptions, which are not subclasses of
+    the standalone ``click`` ones; both are recognised by class name along the MRO.
+    """
+    names = [cls.__name__ for cls in type(err).__mro__]
+    for kind in ("NoArgsIsHelpError", "ClickException", "Abort"):
+        if kind in names:
+            return kind
+    return None
+
+
 def main() -> None:
     """Entry point of the ``vp-bayes`` console script."""
     try:
@@ -31,12 +44,17 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as err:  # click usage errors and aborts
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
+        kind = _click_kind(err)
+        if kind == "NoArgsIsHelpError":
+            err.show()  # the help text
+            sys.exit(2)
+        if kind == "ClickException":
+            message = " ".join(err.format_message().split())
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"error: {message}{hint}", file=sys.stderr)
             sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
+        if kind == "Abort":
             print("aborted", file=sys.stderr)
             sys.exit(130)
         raise
