@@ -182,7 +182,8 @@ def test_importance_sampling_matches_the_exact_one_dimensional_posterior():
     draws = _one_value_draws(beta, b, kappa)
     w = np.zeros((4, 1, 6))
     w[:, 0, 5] = 1.0  # all "very much like me"
-    problem = make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False)
+    problem = make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False,
+                           prior_scale=1.0)
     grid = np.linspace(-4, 8, 20001)
     upper_gap = log_expit(grid[:, None] * beta[None, :] - kappa[-1]).sum(1)
     log_post = upper_gap - grid**2 / 2

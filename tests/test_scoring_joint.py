@@ -15,7 +15,7 @@ from test_scoring import N_ITEMS, _fake_model, _one_value_draws, _quick, _rating
 from vp_bayes.errors import InputError
 from vp_bayes.scoring import RespondentData, item_draws, make_problem
 from vp_bayes.scoring.joint import make_joint_problem
-from vp_bayes.scoring.laplace import laplace_samples
+from vp_bayes.scoring.laplace import TAU_SCALE, laplace_samples
 from vp_bayes.scoring.marginal import MarginalProblem
 from vp_bayes.scoring.portraits import scoring_units
 from vp_bayes.wave.simulate import simulate_wave
@@ -79,14 +79,17 @@ def test_joint_log_posterior_is_the_sum_of_its_parts(sim):
     np.testing.assert_allclose(problem.log_posterior(z), expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("deviation", [False, True])
 @pytest.mark.parametrize("thresholds", ["shared", "item"])
 @pytest.mark.parametrize("offsets", [False, True])
-def test_marginal_gradient_matches_finite_differences(sim, offsets, thresholds):
+def test_marginal_gradient_matches_finite_differences(sim, offsets, thresholds, deviation):
     draws = item_draws(_fake_model(sim.truth, 5, thresholds, jitter=0.3), 5)
     rng = np.random.default_rng(4)
     target = MarginalProblem.from_problem(
-        make_problem(draws, _random_data(rng, draws.n_categories, offsets), offsets),
+        make_problem(draws, _random_data(rng, draws.n_categories, offsets), offsets,
+                     item_deviation=deviation),
         thresholds == "shared")
+    assert target.layout.has_tau == deviation
     x = 0.3 * rng.standard_normal((1, target.size))
     grad = target.gradient(x[0])
     eps = 1e-5
@@ -134,29 +137,40 @@ def _gaussian_item_draws(rng, n_draws: int = 400) -> tuple:
                      np.arange(n_draws), 6, 1), kappa
 
 
-def test_marginal_posterior_matches_a_grid():
+@pytest.mark.parametrize("x_tau", [None, 1.0])
+def test_marginal_posterior_matches_a_grid(x_tau):
     """One value, uncertain items, each rated "very much like me" twice: the posterior
     theta ~ N(0, 1) x prod_j E_u[sigmoid(eta_j(u) - kappa_5)^2] on a grid (the item integral by
-    a fine grid over u with the draws' mean and covariance) against quadrature + IS samples."""
+    a fine grid over u with the draws' mean and covariance) against quadrature + IS samples.
+    With an item deviation of SD tau (held fixed here), the item's spread is
+    sqrt(s_j^2 + tau^2): the shared deviation adds to the item-parameter uncertainty."""
     draws, kappa = _gaussian_item_draws(np.random.default_rng(7))
     w = np.zeros((4, 1, 6))
     w[:, 0, 5] = 2.0
     target = MarginalProblem.from_problem(
-        make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False))
+        make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False, prior_scale=1.0,
+                     item_deviation=x_tau is not None))
+    tau = 0.0 if x_tau is None else TAU_SCALE * x_tau
     params = np.stack([draws.beta[:, :, 0], draws.b], axis=-1)  # (S, J, 2)
     m, c = params.mean(0), np.einsum("sjv,sjw->jvw", params - params.mean(0),
                                      params - params.mean(0)) / (len(params) - 1)
     grid, u = np.linspace(-4, 8, 4001), np.linspace(-9, 9, 3001)
     t1 = np.stack([grid, np.ones_like(grid)], axis=1)
     mu = t1 @ m.T  # (G, J)
-    sd = np.sqrt(np.einsum("gv,jvw,gw->gj", t1, c, t1))
+    sd = np.sqrt(np.einsum("gv,jvw,gw->gj", t1, c, t1) + tau**2)
     eta = mu[..., None] + sd[..., None] * u  # (G, J, U)
     integrand = 2 * log_expit(eta - kappa[-1]) - u**2 / 2
     item = logsumexp(integrand, axis=-1) + np.log(u[1] - u[0]) - 0.5 * np.log(2 * np.pi)
     log_post = item.sum(-1) - grid**2 / 2
-    diff = target.log_posterior(grid[None, :, None])[0] - log_post
+    points = grid[None, :, None] if x_tau is None else np.stack(  # rating noise sigma = 1
+        [grid, np.full_like(grid, x_tau), np.zeros_like(grid)], axis=-1)[None]
+    diff = target.log_posterior(points)[0] - log_post
     dens = np.exp(log_post - log_post.max())
-    assert np.ptp(diff[dens > 1e-8]) < 1e-3  # equal up to the constant and quadrature error
+    # equal up to the constant and the 20-node quadrature error (measured 2e-4 without the
+    # deviation, 1.9e-3 with tau = 1.0: a wider integrand)
+    assert np.ptp(diff[dens > 1e-8]) < (1e-3 if x_tau is None else 5e-3)
+    if x_tau is not None:
+        return  # tau is a parameter of that target: its samples are not the fixed-tau grid's
     dens /= dens.sum()
     mean = float((grid * dens).sum())
     sd = float(np.sqrt(((grid - mean) ** 2 * dens).sum()))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vp_bayes.scoring.laplace import OFFSET_SD, Problem, RespondentData, make_problem
+from vp_bayes.scoring.laplace import PRIOR_SCALE, Problem, RespondentData, make_problem
 from vp_bayes.scoring.marginal import MarginalProblem
 from vp_bayes.scoring.posterior import ItemDraws
 
@@ -76,6 +76,30 @@ class JointProblem:
         return replace(self, members=tuple(m.draws_slice(sl) for m in self.members),
                        precision=self.precision[sl])
 
+    def start(self) -> np.ndarray:
+        """Newton's starting point (S, D): each member's :meth:`Layout.start` in z."""
+        z = np.zeros(self.size)
+        for t, member in zip(self.maps, self.members, strict=True):
+            own = member.layout.own
+            z[t[own].argmax(axis=1)] = member.layout.start()[own]
+        return np.broadcast_to(z, (self.n_draws, self.size)).copy()
+
+    def with_fixed_noise(self, z: np.ndarray) -> JointProblem:
+        """Each marginal member's noise plugged in at z (D,) and dropped from z
+        (:meth:`~vp_bayes.scoring.marginal.MarginalProblem.with_fixed_noise`)."""
+        keep = np.ones(self.size, dtype=bool)
+        members, maps = [], []
+        for r, (t, member) in enumerate(zip(self.maps, self.members, strict=True)):
+            if isinstance(member, MarginalProblem) and member.layout.has_tau:
+                lay = member.layout
+                keep[t[[lay.tau, lay.sigma]].argmax(axis=1)] = False
+                member = member.with_fixed_noise(self.member_x(z, r))
+                t = t[: member.layout.size]
+            members.append(member)
+            maps.append(t)
+        return JointProblem(tuple(members), tuple(t[:, keep] for t in maps),
+                            self.precision[:, keep][:, :, keep])
+
     def member_x(self, z: np.ndarray, r: int) -> np.ndarray:
         """Respondent r's parameters ``x_r = T_r z`` for z (..., D)."""
         return z @ self.maps[r].T
@@ -104,7 +128,8 @@ class JointProblem:
 
 def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: list[bool],
                        variant_offsets: bool, persona_sd: float = PERSONA_SD,
-                       marginal: bool = False) -> JointProblem:
+                       marginal: bool = False, prior_scale: float = PRIOR_SCALE,
+                       item_deviation: bool = False) -> JointProblem:
     """Build the joint problem of one model's respondents.
 
     Parameters
@@ -123,6 +148,11 @@ def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: li
     marginal
         Integrate each item's parameters inside the likelihood (:mod:`.marginal`): one
         "draw", prior precision averaged over the item draws.
+    prior_scale
+        The base portrait's prior is ``MVN(0, prior_scale^2 corr)`` (and
+        ``N(0, (prior_scale sigma_alpha)^2)`` for its response style).
+    item_deviation
+        Each respondent gets its own item-deviation SD (marginal target only).
     """
     if sum(is_base) > 1:
         raise ValueError("at most one respondent can be the model's base")
@@ -131,14 +161,15 @@ def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: li
     s, v = draws.n_draws, len(draws.values)
     has_alpha = draws.sigma_alpha is not None
     n_base = v + int(has_alpha)
-    members = [make_problem(draws, d, variant_offsets) for d in data]
-    sizes = [n_base + int(not base) * n_base + m.layout.n_offsets
+    members = [make_problem(draws, d, variant_offsets, prior_scale, item_deviation)
+               for d in data]
+    sizes = [n_base + int(not base) * n_base + m.layout.size - m.layout.own.start
              for m, base in zip(members, is_base, strict=True)]
     d_total = n_base + sum(sizes) - n_base * len(members)
     prec = np.zeros((s, d_total, d_total))
-    prec[:, :v, :v] = np.linalg.inv(draws.corr)
+    prec[:, :v, :v] = np.linalg.inv(draws.corr) / prior_scale**2
     if has_alpha:
-        prec[:, v, v] = 1.0 / draws.sigma_alpha**2
+        prec[:, v, v] = 1.0 / (prior_scale * draws.sigma_alpha) ** 2
     maps, pos = [], n_base
     for member, base in zip(members, is_base, strict=True):
         lay = member.layout
@@ -151,10 +182,10 @@ def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: li
             if has_alpha:
                 prec[:, block[v], block[v]] = 1.0 / (persona_sd * draws.sigma_alpha) ** 2
             pos += n_base
-        off = np.arange(lay.size)[lay.offsets]
-        t[off, pos + np.arange(off.size)] = 1.0
-        prec[:, pos + np.arange(off.size), pos + np.arange(off.size)] = 1.0 / OFFSET_SD**2
-        pos += off.size
+        own = np.arange(lay.size)[lay.own]  # offsets and item deviation: the respondent's own
+        t[own, pos + np.arange(own.size)] = 1.0
+        prec[:, pos + np.arange(own.size), pos + np.arange(own.size)] = lay.own_precision()
+        pos += own.size
         maps.append(t)
     members = [replace(m, precision=np.zeros_like(m.precision)) for m in members]
     if marginal:

@@ -36,7 +36,14 @@ from vp_bayes.model.likelihood import gap_logp_np, pad_cutpoints_np
 from vp_bayes.scoring.posterior import ItemDraws
 
 OFFSET_SD = 0.5  # prior SD of the per-variant intercept shifts
+PRIOR_SCALE = 2.0  # default prior SD of an LLM's values (and response style), in human SDs
+TAU_SCALE = 1.0  # |tau| ~ HalfNormal(TAU_SCALE): SD of a respondent's item deviation (logits)
+TAU_SD = 1.0  # prior SD of x_tau = tau / TAU_SCALE
+TAU_START = 0.5  # Newton starts x_tau here: at 0 its gradient vanishes by symmetry
+SIGMA_LOG_SD = 1.0  # prior SD of log sigma, the respondent's rating-noise scale (humans: 0)
+MAX_LOG_SCALE = 6.0  # |log sigma| is clipped here (no overflow during Newton's line search)
 IS_DF = 10.0  # degrees of freedom of the multivariate-t proposal
+ADAPT_BELOW = 0.5  # ESS fraction below which a single-draw target's proposal is refitted
 MAX_NEWTON = 100
 CHUNK_ELEMENTS = 4_000_000  # largest (draws x samples x items x variants x K) block evaluated
 
@@ -68,16 +75,26 @@ class RespondentData:
 
 @dataclass(frozen=True)
 class Layout:
-    """Positions of theta, alpha and the variant offsets inside the parameter vector x."""
+    """Positions of theta, alpha, the variant offsets and the respondent's noise inside x.
+
+    ``x = (theta (V), alpha, o_1..o_G, tau / TAU_SCALE, log sigma)``: alpha when the
+    model has a response style, the G offsets with variant offsets, the last two entries when
+    the respondent's own noise is modelled (``has_tau``, :mod:`.marginal`): one shared item
+    deviation ``e_j ~ N(0, tau^2)`` per item and the scale sigma of its rating noise (the
+    latent rating is ``eta + e_j + sigma * logistic``; humans have sigma = 1 by the model's
+    identification, a near-deterministic LLM much less). Offsets and noise are the
+    respondent's own (never shared with its personas).
+    """
 
     n_values: int
     has_alpha: bool
     n_offsets: int
+    has_tau: bool = False
 
     @property
     def size(self) -> int:
         """Dimension D of x."""
-        return self.n_values + int(self.has_alpha) + self.n_offsets
+        return self.n_values + int(self.has_alpha) + self.n_offsets + 2 * int(self.has_tau)
 
     @property
     def alpha(self) -> int:
@@ -89,6 +106,35 @@ class Layout:
         """Slice of the variant offsets in x."""
         start = self.n_values + int(self.has_alpha)
         return slice(start, start + self.n_offsets)
+
+    @property
+    def tau(self) -> int:
+        """Index of ``tau / TAU_SCALE`` in x (only with ``has_tau``; signed, only tau^2 enters
+        the likelihood, so its prior ``N(0, 1)`` makes |tau| half-normal: a posterior near
+        tau = 0 stays near-Gaussian, where log tau had a long tail)."""
+        return self.size - 2
+
+    @property
+    def sigma(self) -> int:
+        """Index of ``log sigma`` in x (the last entry; only with ``has_tau``)."""
+        return self.size - 1
+
+    def start(self) -> np.ndarray:
+        """Newton's starting point (D,): zeros, but tau away from its symmetric point 0."""
+        x = np.zeros(self.size)
+        if self.has_tau:
+            x[self.tau] = TAU_START
+        return x
+
+    @property
+    def own(self) -> slice:
+        """The respondent's own parameters (offsets, item deviation), at the end of x."""
+        return slice(self.offsets.start, self.size)
+
+    def own_precision(self) -> np.ndarray:
+        """Prior precisions of the :attr:`own` entries (offsets, tau, log sigma)."""
+        noise = [1.0 / TAU_SD**2, 1.0 / SIGMA_LOG_SD**2] if self.has_tau else []
+        return np.r_[np.full(self.n_offsets, 1.0 / OFFSET_SD**2), noise]
 
 
 @dataclass(frozen=True)
@@ -164,13 +210,39 @@ class Target(Protocol):
     def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # noqa: D102
 
 
-def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) -> Problem:
-    """Gather the item parameters of the rated items and the prior precision of x."""
+def prior_precision(draws: ItemDraws, layout: Layout,
+                    prior_scale: float = PRIOR_SCALE) -> np.ndarray:
+    """(S, D, D) prior precision of a respondent's x.
+
+    ``theta ~ MVN(0, prior_scale^2 corr_s)``, ``alpha ~ N(0, (prior_scale sigma_alpha_s)^2)``:
+    the fitted human population's correlation and response-style SD, widened by
+    ``prior_scale`` (an LLM is not assumed to be a typical participant); offsets
+    ``N(0, OFFSET_SD^2)``, ``tau / TAU_SCALE ~ N(0, TAU_SD^2)``, ``log sigma ~ N(0,
+    SIGMA_LOG_SD^2)``.
+    """
     s, v = draws.n_draws, len(draws.values)
+    prec = np.zeros((s, layout.size, layout.size))
+    prec[:, :v, :v] = np.linalg.inv(draws.corr) / prior_scale**2
+    if layout.has_alpha:
+        prec[:, layout.alpha, layout.alpha] = 1.0 / (prior_scale * draws.sigma_alpha) ** 2
+    own = np.arange(layout.size)[layout.own]
+    prec[:, own, own] = layout.own_precision()
+    return prec
+
+
+def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool,
+                 prior_scale: float = PRIOR_SCALE, item_deviation: bool = False) -> Problem:
+    """Gather the item parameters of the rated items and the prior precision of x.
+
+    ``item_deviation`` adds the log-SD of a shared item deviation to the layout; only the
+    marginal target (:mod:`.marginal`) evaluates it.
+    """
+    s = draws.n_draws
     idx = data.item_index
     weights = data.weights if variant_offsets else data.weights.sum(axis=1, keepdims=True)
     n_groups = weights.shape[1]
-    layout = Layout(v, draws.sigma_alpha is not None, n_groups if variant_offsets else 0)
+    layout = Layout(len(draws.values), draws.sigma_alpha is not None,
+                    n_groups if variant_offsets else 0, item_deviation)
     beta = draws.beta[:, idx]
     shift = draws.b[:, idx] if draws.b is not None else np.zeros((s, len(idx)))
     j, g, k = np.nonzero(weights)  # lexicographic: sorted by unit j * G + g
@@ -181,12 +253,7 @@ def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool) 
         lower, upper = padded[:, idx[j], k], padded[:, idx[j], k + 1]
     weight = weights[j, g, k]
     gap = (weight * gap_logp_np(lower, upper)).sum(axis=1)
-    prec = np.zeros((s, layout.size, layout.size))
-    prec[:, :v, :v] = np.linalg.inv(draws.corr)
-    if layout.has_alpha:
-        prec[:, layout.alpha, layout.alpha] = 1.0 / draws.sigma_alpha**2
-    off = np.arange(layout.size)[layout.offsets]
-    prec[:, off, off] = 1.0 / OFFSET_SD**2
+    prec = prior_precision(draws, layout, prior_scale)
     return Problem(layout, beta, shift, n_groups, j * n_groups + g, weight, lower, upper, gap,
                    prec)
 
@@ -302,7 +369,7 @@ def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndar
         Newton iterations used.
     """
     s, d = problem.n_draws, problem.size
-    x = np.zeros((s, d))
+    x = problem.start() if hasattr(problem, "start") else np.zeros((s, d))
     f = problem.log_posterior(x)
     for it in range(1, MAX_NEWTON + 1):
         grad, hess = problem.gradient_hessian(x)
@@ -373,12 +440,29 @@ def pareto_khat(log_weights: np.ndarray) -> float:
     return float(khat)
 
 
+def _importance_round(problem: Target, center: np.ndarray, scale: np.ndarray, z: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Multivariate-t proposals ``center + scale t`` (S, M, D) and their normalised log
+    weights (S, M) (``scale``'s determinant is a constant per draw and cancels)."""
+    d = z.shape[-1]
+    u = rng.chisquare(IS_DF, size=z.shape[:2] + (1,)) / IS_DF
+    t = z / np.sqrt(u)
+    x = center[:, None, :] + np.einsum("sde,sme->smd", scale, t)
+    log_q = -0.5 * (IS_DF + d) * np.log1p((t**2).sum(-1) / IS_DF)
+    log_w = _chunked_log_posterior(problem, x) - log_q
+    return x, log_w - logsumexp(log_w, axis=1, keepdims=True)  # normalised within each draw
+
+
 def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
                     importance: bool = True, n_proposals: int | None = None) -> LaplaceResult:
     """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior.
 
     With importance sampling, ``n_proposals`` proposals per draw (default ``n_per_draw``) are
-    weighted and ``n_per_draw`` samples are resampled from them (with repeats when fewer).
+    weighted and ``n_per_draw`` samples are resampled from them (with repeats when fewer). A
+    single-draw target (marginal scoring) whose effective sample size is below
+    ``ADAPT_BELOW`` of the proposals gets a second round from a t proposal at the first
+    round's weighted mean and covariance (adaptive importance sampling); the diagnostics are
+    those of the round kept.
     """
     mode, precision, iterations = find_modes(problem)
     s, d = mode.shape
@@ -389,15 +473,18 @@ def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
     if not importance:
         x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, z)
         return LaplaceResult(x, mode, 1.0, float("nan"), iterations)
-    u = rng.chisquare(IS_DF, size=(s, n_prop, 1)) / IS_DF
-    t = z / np.sqrt(u)
-    x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, t)
-    log_q = -0.5 * (IS_DF + d) * np.log1p((t**2).sum(-1) / IS_DF)
-    log_p = _chunked_log_posterior(problem, x)
-    log_w = log_p - log_q
-    log_w -= logsumexp(log_w, axis=1, keepdims=True)  # normalised within each draw s
-    w = np.exp(log_w)
-    ess = 1.0 / (w**2).sum(axis=1)
-    pick = _systematic(w, rng, n_per_draw)
+    x, log_w = _importance_round(problem, mode, scale, z, rng)
+    ess = 1.0 / (np.exp(2 * log_w)).sum(axis=1)
+    if s == 1 and ess.mean() < ADAPT_BELOW * n_prop and n_prop >= 10 * d:
+        # one round of adaptive IS: a t proposal at the weighted moments of the first round
+        w = np.exp(log_w[0])
+        mean = w @ x[0]
+        dev = x[0] - mean
+        cov = (dev * w[:, None]).T @ dev + 1e-9 * np.eye(d)
+        refit = np.linalg.cholesky(cov)[None]
+        z = rng.standard_normal((s, n_prop, d))
+        x, log_w = _importance_round(problem, mean[None], refit, z, rng)
+        ess = 1.0 / (np.exp(2 * log_w)).sum(axis=1)
+    pick = _systematic(np.exp(log_w), rng, n_per_draw)
     x = np.take_along_axis(x, pick[..., None], axis=1)
     return LaplaceResult(x, mode, float(ess.mean() / n_prop), pareto_khat(log_w), iterations)

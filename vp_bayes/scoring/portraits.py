@@ -20,11 +20,14 @@ from tqdm.auto import tqdm
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
+from vp_bayes.scoring import checks
 from vp_bayes.scoring.joint import PERSONA_SD, make_joint_problem
 from vp_bayes.scoring.laplace import (
+    PRIOR_SCALE,
     LaplaceResult,
     Layout,
     RespondentData,
+    find_modes,
     laplace_samples,
     make_problem,
 )
@@ -41,7 +44,9 @@ N_PROPOSALS = 1000  # importance-sampling proposals of a marginal posterior (cos
 TABLE_COLUMNS = (
     "respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
     "centered_mean", "centered_lower", "centered_upper", "percentile", "n_ratings",
-    "n_unparsed", "n_unknown_items", "mass", "ess_fraction", "pareto_k",
+    "n_unparsed", "n_unknown_items", "mass", "ess_fraction", "pareto_k", "reliability",
+    "prior_sensitivity", "tau", "sigma", "ppp_agreement", "ppp_distribution", "ppp_fit",
+    "misfit",
 )
 
 
@@ -168,20 +173,36 @@ def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _result(draws: ItemDraws, layout: Layout, samples: np.ndarray,
-            res: LaplaceResult) -> dict[str, Any]:
-    """One respondent's samples (S, M, D_r) as flat theta (S*M, V), alpha, offsets, diagnostics."""
+def _result(draws: ItemDraws, member: Any, samples: np.ndarray, res: LaplaceResult,
+            log_prior: np.ndarray) -> dict[str, Any]:
+    """One respondent's samples (S, M, D_r) as flat theta (S*M, V), alpha, offsets, its noise
+    (tau, sigma: NaN where not modelled), diagnostics; ``log_prior`` (S*M,) is the
+    power-scaled part of the prior at each sample."""
+    layout: Layout = member.layout
     s, m, _ = samples.shape
     flat = samples.reshape(s * m, -1)
+    theta = flat[:, : layout.n_values]
+    noise = isinstance(member, MarginalProblem) and (member.fixed_tau > 0
+                                                    or member.fixed_sigma != 1.0)
     return {
-        "theta": flat[:, : layout.n_values],
+        "theta": theta,
         "alpha": flat[:, layout.alpha] if layout.has_alpha else np.full(s * m, np.nan),
         "offsets": flat[:, layout.offsets],
+        "tau": np.full(s * m, member.fixed_tau if noise else np.nan),
+        "sigma": np.full(s * m, member.fixed_sigma if noise else np.nan),
         "percentile": _percentiles(draws, samples[..., : layout.n_values]),
+        "prior_sensitivity": checks.prior_sensitivity(theta, log_prior),
         "ess_fraction": res.ess_fraction,
         "pareto_k": res.pareto_k,
         "newton_iterations": res.iterations,
     }
+
+
+def _not_own(size: int, own_columns: np.ndarray) -> np.ndarray:
+    """Entries of x (or z) whose prior is power-scaled: all but offsets and item deviations."""
+    keep = np.ones(size, dtype=bool)
+    keep[own_columns] = False
+    return keep
 
 
 def _as_draws(samples: np.ndarray, n_draws: int) -> np.ndarray:
@@ -190,30 +211,40 @@ def _as_draws(samples: np.ndarray, n_draws: int) -> np.ndarray:
 
 
 def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int = 20,
-                     rng: np.random.Generator, variant_offsets: bool = False,
-                     importance: bool = True, method: str = "cut",
-                     n_proposals: int = N_PROPOSALS) -> dict[str, Any]:
-    """Posterior samples of one respondent: theta (S*M, V), alpha, offsets, diagnostics.
+                     rng: np.random.Generator, variant_offsets: bool = True,
+                     importance: bool = True, method: str = "marginal",
+                     n_proposals: int = N_PROPOSALS, prior_scale: float = PRIOR_SCALE,
+                     item_deviation: bool = True) -> dict[str, Any]:
+    """Posterior samples of one respondent: theta (S*M, V), alpha, offsets, tau, diagnostics.
 
-    ``method="cut"`` (default): mixture over item draws of the per-draw posteriors
-    (:mod:`.laplace`); ``"marginal"``: item parameters integrated item by item
-    (:mod:`.marginal`).
+    ``method="marginal"`` (default): item parameters and the respondent's item deviation
+    integrated item by item (:mod:`.marginal`); ``"cut"``: mixture over item draws of the
+    per-draw posteriors (:mod:`.laplace`; no item deviation).
     """
-    problem = make_problem(draws, data, variant_offsets)
-    if method == "cut":
+    marginal = method == "marginal"
+    problem = make_problem(draws, data, variant_offsets, prior_scale,
+                           item_deviation and marginal)
+    if not marginal:
+        keep = _not_own(problem.size, np.arange(problem.size)[problem.layout.own])
         res = laplace_samples(problem, n_per_draw, rng, importance=importance)
-        return _result(draws, problem.layout, res.samples, res)
-    res = laplace_samples(MarginalProblem.from_problem(problem, draws.shared_thresholds),
-                          n_per_draw * draws.n_draws,
-                          rng, importance=importance, n_proposals=n_proposals)
-    return _result(draws, problem.layout, _as_draws(res.samples, draws.n_draws), res)
+        log_prior = checks.log_prior_quadratic(res.samples, problem.precision, keep)
+        return _result(draws, problem, res.samples, res, log_prior)
+    target = MarginalProblem.from_problem(problem, draws.shared_thresholds)
+    if target.layout.has_tau:  # the respondent's noise at its posterior mode, then fixed
+        target = target.with_fixed_noise(find_modes(target)[0][0])
+    keep = _not_own(target.size, np.arange(target.size)[target.layout.own])
+    res = laplace_samples(target, n_per_draw * draws.n_draws, rng, importance=importance,
+                          n_proposals=n_proposals)
+    log_prior = checks.log_prior_quadratic(res.samples, target.precision, keep)
+    return _result(draws, target, _as_draws(res.samples, draws.n_draws), res, log_prior)
 
 
 def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bool], *,
                   n_per_draw: int = 20, rng: np.random.Generator,
-                  variant_offsets: bool = False, importance: bool = True,
-                  persona_sd: float = PERSONA_SD, method: str = "cut",
-                  n_proposals: int = N_PROPOSALS) -> list[dict[str, Any]]:
+                  variant_offsets: bool = True, importance: bool = True,
+                  persona_sd: float = PERSONA_SD, method: str = "marginal",
+                  n_proposals: int = N_PROPOSALS, prior_scale: float = PRIOR_SCALE,
+                  item_deviation: bool = True) -> list[dict[str, Any]]:
     """Joint posterior samples of a model and its personas (:mod:`.joint`), one dict each.
 
     Sample i is one joint draw for all of them, so differences between them at equal sample
@@ -221,12 +252,19 @@ def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bo
     """
     marginal = method == "marginal"
     problem = make_joint_problem(draws, data, is_base, variant_offsets, persona_sd,
-                                 marginal=marginal)
+                                 marginal=marginal, prior_scale=prior_scale,
+                                 item_deviation=item_deviation and marginal)
+    if marginal and item_deviation:  # each respondent's noise at the joint mode, then fixed
+        problem = problem.with_fixed_noise(find_modes(problem)[0][0])
     n = n_per_draw * draws.n_draws if marginal else n_per_draw
     res = laplace_samples(problem, n, rng, importance=importance,
                           n_proposals=n_proposals if marginal else None)
+    own = [np.flatnonzero(t[m.layout.own].any(axis=0))
+           for t, m in zip(problem.maps, problem.members, strict=True)]
+    keep = _not_own(problem.size, np.concatenate(own))
+    log_prior = checks.log_prior_quadratic(res.samples, problem.precision, keep)
     samples = _as_draws(res.samples, draws.n_draws)
-    return [_result(draws, member.layout, problem.member_x(samples, r), res)
+    return [_result(draws, member, problem.member_x(samples, r), res, log_prior)
             for r, member in enumerate(problem.members)]
 
 
@@ -275,15 +313,18 @@ def score(
     n_item_draws: int = 200,
     n_per_draw: int = 20,
     seed: int = 0,
-    variant_offsets: bool = False,
+    variant_offsets: bool = True,
     soft: bool = True,
     importance: bool = True,
     progress: bool = True,
     draws: ItemDraws | None = None,
     personas: str = "joint",
     persona_sd: float = PERSONA_SD,
-    method: str = "cut",
+    method: str = "marginal",
     n_proposals: int = N_PROPOSALS,
+    prior_scale: float = PRIOR_SCALE,
+    item_deviation: bool = True,
+    person_fit: bool = True,
 ) -> Portraits:
     """Score every respondent of an LLM rating table through the item posterior.
 
@@ -302,7 +343,8 @@ def score(
     seed
         Base seed; each respondent's generator depends on it and the respondent's name.
     variant_offsets
-        One N(0, 0.5^2) intercept shift per prompt variant, integrated out.
+        One N(0, 0.5^2) intercept shift per prompt variant (shared by all items), integrated
+        out.
     soft
         Use ``p1..pK`` where the table has them.
     importance
@@ -318,15 +360,23 @@ def score(
     persona_sd
         Prior SD of a persona's shift of each value (joint scoring), in population SDs.
     method
-        ``"cut"`` (default): mixture over item draws of per-draw posteriors (:mod:`.laplace`;
-        sample i uses item draw ``item_draw[i]``; the LLM never changes what items mean;
-        attenuated toward 0 when items are noisy). ``"marginal"``: each item's parameters
-        integrated inside the likelihood (:mod:`.marginal`; not attenuated on waves whose
-        items are well estimated, but on the real Value Portrait wave, ~47 human ratings per
-        item, it gives implausible portraits: see ``docs/scoring.md``).
+        ``"marginal"`` (default): each item's parameters (Gaussian moments of the draws) and
+        the respondent's item deviation integrated inside the likelihood (:mod:`.marginal`).
+        ``"cut"``: mixture over item draws of per-draw posteriors (:mod:`.laplace`; sample i
+        uses item draw ``item_draw[i]``; no item deviation; attenuated toward 0 when items
+        are noisy, see ``docs/scoring.md``).
     n_proposals
         Importance-sampling proposals of each marginal posterior (each costs S likelihood
         evaluations); ``n_item_draws * n_per_draw`` samples are resampled from them.
+    prior_scale
+        A respondent's values have the prior ``MVN(0, prior_scale^2 corr)`` (``corr`` the
+        fitted population's) and its response style ``N(0, (prior_scale sigma_alpha)^2)``:
+        LLMs are not assumed to be typical participants.
+    item_deviation
+        (marginal) one deviation ``e_j ~ N(0, tau^2)`` per item shared by all of the
+        respondent's ratings of it (its prompt variants), tau estimated per respondent.
+    person_fit
+        Posterior predictive checks of each respondent (:mod:`.checks`).
 
     Returns
     -------
@@ -336,33 +386,40 @@ def score(
     if method not in METHODS:
         raise InputError(f"unknown scoring method {method!r} (known: {', '.join(METHODS)})",
                          field="method")
-    if not persona_sd > 0:
-        raise InputError("must be positive", field="persona_sd")
+    for name, val in (("persona_sd", persona_sd), ("prior_scale", prior_scale)):
+        if not val > 0:
+            raise InputError("must be positive", field=name)
     draws = draws if draws is not None else item_draws(item_model, n_item_draws)
     names = [str(r) for r in pd.unique(ratings["respondent"])]
     if not names:
         raise InputError("the rating table has no rows", file=ratings.attrs.get("source"))
     groups = dict(tuple(ratings.groupby("respondent", sort=False)))
+    options = {"n_per_draw": n_per_draw, "variant_offsets": variant_offsets,
+               "importance": importance, "method": method, "n_proposals": n_proposals,
+               "prior_scale": prior_scale, "item_deviation": item_deviation}
     by_name: dict[str, tuple[dict, dict]] = {}
     for unit in tqdm(scoring_units(names, personas), desc="scoring respondents",
                      disable=not progress):
         data, unit_counts = zip(*(respondent_data(groups[n], draws, soft=soft,
                                                   variant_offsets=variant_offsets)
                                   for n in unit), strict=True)
-        if not any(split_respondent(n)[1] for n in unit) or personas != "joint":
-            unit_results = [score_respondent(draws, data[0], n_per_draw=n_per_draw,
-                                             rng=_seed_for(seed, unit[0]),
-                                             variant_offsets=variant_offsets,
-                                             importance=importance, method=method,
-                                             n_proposals=n_proposals)]
+        joint = any(split_respondent(n)[1] for n in unit) and personas == "joint"
+        if not joint:
+            unit_results = [score_respondent(draws, data[0], rng=_seed_for(seed, unit[0]),
+                                             **options)]
         else:
             unit_results = score_jointly(
                 draws, list(data), [not split_respondent(n)[1] for n in unit],
-                n_per_draw=n_per_draw, rng=_seed_for(seed, split_respondent(unit[0])[0]),
-                variant_offsets=variant_offsets, importance=importance, persona_sd=persona_sd,
-                method=method, n_proposals=n_proposals)
+                rng=_seed_for(seed, split_respondent(unit[0])[0]), persona_sd=persona_sd,
+                **options)
         for n, d, res, count in zip(unit, data, unit_results, unit_counts, strict=True):
             res["variants"] = d.variants
+            prior_var = prior_scale**2 + (persona_sd**2 if joint and split_respondent(n)[1]
+                                          else 0.0)
+            res["reliability"] = checks.reliability(res["theta"], np.full(len(draws.values),
+                                                                          prior_var))
+            res.update(_person_fit(draws, groups[n], res, method, n_per_draw, seed, n)
+                       if person_fit else dict.fromkeys(checks.PPP_NAMES, np.nan))
             by_name[n] = (res, count)
     results = [by_name[n][0] for n in names]
     counts = [by_name[n][1] for n in names]
@@ -374,11 +431,34 @@ def score(
         n_item_draws=int(draws.n_draws), n_per_draw=int(n_per_draw), seed=int(seed),
         variant_offsets=int(variant_offsets), soft=int(soft), importance=int(importance),
         personas=personas, persona_sd=float(persona_sd), method=method,
-        n_proposals=int(n_proposals),
+        n_proposals=int(n_proposals), prior_scale=float(prior_scale),
+        item_deviation=int(item_deviation and method == "marginal"),
+        person_fit=int(person_fit),
         scale="theta: 0 = population mean of the fitted participants, 1 = one population SD",
     )
     notes = _notes(names, counts, results)
     return Portraits(ds, portrait_table(ds, mass), notes)
+
+
+def _person_fit(draws: ItemDraws, frame: pd.DataFrame, res: dict[str, Any], method: str,
+                n_per_draw: int, seed: int, name: str) -> dict[str, float]:
+    """Posterior predictive p-values of one respondent (:func:`checks.person_fit`)."""
+    lookup = {item: j for j, item in enumerate(draws.items)}
+    rating = frame["rating"].to_numpy(dtype=float)
+    item = frame["item_id"].astype(str).map(lookup).to_numpy(dtype=float)
+    ok = ~np.isnan(rating) & ~np.isnan(item)
+    variant_col = {v: g for g, v in enumerate(res["variants"])}
+    group = frame["variant"].astype(str).map(variant_col).fillna(-1).to_numpy(dtype=int)
+    if res["offsets"].shape[1] == 0:
+        group = np.full(len(frame), -1)
+    cells = checks.make_cells(item[ok].astype(int), group[ok],
+                              rating[ok].astype(int) - draws.scale_min)
+    n = res["theta"].shape[0]
+    tied = np.repeat(np.arange(draws.n_draws), n // draws.n_draws) if method == "cut" \
+        else np.full(n, -1)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 1])
+    return checks.person_fit(draws, cells, res["theta"], res["alpha"], res["offsets"],
+                             res["tau"], res["sigma"], tied, rng)
 
 
 def _check_table(ratings: pd.DataFrame) -> None:
@@ -409,13 +489,21 @@ def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: li
         "theta_centred": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
                           theta - theta.mean(axis=-1, keepdims=True)),
         "alpha": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["alpha"] for r in results])),
+        "tau": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["tau"] for r in results])),
+        "sigma": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["sigma"] for r in results])),
         "percentile": ((dims.RESPONDENT, dims.VALUE),
                        np.stack([r["percentile"] for r in results])),
+        "reliability": ((dims.RESPONDENT, dims.VALUE),
+                        np.stack([r["reliability"] for r in results])),
+        "prior_sensitivity": ((dims.RESPONDENT, dims.VALUE),
+                              np.stack([r["prior_sensitivity"] for r in results])),
         "ess_fraction": (r_dim, np.array([r["ess_fraction"] for r in results])),
         "pareto_k": (r_dim, np.array([r["pareto_k"] for r in results])),
         "newton_iterations": (r_dim, np.array([r["newton_iterations"] for r in results],
                                               dtype=np.int32)),
     }
+    for key in checks.PPP_NAMES:
+        data[key] = (r_dim, np.array([r[key] for r in results], dtype=float))
     for key in ("n_ratings", "n_unparsed", "n_unknown_items", "n_rows"):
         data[key] = (r_dim, np.array([c[key] for c in counts], dtype=np.int32))
     if variants:
@@ -439,6 +527,17 @@ def _notes(names: list[str], counts: list[dict], results: list[dict]) -> tuple[s
         if r["pareto_k"] > 0.7:
             notes.append(f"{name}: importance weights unreliable (Pareto k-hat "
                          f"{r['pareto_k']:.2f} > 0.7); the Laplace approximation is poor")
+    for name, r in zip(names, results, strict=True):
+        low = [k.removeprefix("ppp_") for k in checks.PPP_NAMES if r[k] < checks.MISFIT_P]
+        if low:
+            notes.append(f"{name}: the item model does not fit this respondent (posterior "
+                         f"predictive p < {checks.MISFIT_P:g} for {', '.join(low)}); read its "
+                         f"portrait with care")
+        sensitive = r["prior_sensitivity"] > checks.SENSITIVE_SHIFT
+        if sensitive.any():
+            notes.append(f"{name}: {int(sensitive.sum())} value(s) prior-sensitive (power-"
+                         f"scaling sensitivity > {checks.SENSITIVE_SHIFT:g}: the prior supplies "
+                         f"much of their precision)")
     for name, c in zip(names, counts, strict=True):
         if c["n_ratings"] == 0:
             notes.append(f"{name}: no usable ratings; its portrait is the population prior")
@@ -477,11 +576,19 @@ def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.Da
         "centered_lower": cq.isel(quantile=0, drop=True),
         "centered_upper": cq.isel(quantile=1, drop=True),
         "percentile": draws["percentile"],
+        **{k: draws[k] for k in ("reliability", "prior_sensitivity") if k in draws},
     }).drop_vars(["model", "persona"], errors="ignore")
     frame = frame.to_dataframe(dim_order=[dims.RESPONDENT, dims.VALUE]).reset_index()
     per_resp = draws[["n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction",
-                      "pareto_k"]].drop_vars(["model", "persona"], errors="ignore")
-    frame = frame.merge(per_resp.to_dataframe().reset_index(), on=dims.RESPONDENT)
+                      "pareto_k", *(k for k in checks.PPP_NAMES if k in draws)]]
+    per_resp = per_resp.drop_vars(["model", "persona"], errors="ignore").to_dataframe()
+    for key in ("tau", "sigma"):
+        per_resp[key] = draws[key].median(dims.SAMPLE).values if key in draws else np.nan
+    frame = frame.merge(per_resp.reset_index(), on=dims.RESPONDENT)
+    for col in ("reliability", "prior_sensitivity", *checks.PPP_NAMES):
+        if col not in frame:  # portraits saved before these checks existed
+            frame[col] = np.nan
+    frame["misfit"] = frame[list(checks.PPP_NAMES)].min(axis=1) < checks.MISFIT_P
     split = [split_respondent(str(r)) for r in frame[dims.RESPONDENT]]
     frame["model"] = [m for m, _ in split]
     frame["persona"] = [p for _, p in split]

@@ -1,0 +1,219 @@
+r"""Checks of a scored respondent: person fit (posterior predictive), reliability, prior
+sensitivity.
+
+Person fit. For ``n_rep`` posterior samples of the respondent (theta, alpha, variant offsets,
+item-deviation SD tau) and an item-parameter draw (the sample's own under ``cut``, a random
+one otherwise), ratings are replicated on exactly the cells the respondent rated (item x
+variant), each item with a fresh shared deviation ``e_j ~ N(0, tau^2)``. Three discrepancies
+are compared between the observed and the replicated ratings:
+
+* ``ppp_agreement``: the mean within-item variance of an item's ratings over its variants
+  (two-sided: variants that agree more, or less, than the model expects);
+* ``ppp_distribution``: a chi-square distance of the rating distribution from its expectation
+  under the sample's parameters (one-sided, large = misfit);
+* ``ppp_fit``: the log-likelihood of the ratings with each item's deviation integrated out
+  (a posterior-predictive person-fit statistic in the spirit of lz: one-sided, observed
+  ratings less likely than replicated ones = misfit).
+
+A respondent whose smallest p-value is below :data:`MISFIT_P` is named as not fitted by the
+item model. Reliability per value is ``1 - posterior variance / prior variance``; prior
+sensitivity is how much a value's posterior (mean in posterior SDs, or log SD) changes per
+unit of ``log a`` when the values' prior is power-scaled by ``a`` in :data:`POWERS`
+(importance weights ``p(x)^(a-1)``; ``a = 0.5`` widens a Gaussian prior's SD by sqrt(2),
+``a = 2`` narrows it), as in the priorsense approach (Kallioinen et al. 2024).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from vp_bayes.model.likelihood import pad_cutpoints_np
+from vp_bayes.scoring.marginal import _nodes
+from vp_bayes.scoring.posterior import ItemDraws
+
+MISFIT_P = 0.01  # a posterior-predictive p-value below this names a respondent as misfitting
+SENSITIVE_SHIFT = 0.2  # prior sensitivity above this is flagged (Gaussian: prior share > 40%)
+POWERS = (0.5, 2.0)  # power-scaling of the values' prior for the sensitivity diagnostic
+N_REPLICATIONS = 100
+PPC_NODES = 10  # Gauss-Hermite nodes of the item deviation in the discrepancies
+REP_CHUNK = 10  # replications evaluated at once (memory: chunk x cells x nodes x K)
+PPP_NAMES = ("ppp_agreement", "ppp_distribution", "ppp_fit")
+
+
+@dataclass(frozen=True)
+class Cells:
+    """One respondent's hard ratings: item position, variant group and 0-based category,
+    sorted by item."""
+
+    item: np.ndarray  # (C,) positions in ItemDraws.items
+    group: np.ndarray  # (C,) column of the respondent's variant offsets (-1: none)
+    rating: np.ndarray  # (C,) 0-based category
+
+    @property
+    def item_starts(self) -> np.ndarray:
+        """First cell of each rated item."""
+        return np.flatnonzero(np.r_[True, np.diff(self.item) != 0])
+
+
+def make_cells(item: np.ndarray, group: np.ndarray, rating: np.ndarray) -> Cells:
+    """Sort the cells by item."""
+    order = np.argsort(item, kind="stable")
+    return Cells(np.asarray(item)[order], np.asarray(group)[order],
+                 np.asarray(rating, dtype=int)[order])
+
+
+def _category_logp(eta: np.ndarray, padded: np.ndarray) -> np.ndarray:
+    """log P(y = k | eta) (..., K) for cutpoints ``padded`` (..., K+1) broadcast against eta."""
+    lo, hi = padded[..., :-1], padded[..., 1:]
+    e = eta[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = expit(hi - e) - expit(lo - e)
+    return np.log(np.clip(p, 1e-300, None))
+
+
+def _within_item_variance(y: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Mean over items with two or more ratings of the variance of their ratings (R,)."""
+    counts = np.diff(np.r_[starts, y.shape[-1]])
+    multi = counts > 1
+    if not multi.any():
+        return np.full(y.shape[0], np.nan)
+    s1 = np.add.reduceat(y, starts, axis=-1)
+    s2 = np.add.reduceat(y * y, starts, axis=-1)
+    var = (s2 - s1**2 / counts) / np.maximum(counts - 1, 1)
+    return var[:, multi].mean(axis=-1)
+
+
+def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndarray,
+               offsets: np.ndarray, tau: np.ndarray, sigma: np.ndarray, item_draw: np.ndarray,
+               rng: np.random.Generator, n_rep: int = N_REPLICATIONS) -> dict[str, float]:
+    """Posterior predictive p-values of one respondent's ratings.
+
+    Parameters
+    ----------
+    draws
+        The item draws the respondent was scored through.
+    cells
+        The respondent's hard ratings (:func:`make_cells`).
+    theta, alpha, offsets, tau, sigma
+        Posterior samples: (N, V), (N,) (NaN: no response style), (N, G) (may be empty),
+        (N,) (NaN or 0: no item deviation), (N,) rating-noise scale (NaN: 1, the humans').
+    item_draw
+        (N,) position in ``draws`` of each sample's item draw, -1 where samples are not tied
+        to one (a random draw is used).
+    rng
+        Random generator.
+    n_rep
+        Number of replications.
+
+    Returns
+    -------
+    dict
+        :data:`PPP_NAMES` -> p-value (NaN without ratings).
+    """
+    if cells.item.size == 0:
+        return dict.fromkeys(PPP_NAMES, float("nan"))
+    n = theta.shape[0]
+    pick = rng.integers(0, n, n_rep)
+    s = np.where(item_draw[pick] >= 0, item_draw[pick], rng.integers(0, draws.n_draws, n_rep))
+    u, log_w = _nodes(PPC_NODES)
+    starts = cells.item_starts
+    k = draws.n_categories
+    stats_obs, stats_rep = [], []
+    for c0 in range(0, n_rep, REP_CHUNK):
+        ii, ss = pick[c0:c0 + REP_CHUNK], s[c0:c0 + REP_CHUNK]
+        r = ii.size
+        eta = np.einsum("rcv,rv->rc", draws.beta[ss][:, cells.item], theta[ii])
+        if draws.b is not None:
+            eta += draws.b[ss][:, cells.item]
+        eta += np.nan_to_num(alpha[ii])[:, None]
+        if offsets.size:
+            has_g = cells.group >= 0
+            eta[:, has_g] += offsets[ii][:, cells.group[has_g]]
+        sd = np.nan_to_num(tau[ii])
+        sig = np.where(np.isnan(sigma[ii]), 1.0, sigma[ii])[:, None]
+        padded = pad_cutpoints_np(draws.cuts[ss])  # (r, K+1) or (r, J, K+1)
+        cut = padded[:, None, :] if draws.shared_thresholds else padded[:, cells.item]
+        # replicate: fresh shared deviation per item, logistic noise per rating
+        e_item = rng.standard_normal((r, starts.size)) * sd[:, None]
+        e = np.repeat(e_item, np.diff(np.r_[starts, cells.item.size]), axis=1)
+        latent = eta + e + sig * rng.logistic(size=eta.shape)
+        rep = (latent[..., None] > cut[..., 1:-1]).sum(axis=-1)
+        # quadrature over the item deviation: log P(y = k | eta + tau u_q), (r, C, Q, K)
+        logp = _category_logp((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
+                              cut[:, :, None, :] / sig[..., None, None])
+        probs = np.exp(logp + log_w[:, None]).sum(axis=2)  # (r, C, K) marginal over e
+        expected = probs.sum(axis=1)  # (r, K)
+        for y, out in ((np.broadcast_to(cells.rating, rep.shape), stats_obs), (rep, stats_rep)):
+            cell_lp = np.take_along_axis(logp, y[:, :, None, None], axis=-1)[..., 0]
+            item_lp = np.add.reduceat(cell_lp, starts, axis=1) + log_w
+            loglik = logsumexp(item_lp, axis=-1).sum(axis=-1)
+            counts = np.stack([(y == c).sum(axis=1) for c in range(k)], axis=1)
+            chi2 = ((counts - expected) ** 2 / np.maximum(expected, 1e-12)).sum(axis=1)
+            agree = _within_item_variance(y.astype(float), starts)
+            out.append(np.stack([agree, chi2, loglik], axis=1))
+    t_obs, t_rep = np.concatenate(stats_obs), np.concatenate(stats_rep)
+    agree_lo = np.mean(t_rep[:, 0] <= t_obs[:, 0])
+    agree_hi = np.mean(t_rep[:, 0] >= t_obs[:, 0])
+    p_agree = float(min(1.0, 2 * min(agree_lo, agree_hi))) \
+        if np.isfinite(t_obs[:, 0]).all() else float("nan")
+    return {
+        "ppp_agreement": p_agree,
+        "ppp_distribution": float(np.mean(t_rep[:, 1] >= t_obs[:, 1])),
+        "ppp_fit": float(np.mean(t_rep[:, 2] <= t_obs[:, 2])),
+    }
+
+
+def reliability(theta: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
+    """``1 - posterior variance / prior variance`` per value; theta (N, V), prior_var (V,)."""
+    return 1.0 - theta.var(axis=0, ddof=1) / prior_var
+
+
+def prior_sensitivity(theta: np.ndarray, log_prior: np.ndarray,
+                      powers: tuple[float, ...] = POWERS) -> np.ndarray:
+    """Power-scaling sensitivity of each value's posterior to its prior.
+
+    The prior is raised to the power ``a`` (importance weights ``p(x)^(a - 1)``,
+    self-normalised) and the change of the posterior per unit of ``log a`` is measured:
+    ``max(|shift of the mean| / sd, |change of log sd|) / |log a|``, largest over
+    ``powers``. For a Gaussian posterior the change of log sd is half the prior's share of
+    the posterior precision: 0 when the ratings decide, 0.5 when the prior does.
+
+    Parameters
+    ----------
+    theta
+        (N, V) posterior samples of the values.
+    log_prior
+        (N,) log density of the power-scaled part of the prior at each sample.
+    powers
+        Prior powers ``a``.
+    """
+    mean, sd = theta.mean(axis=0), theta.std(axis=0)
+    sd = np.where(sd > 0, sd, np.inf)
+    worst = np.zeros(theta.shape[1])
+    for a in powers:
+        lw = (a - 1.0) * log_prior
+        w = np.exp(lw - logsumexp(lw))
+        m_a = w @ theta
+        sd_a = np.sqrt(np.maximum(w @ (theta - m_a) ** 2, 1e-300))
+        change = np.maximum(np.abs(m_a - mean) / sd, np.abs(np.log(sd_a / sd)))
+        worst = np.maximum(worst, change / abs(np.log(a)))
+    return np.where(np.isfinite(worst), worst, 0.0)
+
+
+def log_prior_quadratic(samples: np.ndarray, precision: np.ndarray,
+                        keep: np.ndarray) -> np.ndarray:
+    """``-x' P x / 2`` over the entries ``keep`` of x, samples (S, M, D), precision (S|1, D, D).
+
+    Returns (S * M,).
+    """
+    x = samples[..., keep]
+    p = precision[:, keep][:, :, keep]
+    return -0.5 * np.einsum("smd,sde,sme->sm", x, np.broadcast_to(
+        p, (x.shape[0],) + p.shape[1:]), x).ravel()
+
+
+__all__ = ["MISFIT_P", "PPP_NAMES", "SENSITIVE_SHIFT", "Cells", "log_prior_quadratic",
+           "make_cells", "person_fit", "prior_sensitivity", "reliability"]
