@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 SETTINGS = {
     "default (marginal + noise + offsets, prior x2)": {},
+    "default without variant offsets": {"variant_offsets": False},
     "earlier default (cut, pooled, human prior)": {
         "method": "cut", "variant_offsets": False, "item_deviation": False, "prior_scale": 1.0},
 }

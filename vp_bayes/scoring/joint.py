@@ -50,11 +50,14 @@ class JointProblem:
         ``T_r`` (D_r, D): the respondent's ``x_r = T_r z``.
     precision
         (S, D, D) prior precision of z.
+    start_point
+        Newton's start (D,), if not the default.
     """
 
     members: tuple[Problem | MarginalProblem, ...]
     maps: tuple[np.ndarray, ...]
     precision: np.ndarray
+    start_point: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -77,7 +80,10 @@ class JointProblem:
                        precision=self.precision[sl])
 
     def start(self) -> np.ndarray:
-        """Newton's starting point (S, D): each member's :meth:`Layout.start` in z."""
+        """Newton's starting point (S, D): :attr:`start_point`, or each member's
+        :meth:`Layout.start` in z."""
+        if self.start_point is not None:
+            return np.broadcast_to(self.start_point, (self.n_draws, self.size)).copy()
         z = np.zeros(self.size)
         for t, member in zip(self.maps, self.members, strict=True):
             own = member.layout.own
@@ -98,7 +104,7 @@ class JointProblem:
             members.append(member)
             maps.append(t)
         return JointProblem(tuple(members), tuple(t[:, keep] for t in maps),
-                            self.precision[:, keep][:, :, keep])
+                            self.precision[:, keep][:, :, keep], start_point=z[keep])
 
     def member_x(self, z: np.ndarray, r: int) -> np.ndarray:
         """Respondent r's parameters ``x_r = T_r z`` for z (..., D)."""

@@ -34,9 +34,11 @@ per draw: this target has a single "draw".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import numba
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 
@@ -52,6 +54,81 @@ from vp_bayes.scoring.laplace import (
 N_NODES = 20  # Gauss-Hermite nodes per item
 HESSIAN_STEP = 1e-5
 MIN_CURVATURE = 1e-6
+
+
+@numba.njit(cache=True)
+def _log_expit(z: float) -> float:
+    """log sigmoid(z), stable on both sides (0 at +inf)."""
+    if z >= 0:
+        return -math.log1p(math.exp(-z))
+    return z - math.log1p(math.exp(z))
+
+
+@numba.njit(cache=True)
+def _expit(z: float) -> float:
+    """sigmoid(z), stable on both sides."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
+
+
+@numba.njit(cache=True)
+def _agq_kernel(mu, s, off, has_off, sig, item, starts, weight, lower, upper, gap,
+                gap_per_point, t, log_w, out_ll, out_u):  # pragma: no cover (compiled)
+    """Adaptive Gauss-Hermite nodes of every rated item at every point.
+
+    For point n and rated item r (entries ``starts[r]:starts[r+1]``, item ``j``), the
+    integrand over the item's standard-normal deviation u is ``g(u) = log phi(u) +
+    sum_e w_e log P(k_e | mu[n, j] + s[n, j] u + off[n, e])`` with the category probability
+    ``sigmoid((hi - eta) / sig) sigmoid((eta - lo) / sig) (1 - exp((lo - hi) / sig))`` (the
+    log-space identity of :mod:`vp_bayes.model.likelihood`). g is concave; Newton finds its
+    mode ``u_hat`` and curvature, and the nodes are ``u_q = u_hat + c t_q``,
+    ``c = (-g''(u_hat))^-1/2``; ``out_ll[n, r, q] = log w_q + g(u_q) + t_q^2 / 2 + log c``
+    (minus log phi's constant), so ``logsumexp_q`` is ``log p(y_r | x)``; ``out_u`` holds
+    ``u_q``. ``gap`` (E,) is the weighted log of the last factor at a fixed sigma unless
+    ``gap_per_point``.
+    """
+    n_pts, n_items, n_nodes = out_ll.shape
+    for n in range(n_pts):
+        inv = 1.0 / sig[n]
+        for r in range(n_items):
+            e0, e1 = starts[r], starts[r + 1]
+            j = item[e0]
+            m, sc = mu[n, j], s[n, j]
+            u = 0.0
+            curv = -1.0
+            for _ in range(60):  # Newton on the concave g(u), steps of at most 1 (no overshoot)
+                g1 = -u
+                g2 = -1.0
+                for e in range(e0, e1):
+                    eta = m + sc * u + (off[n, e] if has_off else 0.0)
+                    pu = _expit((eta - upper[e]) * inv)  # = expit(-z_up)
+                    pl = _expit((lower[e] - eta) * inv)  # = expit(-z_lo)
+                    g1 += weight[e] * sc * (pl - pu) * inv
+                    g2 -= weight[e] * sc * sc * (pu * (1 - pu) + pl * (1 - pl)) * inv * inv
+                step = min(max(g1 / g2, -1.0), 1.0)
+                u -= step
+                curv = g2
+                if abs(step) < 1e-10:
+                    break
+            c = 1.0 / math.sqrt(-curv)
+            gsum = 0.0
+            for e in range(e0, e1):
+                if gap_per_point:
+                    gsum += weight[e] * math.log(-math.expm1(min((lower[e] - upper[e]) * inv,
+                                                                 -1e-300)))
+                else:
+                    gsum += gap[e]
+            for q in range(n_nodes):
+                uq = u + c * t[q]
+                acc = gsum - 0.5 * uq * uq + 0.5 * t[q] * t[q]
+                for e in range(e0, e1):
+                    eta = m + sc * uq + (off[n, e] if has_off else 0.0)
+                    acc += weight[e] * (_log_expit((upper[e] - eta) * inv)
+                                        + _log_expit((eta - lower[e]) * inv))
+                out_ll[n, r, q] = acc + log_w[q] + math.log(c)
+                out_u[n, r, q] = uq
 
 
 def _nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +160,8 @@ class MarginalProblem:
     fixed_tau, fixed_sigma
         The respondent's noise when it is not part of x (``layout.has_tau`` False): 0 and 1
         (the humans') by default, or plugged in at a posterior mode (:meth:`with_fixed_noise`).
+    start_point
+        Newton's start (D,), if not the default.
     """
 
     layout: Layout
@@ -97,6 +176,7 @@ class MarginalProblem:
     precision: np.ndarray
     fixed_tau: float = 0.0
     fixed_sigma: float = 1.0
+    start_point: np.ndarray | None = None
 
     @classmethod
     def from_problem(cls, problem: Problem, shared_thresholds: bool = True) -> MarginalProblem:
@@ -141,7 +221,9 @@ class MarginalProblem:
         return max(self.unit.size, 1) * N_NODES
 
     def start(self) -> np.ndarray:
-        """Newton's starting point (1, D) (:meth:`Layout.start`)."""
+        """Newton's starting point (1, D): :attr:`start_point` or :meth:`Layout.start`."""
+        if self.start_point is not None:
+            return self.start_point[None].copy()
         return self.layout.start()[None]
 
     def noise_at(self, x: np.ndarray) -> tuple[float, float]:
@@ -166,7 +248,7 @@ class MarginalProblem:
         gap = self.weight * gap_logp_np(self.lower / sigma, self.upper / sigma)
         return replace(self, layout=layout, gap=gap,
                        precision=self.precision[:, keep][:, :, keep],
-                       fixed_tau=tau, fixed_sigma=sigma)
+                       fixed_tau=tau, fixed_sigma=sigma, start_point=x[keep])
 
     def draws_slice(self, sl: slice) -> MarginalProblem:
         """Itself (there is one draw)."""
@@ -223,26 +305,29 @@ class MarginalProblem:
             eta = eta + x[:, self.layout.offsets][:, self.unit % self.n_groups, None]
         return eta
 
-    def _node_loglik(self, x: np.ndarray) -> np.ndarray:
-        """``l_jq + log w_q`` (N, J_e, Q) at points x (N, D)."""
-        u, log_w = _nodes()
+    def _node_loglik(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Adaptive quadrature of every rated item at points x (N, D): node terms
+        ``l_jq`` (N, J_e, Q) whose logsumexp over q is ``log p(y_j | x)``, and the node
+        positions ``u_jq`` (N, J_e, Q) (one fused Numba loop, :func:`_agq_kernel`)."""
+        t, log_w = _nodes()
         mu, s, _ = self._moments(x)
-        eta = self._eta(x, mu, s, u)
-        sig = self._sigma(x)[:, None, None]
-        w = self.weight[:, None]
-        terms = (log_expit((self.upper[:, None] - eta) / sig)
-                 + log_expit((eta - self.lower[:, None]) / sig)) * w
-        if self.layout.has_tau:
-            terms = terms + w * gap_logp_np(self.lower[:, None] / sig, self.upper[:, None] / sig)
-        else:  # gap precomputed at fixed_sigma
-            terms = terms + self.gap[:, None]
-        return np.add.reduceat(terms, self._item_starts, axis=1) + log_w
+        if self.layout.n_offsets:
+            off = np.ascontiguousarray(x[:, self.layout.offsets][:, self.unit % self.n_groups])
+        else:
+            off = np.zeros((x.shape[0], 1))
+        shape = (x.shape[0], self._item_starts.size, t.size)
+        out_ll, out_u = np.empty(shape), np.empty(shape)
+        _agq_kernel(np.ascontiguousarray(mu), np.ascontiguousarray(s), off,
+                    bool(self.layout.n_offsets), self._sigma(x), self._item,
+                    np.r_[self._item_starts, self.unit.size], self.weight, self.lower,
+                    self.upper, self.gap, bool(self.layout.has_tau), t, log_w, out_ll, out_u)
+        return out_ll, out_u
 
     def log_likelihood(self, x: np.ndarray) -> np.ndarray:
         """``sum_j log p(y_j | x)`` at points x (N, D) -> (N,)."""
         if not self.unit.size:
             return np.zeros(x.shape[0])
-        return logsumexp(self._node_loglik(x), axis=-1).sum(axis=-1)
+        return logsumexp(self._node_loglik(x)[0], axis=-1).sum(axis=-1)
 
     def log_posterior(self, x: np.ndarray) -> np.ndarray:
         """Log posterior (unnormalised) at x (1, ..., D) -> (1, ...)."""
@@ -262,16 +347,17 @@ class MarginalProblem:
         grad = -self.precision[0] @ x
         if not self.unit.size:
             return grad
-        u, log_w = _nodes()
         pts = x[None]
         mu, s, ct = self._moments(pts)
+        node_ll, node_u = self._node_loglik(pts)
+        u = node_u[0][self._item_of_entry]  # (E, Q): each entry's item's nodes
         eta = self._eta(pts, mu, s, u)[0]  # (E, Q)
         sig = float(self._sigma(pts)[0])
         z_up = (self.upper[:, None] - eta) / sig
         z_lo = (eta - self.lower[:, None]) / sig
         e_up, e_lo = expit(-z_up), expit(-z_lo)
         d = (e_lo - e_up) / sig * self.weight[:, None]
-        node_ll = self._node_loglik(pts)[0]  # (J_e, Q)
+        node_ll = node_ll[0]  # (J_e, Q)
         omega = np.exp(node_ll - logsumexp(node_ll, axis=-1, keepdims=True))
         om = omega[self._item_of_entry]  # (E, Q)
         a_e = (om * d).sum(axis=1)  # weight of d eta / d x without the node term
