@@ -40,7 +40,7 @@ from functools import cached_property
 
 import numba
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, logsumexp
 
 from vp_bayes.model.likelihood import gap_logp_np
 from vp_bayes.scoring.laplace import (
