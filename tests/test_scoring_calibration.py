@@ -105,7 +105,7 @@ def test_intervals_cover_true_profiles(fitted):
     assert 0.85 <= covered <= 0.95
 
 
-def test_sbc_of_the_scoring_step(fitted):
+def test_sbc_of_the_cut_scoring_step(fitted):
     sim, model = fitted
     draws = item_draws(model, 10).subset([3])  # item parameters fixed at one posterior draw
     rng = np.random.default_rng(2024)
@@ -121,7 +121,8 @@ def test_sbc_of_the_scoring_step(fitted):
         w = np.zeros((n_items, 1, draws.n_categories))
         w[np.arange(n_items), 0, y] = 1.0
         out = score_respondent(draws, RespondentData(idx, w, ("all",)), n_per_draw=n_samples,
-                               rng=np.random.default_rng([7, rep]))
+                               rng=np.random.default_rng([7, rep]), method="cut",
+                               variant_offsets=False, item_deviation=False, prior_scale=1.0)
         post = np.column_stack([out["theta"], out["alpha"]])
         ranks.append((post < np.append(theta, alpha)).sum(axis=0))
     ranks = np.array(ranks)  # (N_SBC, V + 1), each in 0..n_samples
@@ -134,4 +135,43 @@ def test_sbc_of_the_scoring_step(fitted):
     print(f"\nSBC chi-square p-values per parameter: {np.round(pvals, 3)}; "
           f"pooled KS p = {pooled:.3f}")
     # generous: Bonferroni over V + 1 parameters at overall level 0.01
+    assert min(pvals) > 0.01 / len(pvals)
+
+
+def test_sbc_of_the_default_scoring_step(fitted):
+    """SBC of the default step (marginal, variant offsets, the respondent's noise plugged in
+    at its mode, prior scale 2), items fixed at one posterior draw: everything drawn from the
+    scoring model's own prior, 40 items x 6 variants, ranks of theta and alpha uniform."""
+    from vp_bayes.scoring.laplace import OFFSET_SD, PRIOR_SCALE, SIGMA_LOG_SD, TAU_SCALE, TAU_SD
+
+    sim, model = fitted
+    draws = item_draws(model, 10).subset([3])
+    rng = np.random.default_rng(2025)
+    corr, sa = draws.corr[0], float(draws.sigma_alpha[0])
+    beta, b, cuts = draws.beta[0], draws.b[0], draws.cuts[0]
+    n_items, n_var, n_samples = 40, len(VARIANTS), 99
+    ranks = []
+    for rep in range(N_SBC):
+        theta = rng.multivariate_normal(np.zeros(len(corr)), PRIOR_SCALE**2 * corr)
+        alpha = rng.normal(0.0, PRIOR_SCALE * sa)
+        offsets = rng.normal(0.0, OFFSET_SD, n_var)
+        tau = abs(rng.normal(0.0, TAU_SCALE * TAU_SD))
+        sigma = np.exp(rng.normal(0.0, SIGMA_LOG_SD))
+        idx = rng.choice(len(draws.items), n_items, replace=False)
+        eta = beta[idx] @ theta + alpha + b[idx] + tau * rng.standard_normal(n_items)
+        latent = eta[:, None] + offsets[None, :] + sigma * rng.logistic(size=(n_items, n_var))
+        y = (latent[..., None] > cuts).sum(-1)  # 0-based
+        w = np.zeros((n_items, n_var, draws.n_categories))
+        np.put_along_axis(w, y[..., None], 1.0, axis=-1)
+        out = score_respondent(draws, RespondentData(idx, w, tuple(VARIANTS)),
+                               n_per_draw=n_samples, rng=np.random.default_rng([8, rep]))
+        post = np.column_stack([out["theta"], out["alpha"]])
+        ranks.append((post < np.append(theta, alpha)).sum(axis=0))
+    ranks = np.array(ranks)  # (N_SBC, V + 1), each in 0..n_samples
+    bins = 10
+    pvals = [stats.chisquare(np.bincount(col * bins // (n_samples + 1), minlength=bins)).pvalue
+             for col in ranks.T]
+    pooled = stats.kstest((ranks.ravel() + 0.5) / (n_samples + 1), "uniform").pvalue
+    print(f"\nSBC (default scoring) chi-square p-values per parameter: {np.round(pvals, 3)}; "
+          f"pooled KS p = {pooled:.3f}")
     assert min(pvals) > 0.01 / len(pvals)

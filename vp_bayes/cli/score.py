@@ -28,8 +28,10 @@ def _print_table(table: pd.DataFrame, mass: float) -> None:
             "centered_lower", "centered_upper", "percentile"]
     typer.echo(table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     per = table.drop_duplicates("respondent")[
-        ["respondent", "n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k"]]
-    typer.echo("\nPer respondent: usable ratings, unparsed, unknown items, importance sampling")
+        ["respondent", "n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k",
+         "tau", "sigma", "ppp_agreement", "ppp_distribution", "ppp_fit", "misfit"]]
+    typer.echo("\nPer respondent: usable ratings, unparsed, unknown items, importance sampling,"
+               " own noise (tau, sigma), posterior predictive p-values, misfit")
     typer.echo(per.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
 
 
@@ -46,17 +48,26 @@ def score_command(
     per_draw: int = typer.Option(20, help="Samples M per item-parameter draw."),
     seed: int = typer.Option(0, help="Base seed (each respondent: seed + its name)."),
     variant_offsets: bool = typer.Option(
-        False, "--variant-offsets/--no-variant-offsets",
-        help="One N(0, 0.5) intercept shift per prompt variant, integrated out."),
+        True, "--variant-offsets/--no-variant-offsets",
+        help="One N(0, 0.5) intercept shift per prompt variant (shared by all items)."),
     soft: bool = typer.Option(True, "--soft/--hard",
                               help="Use p1..p6 where the table has them."),
     importance: bool = typer.Option(
         True, "--importance/--no-importance",
         help="Correct the Laplace approximation by importance resampling."),
     method: str = typer.Option(
-        "cut", help="cut: mixture over item draws, the LLM never changes what items mean "
-        "(attenuated when items are noisy); marginal: each item's parameters integrated in "
-        "the likelihood (for well-estimated items; see docs/scoring.md)."),
+        "marginal", help="marginal: each item's parameters and the respondent's item "
+        "deviation integrated in the likelihood (calibrated on the real wave); cut: mixture "
+        "over item draws, no item deviation (attenuated; see docs/scoring.md)."),
+    prior_scale: float = typer.Option(
+        2.0, help="Prior SD of a respondent's values in human SDs (MVN(0, scale^2 R))."),
+    item_deviation: bool = typer.Option(
+        True, "--item-deviation/--no-item-deviation",
+        help="(marginal) the respondent's own noise: an item deviation shared by its "
+        "variants and a rating-noise scale."),
+    person_fit: bool = typer.Option(
+        True, "--person-fit/--no-person-fit",
+        help="Posterior predictive checks of each respondent (names misfits)."),
     personas: str = typer.Option(
         "joint", help="joint: a model and its personas scored together (persona = model + "
         "shift); independent: each respondent alone."),
@@ -66,7 +77,7 @@ def score_command(
         None, help="Score only these respondents (repeatable)."),
     quiet: bool = typer.Option(False, help="Print only the summary lines."),
 ) -> None:
-    """Score every respondent of an LLM rating table through the item posterior (cut)."""
+    """Score every respondent of an LLM rating table through the item posterior."""
     from vp_bayes.errors import InputError
     from vp_bayes.model.io import load_model
     from vp_bayes.scoring import save_portraits, score
@@ -84,7 +95,8 @@ def score_command(
     portraits = score(item_model, table, mass=mass, n_item_draws=item_draws,
                       n_per_draw=per_draw, seed=seed, variant_offsets=variant_offsets,
                       soft=soft, importance=importance, method=method, personas=personas,
-                      persona_sd=persona_sd)
+                      persona_sd=persona_sd, prior_scale=prior_scale,
+                      item_deviation=item_deviation, person_fit=person_fit)
     portraits.draws.attrs.update(model_file=str(model), model_file_sha256=_sha256(model),
                                  ratings_file=str(ratings))
     csv_path, nc_path = save_portraits(portraits, out, draws_out)

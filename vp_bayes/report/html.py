@@ -235,6 +235,7 @@ def _portraits_section(portraits: pd.DataFrame | None, figs: _Figures, scale: st
     parts = [f"<p>Each respondent's ten values in Schwartz circular order, scored through "
              f"the item posterior: points are posterior means, bars and bands "
              f"{plots.mass_phrase(mass)}. Scale: {_e(plots.SCALE_LABELS[scale])}.</p>"]
+    parts += respondent_warnings(portraits)
     shown = respondents[:max_portraits]
     if len(respondents) > len(shown):
         parts.append(f'<p class="warn">Figures are drawn for the first {len(shown)} of '
@@ -249,11 +250,37 @@ def _portraits_section(portraits: pd.DataFrame | None, figs: _Figures, scale: st
         parts.append(f'<div class="figs">{forest}{polar}</div>')
     cols = [c for c in ("respondent", "value", "mean", "lower", "upper", "centered_mean",
                         "centered_lower", "centered_upper", "percentile", "n_ratings",
-                        "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k")
+                        "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k",
+                        "reliability", "prior_sensitivity", "tau", "sigma", "ppp_agreement",
+                        "ppp_distribution", "ppp_fit", "misfit")
             if c in portraits.columns]
     parts.append(f"<details><summary>Portrait table ({len(portraits)} rows)</summary>"
                  f"{_table_html(portraits[cols])}</details>")
     return "\n".join(parts)
+
+
+def respondent_warnings(portraits: pd.DataFrame) -> list[str]:
+    """Warning paragraphs naming respondents the item model does not fit (posterior
+    predictive p below :data:`~vp_bayes.scoring.checks.MISFIT_P`) and prior-sensitive values."""
+    from vp_bayes.scoring.checks import MISFIT_P, SENSITIVE_SHIFT
+
+    out = []
+    if "misfit" in portraits.columns:
+        flags = portraits.drop_duplicates("respondent")
+        bad = flags.loc[flags["misfit"].astype(str).str.lower() == "true", "respondent"]
+        if len(bad):
+            out.append(f'<p class="warn">The item model does not fit {len(bad)} of '
+                       f"{len(flags)} respondent(s) (a posterior predictive p-value below "
+                       f"{MISFIT_P:g}: see the ppp_* columns): {_e(', '.join(map(str, bad)))}. "
+                       "Read their portraits with care.</p>")
+    if "prior_sensitivity" in portraits.columns:
+        sens = portraits[pd.to_numeric(portraits["prior_sensitivity"], errors="coerce")
+                         > SENSITIVE_SHIFT]
+        if len(sens):
+            out.append(f'<p class="warn">{len(sens)} portrait value(s) are prior-sensitive '
+                       f"(power-scaling sensitivity above {SENSITIVE_SHIFT:g}): the prior "
+                       "supplies much of their precision.</p>")
+    return out
 
 
 def comparison_groups(portraits: pd.DataFrame, size: int = 8) -> list[list[str]]:

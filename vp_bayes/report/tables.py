@@ -18,7 +18,9 @@ from vp_bayes.errors import InputError
 PORTRAIT_COLUMNS = ("respondent", "value", "mean", "lower", "upper")
 PORTRAIT_NUMERIC = ("mean", "sd", "lower", "upper", "centered_mean", "centered_lower",
                     "centered_upper", "percentile", "n_ratings", "n_unparsed",
-                    "n_unknown_items", "mass", "ess_fraction", "pareto_k")
+                    "n_unknown_items", "mass", "ess_fraction", "pareto_k", "reliability",
+                    "prior_sensitivity", "tau", "sigma", "ppp_agreement", "ppp_distribution",
+                    "ppp_fit")
 CONTRAST_COLUMNS = ("axis", "group_a", "group_b", "value", "source", "mean", "lower", "upper")
 CONTRAST_NUMERIC = ("mean", "lower", "upper", "prob_positive", "mass")
 SELECTION_COLUMNS = ("item_id", "value")
