@@ -65,7 +65,7 @@ def _simulate_respondents(truth, n: int, seed: int):
 
 def _coverage(model, ratings, theta) -> tuple[float, float, pd.DataFrame]:
     res = score(model, ratings, n_item_draws=200, n_per_draw=20, seed=1,
-                variant_offsets=True, progress=False)
+                progress=False)
     truth = pd.DataFrame(theta, index=[f"sim-{r:02d}" for r in range(len(theta))],
                          columns=list(dims.VALUES_10)).stack()
     truth.index.names = ["respondent", "value"]
@@ -139,10 +139,10 @@ def test_sbc_of_the_cut_scoring_step(fitted):
 
 
 def test_sbc_of_the_default_scoring_step(fitted):
-    """SBC of the default step (marginal, variant offsets, the respondent's noise plugged in
-    at its mode, prior scale 2), items fixed at one posterior draw: everything drawn from the
-    scoring model's own prior, 40 items x 6 variants, ranks of theta and alpha uniform."""
-    from vp_bayes.scoring.laplace import OFFSET_SD, PRIOR_SCALE, SIGMA_LOG_SD, TAU_SCALE, TAU_SD
+    """SBC of the default step (marginal, the respondent's noise plugged in at its mode,
+    prior scale 2, variants pooled), items fixed at one posterior draw: everything drawn from
+    the scoring model's own prior, 40 items x 6 variants, ranks of theta and alpha uniform."""
+    from vp_bayes.scoring.laplace import PRIOR_SCALE, SIGMA_LOG_SD, TAU_SCALE, TAU_SD
 
     sim, model = fitted
     draws = item_draws(model, 10).subset([3])
@@ -154,12 +154,11 @@ def test_sbc_of_the_default_scoring_step(fitted):
     for rep in range(N_SBC):
         theta = rng.multivariate_normal(np.zeros(len(corr)), PRIOR_SCALE**2 * corr)
         alpha = rng.normal(0.0, PRIOR_SCALE * sa)
-        offsets = rng.normal(0.0, OFFSET_SD, n_var)
         tau = abs(rng.normal(0.0, TAU_SCALE * TAU_SD))
         sigma = np.exp(rng.normal(0.0, SIGMA_LOG_SD))
         idx = rng.choice(len(draws.items), n_items, replace=False)
         eta = beta[idx] @ theta + alpha + b[idx] + tau * rng.standard_normal(n_items)
-        latent = eta[:, None] + offsets[None, :] + sigma * rng.logistic(size=(n_items, n_var))
+        latent = eta[:, None] + sigma * rng.logistic(size=(n_items, n_var))
         y = (latent[..., None] > cuts).sum(-1)  # 0-based
         w = np.zeros((n_items, n_var, draws.n_categories))
         np.put_along_axis(w, y[..., None], 1.0, axis=-1)

@@ -50,14 +50,11 @@ class JointProblem:
         ``T_r`` (D_r, D): the respondent's ``x_r = T_r z``.
     precision
         (S, D, D) prior precision of z.
-    start_point
-        Newton's start (D,), if not the default.
     """
 
     members: tuple[Problem | MarginalProblem, ...]
     maps: tuple[np.ndarray, ...]
     precision: np.ndarray
-    start_point: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -80,31 +77,12 @@ class JointProblem:
                        precision=self.precision[sl])
 
     def start(self) -> np.ndarray:
-        """Newton's starting point (S, D): :attr:`start_point`, or each member's
-        :meth:`Layout.start` in z."""
-        if self.start_point is not None:
-            return np.broadcast_to(self.start_point, (self.n_draws, self.size)).copy()
+        """Newton's starting point (S, D): each member's :meth:`Layout.start` in z."""
         z = np.zeros(self.size)
         for t, member in zip(self.maps, self.members, strict=True):
             own = member.layout.own
             z[t[own].argmax(axis=1)] = member.layout.start()[own]
         return np.broadcast_to(z, (self.n_draws, self.size)).copy()
-
-    def with_fixed_noise(self, z: np.ndarray) -> JointProblem:
-        """Each marginal member's noise plugged in at z (D,) and dropped from z
-        (:meth:`~vp_bayes.scoring.marginal.MarginalProblem.with_fixed_noise`)."""
-        keep = np.ones(self.size, dtype=bool)
-        members, maps = [], []
-        for r, (t, member) in enumerate(zip(self.maps, self.members, strict=True)):
-            if isinstance(member, MarginalProblem) and member.layout.has_tau:
-                lay = member.layout
-                keep[t[[lay.tau, lay.sigma]].argmax(axis=1)] = False
-                member = member.with_fixed_noise(self.member_x(z, r))
-                t = t[: member.layout.size]
-            members.append(member)
-            maps.append(t)
-        return JointProblem(tuple(members), tuple(t[:, keep] for t in maps),
-                            self.precision[:, keep][:, :, keep], start_point=z[keep])
 
     def member_x(self, z: np.ndarray, r: int) -> np.ndarray:
         """Respondent r's parameters ``x_r = T_r z`` for z (..., D)."""

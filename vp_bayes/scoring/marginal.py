@@ -10,32 +10,38 @@ of their true size, persona contrasts at about 0.5.
 
 Here each item's parameters ``(beta_j, b_j)`` are integrated inside the likelihood, item by
 item, under a Gaussian approximation of their posterior (mean ``m_j`` and covariance ``C_j``
-of the S draws). Given the respondent's ``x = (theta, alpha, o)``, the item's linear predictor
-is then Gaussian, ``eta_j = mu_j + s_j u``, ``u ~ N(0, 1)``, with ``mu_j = m_j . (theta, 1) +
-alpha`` and ``s_j^2 = (theta, 1)' C_j (theta, 1)``; every rating of item j (all variants,
-each shifted by its offset ``o_g``) shares u, so::
+of the S draws), together with the respondent's own deviation on the item
+``e_j ~ N(0, tau^2)``, shared by all its ratings of the item (its prompt variants: in the 27
+released LLMs an item's six variant ratings correlate 0.40, which independent ratings cannot
+produce). Given the respondent's ``x = (theta, alpha, o, tau, log sigma)`` the item's linear
+predictor is Gaussian, ``eta_j = mu_j + s_j u``, ``u ~ N(0, 1)``, with
+``mu_j = m_j . (theta, 1) + alpha`` and ``s_j^2 = (theta, 1)' C_j (theta, 1) + tau^2``, and
+each rating is ``eta_j + o_g + sigma * logistic`` cut at the human cutpoints (sigma: the
+respondent's rating noise; humans have 1 by identification, consistent LLMs much less)::
 
-    p(y_j | x) = sum_q w_q prod_e P(k_e | mu_j + s_j u_q + o_g(e))^(w_e)
+    p(y_j | x) = integral phi(u) prod_e P(k_e | mu_j + s_j u + o_g(e), sigma)^(w_e) du
 
-by Gauss-Hermite quadrature (``N_NODES`` nodes ``u_q``, weights ``w_q``). This is the
-respondent's posterior as if it were one more participant of the fit, with the item
+by adaptive Gauss-Hermite quadrature (``N_NODES`` nodes placed at the integrand's mode in u
+and scaled by its curvature, as in lme4's nAGQ): fixed nodes fail when sigma is small and
+the six ratings pin u sharply (measured in the real-wave regime: importance k-hat up to 2.8).
+This is the respondent's posterior as if it were one more participant of the fit, with the item
 posteriors Gaussian and independent across items: the respondent's own ratings of item j weigh
-which of the item's plausible loadings fit, as in a joint fit, and the attenuation goes. It is
-smooth in x (a Monte Carlo average over draws per item is not: measured on the real wave it
-gave importance k-hat up to 0.96). Cutpoints are fixed at their posterior means; with per-item
-thresholds the draws' shift of each item's cutpoints is moved into the item's location, so
-location uncertainty is kept.
+which of the item's plausible loadings fit, as in a joint fit, and the attenuation goes.
+Cutpoints are fixed at their posterior means; with per-item thresholds the draws' shift of each
+item's cutpoints is moved into the item's location, so location uncertainty is kept.
 
-The gradient is analytic; the Hessian is the central difference of the gradient (D + D
-evaluations, each O(entries x nodes)), made negative definite by clipping its eigenvalues if
-needed; importance resampling corrects the Laplace proposal. There is one posterior, not one
-per draw: this target has a single "draw".
+The gradient is analytic (posterior expectation over each item's nodes); the Hessian is the
+forward difference of the gradient, made negative definite by clipping its eigenvalues if
+needed. tau and sigma are integrated with the values: the Laplace proposal (tau signed with a
+half-normal prior on |tau|, so a posterior near 0 stays near-Gaussian) is corrected by
+importance resampling. There is one posterior, not one per draw: this target has a single
+"draw".
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numba
@@ -73,7 +79,7 @@ def _expit(z: float) -> float:
     return ez / (1.0 + ez)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _agq_kernel(mu, s, off, has_off, sig, item, starts, weight, lower, upper, gap,
                 gap_per_point, t, log_w, out_ll, out_u):  # pragma: no cover (compiled)
     """Adaptive Gauss-Hermite nodes of every rated item at every point.
@@ -90,7 +96,7 @@ def _agq_kernel(mu, s, off, has_off, sig, item, starts, weight, lower, upper, ga
     ``gap_per_point``.
     """
     n_pts, n_items, n_nodes = out_ll.shape
-    for n in range(n_pts):
+    for n in numba.prange(n_pts):  # points in parallel (each writes its own rows)
         inv = 1.0 / sig[n]
         for r in range(n_items):
             e0, e1 = starts[r], starts[r + 1]
@@ -157,11 +163,6 @@ class MarginalProblem:
         (E,) ``w_e log(1 - exp(lower - upper))``.
     precision
         (1, D, D) prior precision of x: the mean over draws.
-    fixed_tau, fixed_sigma
-        The respondent's noise when it is not part of x (``layout.has_tau`` False): 0 and 1
-        (the humans') by default, or plugged in at a posterior mode (:meth:`with_fixed_noise`).
-    start_point
-        Newton's start (D,), if not the default.
     """
 
     layout: Layout
@@ -174,9 +175,6 @@ class MarginalProblem:
     upper: np.ndarray
     gap: np.ndarray
     precision: np.ndarray
-    fixed_tau: float = 0.0
-    fixed_sigma: float = 1.0
-    start_point: np.ndarray | None = None
 
     @classmethod
     def from_problem(cls, problem: Problem, shared_thresholds: bool = True) -> MarginalProblem:
@@ -221,34 +219,8 @@ class MarginalProblem:
         return max(self.unit.size, 1) * N_NODES
 
     def start(self) -> np.ndarray:
-        """Newton's starting point (1, D): :attr:`start_point` or :meth:`Layout.start`."""
-        if self.start_point is not None:
-            return self.start_point[None].copy()
+        """Newton's starting point (1, D) (:meth:`Layout.start`)."""
         return self.layout.start()[None]
-
-    def noise_at(self, x: np.ndarray) -> tuple[float, float]:
-        """``(|tau|, sigma)`` at one point x (D,)."""
-        pts = x[None]
-        return float(abs(self._tau(pts)[0])), float(self._sigma(pts)[0])
-
-    def with_fixed_noise(self, x: np.ndarray) -> MarginalProblem:
-        """This target with tau and sigma plugged in at ``x`` (D,) and dropped from x.
-
-        The respondent's noise (one SD of its item deviations, one scale of its rating
-        noise) is estimated from all its ratings; scoring conditions on its posterior mode
-        (empirical Bayes for two nuisance scales) because their joint posterior with the
-        values is skewed along tau, which left importance sampling of the full vector with an
-        effective sample size of a few percent on the real wave.
-        """
-        if not self.layout.has_tau:
-            return self
-        tau, sigma = self.noise_at(x)
-        layout = replace(self.layout, has_tau=False)
-        keep = np.arange(layout.size)
-        gap = self.weight * gap_logp_np(self.lower / sigma, self.upper / sigma)
-        return replace(self, layout=layout, gap=gap,
-                       precision=self.precision[:, keep][:, :, keep],
-                       fixed_tau=tau, fixed_sigma=sigma, start_point=x[keep])
 
     def draws_slice(self, sl: slice) -> MarginalProblem:
         """Itself (there is one draw)."""
@@ -273,13 +245,13 @@ class MarginalProblem:
     def _tau(self, x: np.ndarray) -> np.ndarray:
         """SD of the respondent's item deviation at points x (N, D) -> (N,); 0 without one."""
         if not self.layout.has_tau:
-            return np.full(x.shape[0], self.fixed_tau)
+            return np.zeros(x.shape[0])
         return TAU_SCALE * x[:, self.layout.tau]  # signed: only tau^2 enters
 
     def _sigma(self, x: np.ndarray) -> np.ndarray:
         """Scale of the respondent's rating noise at points x (N, D) -> (N,); 1 without one."""
         if not self.layout.has_tau:
-            return np.full(x.shape[0], self.fixed_sigma)
+            return np.ones(x.shape[0])
         return np.exp(np.clip(x[:, self.layout.sigma], -MAX_LOG_SCALE, MAX_LOG_SCALE))
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
