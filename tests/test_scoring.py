@@ -207,7 +207,9 @@ def test_percentiles_hand_example():
                                                     "sigma_alpha", "corr")], ref,
                      draws.draw_index, 6, 1)
     theta = np.array([[[1.5], [3.5], [-1.0], [0.5]]])  # below: 2, 4, 0, 1 of 4 participants
-    assert _percentiles(hand, theta)[0] == pytest.approx(100 * (2 + 4 + 0 + 1) / 16)
+    per_sample = _percentiles(hand, theta)
+    np.testing.assert_allclose(per_sample[0, :, 0], [50.0, 100.0, 0.0, 25.0])
+    assert per_sample.mean() == pytest.approx(100 * (2 + 4 + 0 + 1) / 16)
 
 
 # ---------------------------------------------------------------- bookkeeping through score()

@@ -43,7 +43,8 @@ N_PROPOSALS = 1000  # importance-sampling proposals of a marginal posterior (cos
 
 TABLE_COLUMNS = (
     "respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
-    "centered_mean", "centered_lower", "centered_upper", "percentile", "n_ratings",
+    "centered_mean", "centered_lower", "centered_upper", "percentile", "percentile_lower",
+    "percentile_upper", "n_ratings",
     "n_unparsed", "n_unknown_items", "mass", "ess_fraction", "pareto_k", "reliability",
     "prior_sensitivity", "tau", "sigma", "ppp_agreement", "ppp_distribution", "ppp_fit",
     "misfit",
@@ -156,10 +157,13 @@ def _seed_for(seed: int, respondent: str) -> np.random.Generator:
 
 
 def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
-    """Posterior mean share (in %) of reference participants below theta (S, M, V) -> (V,)."""
+    """Share (in %) of reference participants below theta, sample by sample: (S, M, V) -> same.
+
+    With a posterior of the participants' values (latent mode) each sample is compared with
+    the participants' values of its own item draw."""
     ref = np.sort(draws.reference, axis=1)  # (S or 1, P, V)
     n_ref = ref.shape[1]
-    out = np.empty(theta.shape[-1])
+    out = np.empty(theta.shape)
     for v in range(theta.shape[-1]):
         if ref.shape[0] == 1:
             below = np.searchsorted(ref[0, :, v], theta[..., v])
@@ -169,7 +173,7 @@ def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
             flat = (ref[:, :, v] + offset[:, None]).ravel()
             below = np.searchsorted(flat, theta[..., v] + offset[:, None]) \
                 - n_ref * np.arange(ref.shape[0])[:, None]
-        out[v] = 100.0 * below.mean() / n_ref
+        out[..., v] = 100.0 * below / n_ref
     return out
 
 
@@ -189,7 +193,8 @@ def _result(draws: ItemDraws, member: Any, samples: np.ndarray, res: LaplaceResu
         "offsets": flat[:, layout.offsets],
         "tau": TAU_SCALE * np.abs(flat[:, layout.tau]) if layout.has_tau else nan,
         "sigma": np.exp(flat[:, layout.sigma]) if layout.has_tau else nan,
-        "percentile": _percentiles(draws, samples[..., : layout.n_values]),
+        "percentile_draws": _percentiles(draws, samples[..., : layout.n_values])
+        .reshape(s * m, -1),
         "prior_sensitivity": checks.prior_sensitivity(theta, log_prior),
         "ess_fraction": res.ess_fraction,
         "pareto_k": res.pareto_k,
@@ -488,8 +493,10 @@ def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: li
         "alpha": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["alpha"] for r in results])),
         "tau": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["tau"] for r in results])),
         "sigma": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["sigma"] for r in results])),
+        "percentile_draws": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
+                             np.stack([r["percentile_draws"] for r in results])),
         "percentile": ((dims.RESPONDENT, dims.VALUE),
-                       np.stack([r["percentile"] for r in results])),
+                       np.stack([r["percentile_draws"].mean(axis=0) for r in results])),
         "reliability": ((dims.RESPONDENT, dims.VALUE),
                         np.stack([r["reliability"] for r in results])),
         "prior_sensitivity": ((dims.RESPONDENT, dims.VALUE),
@@ -573,6 +580,11 @@ def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.Da
         "centered_lower": cq.isel(quantile=0, drop=True),
         "centered_upper": cq.isel(quantile=1, drop=True),
         "percentile": draws["percentile"],
+        **({"percentile_lower": draws["percentile_draws"].quantile(q[0], dim=dims.SAMPLE,
+                                                                    ).drop_vars("quantile"),
+            "percentile_upper": draws["percentile_draws"].quantile(q[1], dim=dims.SAMPLE,
+                                                                    ).drop_vars("quantile")}
+           if "percentile_draws" in draws else {}),
         **{k: draws[k] for k in ("reliability", "prior_sensitivity") if k in draws},
     }).drop_vars(["model", "persona"], errors="ignore")
     frame = frame.to_dataframe(dim_order=[dims.RESPONDENT, dims.VALUE]).reset_index()
@@ -582,7 +594,8 @@ def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.Da
     for key in ("tau", "sigma"):
         per_resp[key] = draws[key].median(dims.SAMPLE).values if key in draws else np.nan
     frame = frame.merge(per_resp.reset_index(), on=dims.RESPONDENT)
-    for col in ("reliability", "prior_sensitivity", *checks.PPP_NAMES):
+    for col in ("percentile_lower", "percentile_upper", "reliability", "prior_sensitivity",
+                *checks.PPP_NAMES):
         if col not in frame:  # portraits saved before these checks existed
             frame[col] = np.nan
     frame["misfit"] = frame[list(checks.PPP_NAMES)].min(axis=1) < checks.MISFIT_P
