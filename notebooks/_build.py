@@ -317,11 +317,14 @@ def nb02() -> list:
 # 2. Score an LLM with uncertainty
 
 An LLM answers the same items as the humans (under six prompt variants). Its **value
-portrait** is the posterior of its latent values given its ratings, with the item
-parameters integrated over their posterior from the human fit and never updated by the
-LLM's ratings (a *cut* posterior: an LLM must not change what the items mean). A model's
-personas are scored jointly with it (model + shift). Values are in human population SD units
-(0 = the average participant).
+portrait** is the posterior of its latent values given its ratings, with each item's
+parameters integrated over their posterior from the human fit (never updated by the LLM's
+ratings: an LLM must not change what the items mean), its own noise (a deviation per item
+shared by the variants, a rating-noise scale) and a prior twice as wide as the human
+population. A model's personas are scored jointly with it (model + shift). Values are in
+human population SD units (0 = the average participant). Each respondent also gets
+posterior predictive person-fit p-values, reliability and prior sensitivity
+(`docs/scoring.md`).
 
 The demo wave holds three simulated LLMs `sim-llm-1..3` with known true values.
 '''),
@@ -347,7 +350,9 @@ for note in portraits.notes:
 table = portraits.table
 plain = table[table["persona"] == ""]
 display(plain[["respondent", "value", "mean", "lower", "upper", "centered_mean", "percentile",
-               "n_ratings", "pareto_k"]].head(10))
+               "reliability", "prior_sensitivity", "n_ratings", "pareto_k"]].head(10))
+display(plain.drop_duplicates("respondent")[["respondent", "tau", "sigma", "ppp_agreement",
+                                              "ppp_distribution", "ppp_fit", "misfit"]])
 print("intervals are equal-tailed with mass", plain["mass"].iloc[0])
 '''),
         md('''
@@ -620,6 +625,9 @@ if HAVE_RELEASE:
     for note in portraits.notes:
         print("note:", note)
     post = portraits.table
+    print("person fit of the released LLMs (posterior predictive p-values; misfit: any < 0.01)")
+    display(post.drop_duplicates("respondent").set_index("respondent")[
+        ["tau", "sigma", "ppp_agreement", "ppp_distribution", "ppp_fit", "misfit"]].round(2))
     side = post.merge(classic, on=["respondent", "value"])
     few = sorted(side["respondent"].unique())[:3]
     display(side[side["respondent"].isin(few)]

@@ -16,13 +16,12 @@ r > 0.5 for the bias, which adds the errors of both sides to a smaller true spre
 SD 0.5 against effect + distortion) and whose 90% intervals are about 2.3 wide against a true
 SD of 0.72, so even a calibrated posterior cannot place its means much closer.
 
-Measured (seed 11, 300 participants, 80 items, nutpie 2 x 300/300; fit + scoring 3.6 min on
-a shared 2-core machine): human contrasts cover 0.925 of 40 cells, r = 0.984. Personas scored
-jointly (the default) with ``method="marginal"``: persona contrasts cover 0.90 (r 0.862), bias
-0.90 (r 0.700), asserted against the bounds above. With the default cut method: persona
-contrasts 0.85 (r 0.833), bias 0.85 (r 0.591); slope of persona contrasts against the truth
-0.61 (marginal 0.79): the attenuation of noisy loadings, asserted as cut < marginal. Before
-joint scoring (each persona alone, cut): persona contrasts 0.75-0.825, bias 0.80 (r 0.46).
+Measured (seed 11, 300 participants, 80 items, nutpie 2 x 300/300): human contrasts cover
+0.95 of 40 cells, r = 0.985. Personas scored jointly (the default) with the default scoring
+(marginal, the respondent's noise, prior scale 2): persona contrasts cover 0.875 (r 0.866),
+bias 0.95 (r 0.702), asserted against the bounds above. With ``method="cut"``: persona
+contrasts 0.85 (r 0.833), bias 0.875 (r 0.584); slope of persona contrasts against the truth
+0.60 (marginal 0.76): the attenuation of noisy loadings, asserted as cut < marginal.
 """
 
 from __future__ import annotations
@@ -117,7 +116,7 @@ def _slope(table: pd.DataFrame, truth: pd.DataFrame) -> float:
 
 
 def test_cut_scoring_attenuates_persona_contrasts(fitted):
-    """The default cut posterior shrinks persona contrasts (noisy loadings, errors in
+    """The cut posterior shrinks persona contrasts (noisy loadings, errors in
     variables) more than the marginal method, yet its intervals still mostly cover."""
     sim, model, portraits = fitted
     truth = _persona_truth(sim.truth)
