@@ -116,7 +116,7 @@ def _agq_kernel(mu, s, off, has_off, sig, item, starts, weight, lower, upper, ga
                 step = min(max(g1 / g2, -1.0), 1.0)
                 u -= step
                 curv = g2
-                if abs(step) < 1e-10:
+                if abs(step) < 1e-7:
                     break
             c = 1.0 / math.sqrt(-curv)
             gsum = 0.0
