@@ -139,7 +139,7 @@ def test_sbc_of_the_cut_scoring_step(fitted):
 
 
 def test_sbc_of_the_default_scoring_step(fitted):
-    """SBC of the default step (marginal, the respondent's noise plugged in at its mode,
+    """SBC of the default step (marginal, the respondent's noise tau and sigma integrated,
     prior scale 2, variants pooled), items fixed at one posterior draw: everything drawn from
     the scoring model's own prior, 40 items x 6 variants, ranks of theta and alpha uniform."""
     from vp_bayes.scoring.laplace import PRIOR_SCALE, SIGMA_LOG_SD, TAU_SCALE, TAU_SD

@@ -17,7 +17,8 @@ from vp_bayes.errors import InputError
 
 PORTRAIT_COLUMNS = ("respondent", "value", "mean", "lower", "upper")
 PORTRAIT_NUMERIC = ("mean", "sd", "lower", "upper", "centered_mean", "centered_lower",
-                    "centered_upper", "percentile", "n_ratings", "n_unparsed",
+                    "centered_upper", "percentile", "percentile_lower", "percentile_upper",
+                    "n_ratings", "n_unparsed",
                     "n_unknown_items", "mass", "ess_fraction", "pareto_k", "reliability",
                     "prior_sensitivity", "tau", "sigma", "ppp_agreement", "ppp_distribution",
                     "ppp_fit")

@@ -16,7 +16,12 @@ are compared between the observed and the replicated ratings:
   ratings less likely than replicated ones = misfit).
 
 A respondent whose smallest p-value is below :data:`MISFIT_P` is named as not fitted by the
-item model. Reliability per value is ``1 - posterior variance / prior variance``; prior
+item model. The discrepancies integrate the item deviation with fixed Gauss-Hermite nodes
+(:data:`PPC_NODES`); observed and replicated ratings are measured the same way, so the
+p-values are valid, though the log-likelihood statistic loses some power for very consistent
+respondents. Only hard ratings are checked.
+
+Reliability per value is ``1 - posterior variance / prior variance``; prior
 sensitivity is how much a value's posterior (mean in posterior SDs, or log SD) changes per
 unit of ``log a`` when the values' prior is power-scaled by ``a`` in :data:`POWERS`
 (importance weights ``p(x)^(a-1)``; ``a = 0.5`` widens a Gaussian prior's SD by sqrt(2),

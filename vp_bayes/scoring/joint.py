@@ -1,11 +1,12 @@
 r"""Joint scoring of one model and its personas: ``theta_p = theta_base + delta_p``.
 
-Scoring each persona on its own puts the population prior ``MVN(0, corr)`` on every persona's
+Scoring each persona on its own puts the prior ``MVN(0, c^2 corr)`` on every persona's
 values, so everything a persona shares with its model (the model's own, often far from human,
 portrait) is shrunk once per persona, and persona contrasts shrink with it. Scored jointly, the
 respondents of one model (the plain model, if rated, and every ``model|persona``) share
 
-* ``theta_base ~ MVN(0, corr)`` and ``alpha_base ~ N(0, sigma_alpha^2)`` (the model's portrait
+* ``theta_base ~ MVN(0, c^2 corr)`` and ``alpha_base ~ N(0, (c sigma_alpha)^2)``, ``c`` the
+  prior scale (the model's portrait
   and response style; the plain model's respondent *is* the base), and
 * per persona ``delta_p ~ N(0, persona_sd^2 I)`` and ``gamma_p ~ N(0, (persona_sd
   sigma_alpha)^2)``, the persona's shift of the values and of the response style,
@@ -19,7 +20,9 @@ Hessian are sums of the single-respondent ones of :mod:`vp_bayes.scoring.laplace
     log p(z) = sum_r loglik_r(T_r z) - z' P z / 2,
     grad = sum_r T_r' g_r - P z,   H = sum_r T_r' H_r T_r - P.
 
-It is concave, so the same damped Newton, Laplace proposal and importance resampling apply;
+Without the respondents' noise it is concave; with it (tau, log sigma per respondent) it is
+not in general, and the same damped Newton (eigenvalues of the Hessian clipped), Laplace
+proposal and importance resampling apply;
 sample ``m`` of item draw ``s`` is one joint draw for all the model's respondents, so persona
 contrasts taken draw by draw are draws of the joint posterior.
 """
@@ -136,7 +139,8 @@ def make_joint_problem(draws: ItemDraws, data: list[RespondentData], is_base: li
         The base portrait's prior is ``MVN(0, prior_scale^2 corr)`` (and
         ``N(0, (prior_scale sigma_alpha)^2)`` for its response style).
     item_deviation
-        Each respondent gets its own item-deviation SD (marginal target only).
+        Each respondent gets its own noise: the SD tau of an item deviation shared by its
+        variants and the scale sigma of its rating noise (marginal target only).
     """
     if sum(is_base) > 1:
         raise ValueError("at most one respondent can be the model's base")

@@ -7,8 +7,10 @@ weights ``W_jgk`` (the number of ratings of item j in category k under variant g
 add their probabilities instead of a count of one), the log posterior is::
 
     log p(x | y, params_s) = sum_jgk W_jgk log P_s(y = k | eta_jg)
-                             - theta' corr_s^-1 theta / 2 - alpha^2 / (2 sigma_alpha_s^2)
+                             - theta' corr_s^-1 theta / (2 c^2) - alpha^2 / (2 c^2 sigma_alpha_s^2)
                              - sum_g o_g^2 / (2 * 0.5^2) + const.
+
+with ``c`` the prior scale (:data:`PRIOR_SCALE`; :func:`prior_precision`).
 
 It is concave in x (cumulative-logit likelihoods are log-concave in eta, eta is linear in x
 and the prior is Gaussian), so Newton's method with step halving finds the mode of every
@@ -237,8 +239,9 @@ def make_problem(draws: ItemDraws, data: RespondentData, variant_offsets: bool,
                  prior_scale: float = PRIOR_SCALE, item_deviation: bool = False) -> Problem:
     """Gather the item parameters of the rated items and the prior precision of x.
 
-    ``item_deviation`` adds the log-SD of a shared item deviation to the layout; only the
-    marginal target (:mod:`.marginal`) evaluates it.
+    ``item_deviation`` adds the respondent's noise to the layout (``tau / TAU_SCALE`` of a
+    shared item deviation and ``log sigma`` of the rating noise); only the marginal target
+    (:mod:`.marginal`) evaluates it.
     """
     s = draws.n_draws
     idx = data.item_index

@@ -150,7 +150,7 @@ class MarginalProblem:
     Attributes
     ----------
     layout
-        Positions of theta, alpha and offsets in x.
+        Positions of theta, alpha, offsets and the respondent's noise (tau, log sigma) in x.
     mean
         (J, V + 1) posterior means of ``(beta_j, b_j)`` of the rated items.
     cov
@@ -352,7 +352,8 @@ class MarginalProblem:
                 d_sig = (np.where(np.isfinite(z_up), -z_up * e_up, 0.0)
                          + np.where(np.isfinite(z_lo), -z_lo * e_lo, 0.0)
                          - np.where(np.isfinite(width), width / np.expm1(width), 0.0))
-            grad[lay.sigma] += (om * d_sig * self.weight[:, None]).sum()
+            if abs(x[lay.sigma]) < MAX_LOG_SCALE:  # the likelihood is flat beyond the clip
+                grad[lay.sigma] += (om * d_sig * self.weight[:, None]).sum()
         return grad
 
     def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from vp_bayes.errors import InputError
 from vp_bayes.scoring import checks
 from vp_bayes.scoring.joint import PERSONA_SD, make_joint_problem
 from vp_bayes.scoring.laplace import (
+    MAX_LOG_SCALE,
     PRIOR_SCALE,
     TAU_SCALE,
     LaplaceResult,
@@ -192,7 +193,8 @@ def _result(draws: ItemDraws, member: Any, samples: np.ndarray, res: LaplaceResu
         "alpha": flat[:, layout.alpha] if layout.has_alpha else np.full(s * m, np.nan),
         "offsets": flat[:, layout.offsets],
         "tau": TAU_SCALE * np.abs(flat[:, layout.tau]) if layout.has_tau else nan,
-        "sigma": np.exp(flat[:, layout.sigma]) if layout.has_tau else nan,
+        "sigma": np.exp(np.clip(flat[:, layout.sigma], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+        if layout.has_tau else nan,
         "percentile_draws": _percentiles(draws, samples[..., : layout.n_values])
         .reshape(s * m, -1),
         "prior_sensitivity": checks.prior_sensitivity(theta, log_prior),
@@ -375,10 +377,12 @@ def score(
         fitted population's) and its response style ``N(0, (prior_scale sigma_alpha)^2)``:
         LLMs are not assumed to be typical participants.
     item_deviation
-        (marginal) one deviation ``e_j ~ N(0, tau^2)`` per item shared by all of the
-        respondent's ratings of it (its prompt variants), tau estimated per respondent.
+        (marginal) the respondent's own noise: one deviation ``e_j ~ N(0, tau^2)`` per item
+        shared by all of its ratings of the item (its prompt variants) and the scale sigma of
+        its rating noise (humans: 1), both estimated per respondent.
     person_fit
-        Posterior predictive checks of each respondent (:mod:`.checks`).
+        Posterior predictive checks of each respondent (:mod:`.checks`) on its hard ratings
+        (rows with only ``p1..pK`` are not checked).
 
     Returns
     -------

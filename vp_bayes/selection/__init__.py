@@ -1,4 +1,5 @@
-"""Item selection: the paper's correlation rule (:mod:`vp_bayes.selection.correlation`)."""
+"""Item selection: the paper's correlation rule (:mod:`vp_bayes.selection.correlation`) and
+the reliability of tagged item sets among humans (:mod:`vp_bayes.selection.reliability`)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,25 @@ from vp_bayes.selection.correlation import (
     tag_counts,
     wave_traits,
 )
+from vp_bayes.selection.reliability import (
+    cronbach_alpha,
+    mcdonald_omega,
+    tagged_set_reliability,
+)
 
 __all__ = [
     "adjust_pvalues",
     "bh_adjust",
     "chance_tag_probability",
     "compare_correlations",
+    "cronbach_alpha",
     "expected_chance_tags",
     "item_trait_correlations",
+    "mcdonald_omega",
     "published_correlations",
     "resolve_traits",
     "select_items",
     "tag_counts",
+    "tagged_set_reliability",
     "wave_traits",
 ]
