@@ -1,9 +1,11 @@
 """Scoring respondents (LLMs, personas) through the item posterior: value portraits.
 
 Item parameters come from the human fit's posterior and are never refitted: by default each
-item's parameters are integrated out item by item (:mod:`.marginal`), and a model's personas
-are scored jointly with it (:mod:`.joint`); ``method="cut"`` gives the cut (modular)
-posterior (:mod:`.laplace`). See ``docs/scoring.md``.
+item's parameters are integrated out item by item together with the respondent's own noise
+(:mod:`.marginal`), under a prior twice as wide as the human population, and a model's
+personas are scored jointly with it (:mod:`.joint`); ``method="cut"`` gives the cut (modular)
+posterior (:mod:`.laplace`). Every respondent is checked (:mod:`.checks`: posterior
+predictive person fit, reliability, prior sensitivity). See ``docs/scoring.md``.
 """
 
 from __future__ import annotations
