@@ -33,9 +33,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
-from vp_bayes.model.likelihood import pad_cutpoints_np
+from vp_bayes.model.likelihood import category_probs_np
 from vp_bayes.scoring.marginal import _nodes
 from vp_bayes.scoring.posterior import ItemDraws
 
@@ -68,15 +68,6 @@ def make_cells(item: np.ndarray, group: np.ndarray, rating: np.ndarray) -> Cells
     order = np.argsort(item, kind="stable")
     return Cells(np.asarray(item)[order], np.asarray(group)[order],
                  np.asarray(rating, dtype=int)[order])
-
-
-def _category_logp(eta: np.ndarray, padded: np.ndarray) -> np.ndarray:
-    """log P(y = k | eta) (..., K) for cutpoints ``padded`` (..., K+1) broadcast against eta."""
-    lo, hi = padded[..., :-1], padded[..., 1:]
-    e = eta[..., None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = expit(hi - e) - expit(lo - e)
-    return np.log(np.clip(p, 1e-300, None))
 
 
 def _within_item_variance(y: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -139,16 +130,17 @@ def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndar
             eta[:, has_g] += offsets[ii][:, cells.group[has_g]]
         sd = np.nan_to_num(tau[ii])
         sig = np.where(np.isnan(sigma[ii]), 1.0, sigma[ii])[:, None]
-        padded = pad_cutpoints_np(draws.cuts[ss])  # (r, K+1) or (r, J, K+1)
-        cut = padded[:, None, :] if draws.shared_thresholds else padded[:, cells.item]
+        cuts = draws.cuts[ss]  # (r, K-1) or (r, J, K-1)
+        cut = cuts[:, None, :] if draws.shared_thresholds else cuts[:, cells.item]
         # replicate: fresh shared deviation per item, logistic noise per rating
         e_item = rng.standard_normal((r, starts.size)) * sd[:, None]
         e = np.repeat(e_item, np.diff(np.r_[starts, cells.item.size]), axis=1)
         latent = eta + e + sig * rng.logistic(size=eta.shape)
-        rep = (latent[..., None] > cut[..., 1:-1]).sum(axis=-1)
+        rep = (latent[..., None] > cut).sum(axis=-1)
         # quadrature over the item deviation: log P(y = k | eta + tau u_q), (r, C, Q, K)
-        logp = _category_logp((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
-                              cut[:, :, None, :] / sig[..., None, None])
+        probs_q = category_probs_np((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
+                                    cut[:, :, None, :] / sig[..., None, None])
+        logp = np.log(np.clip(probs_q, 1e-300, None))
         probs = np.exp(logp + log_w[:, None]).sum(axis=2)  # (r, C, K) marginal over e
         expected = probs.sum(axis=1)  # (r, K)
         for y, out in ((np.broadcast_to(cells.rating, rep.shape), stats_obs), (rep, stats_rep)):

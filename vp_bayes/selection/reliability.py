@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vp_bayes import dims
-from vp_bayes.errors import InputError
+from vp_bayes.classic import normalize_tags
 from vp_bayes.wave.core import Wave
 
 MIN_ITEMS = 2
@@ -69,16 +69,6 @@ def mcdonald_omega(x: np.ndarray) -> float:
     return float(common / (common + np.sum(1.0 - np.minimum(lam**2, 1.0))))
 
 
-def _tag_pairs(tags: pd.DataFrame) -> pd.DataFrame:
-    value_col = "value" if "value" in tags.columns else "trait"
-    for col in ("item_id", value_col):
-        if col not in tags.columns:
-            raise InputError("tag table lacks a column", field=col)
-    pairs = tags[tags["tagged"].astype(bool)] if "tagged" in tags.columns else tags
-    return pd.DataFrame({"item_id": pairs["item_id"].astype(str),
-                         "value": pairs[value_col].map(dims.canonical_trait)}).drop_duplicates()
-
-
 def tagged_set_reliability(wave: Wave, tags: pd.DataFrame, *, group: str = "rater_group",
                            n_boot: int = 1000, mass: float = dims.INTERVAL_MASS,
                            seed: int = 0) -> pd.DataFrame:
@@ -106,7 +96,7 @@ def tagged_set_reliability(wave: Wave, tags: pd.DataFrame, *, group: str = "rate
         :data:`COLUMNS`; sets with fewer than ``MIN_ITEMS`` items or ``MIN_PARTICIPANTS``
         complete participants are left out.
     """
-    pairs = _tag_pairs(tags)
+    pairs = normalize_tags(tags).rename(columns={"trait": "value"})
     items = wave.items.reset_index()
     groups = items.set_index("item_id")[group].astype(str) if group in items.columns \
         else pd.Series("all", index=items["item_id"].astype(str))
