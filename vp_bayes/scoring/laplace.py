@@ -182,6 +182,10 @@ class Problem:
         return replace(self, beta=self.beta[sl], shift=self.shift[sl], lower=self.lower[sl],
                        upper=self.upper[sl], gap=self.gap[sl], precision=self.precision[sl])
 
+    def start(self) -> np.ndarray:
+        """Newton's starting point (S, D): :meth:`Layout.start` for every draw."""
+        return np.broadcast_to(self.layout.start(), (self.n_draws, self.size)).copy()
+
     def log_posterior(self, x: np.ndarray) -> np.ndarray:
         """:func:`log_posterior` of this problem."""
         return log_posterior(self, x)
@@ -209,6 +213,8 @@ class Target(Protocol):
     def cost_per_sample(self) -> int: ...  # noqa: D102
 
     def draws_slice(self, sl: slice) -> Target: ...  # noqa: D102
+
+    def start(self) -> np.ndarray: ...  # noqa: D102
 
     def log_posterior(self, x: np.ndarray) -> np.ndarray: ...  # noqa: D102
 
@@ -374,8 +380,8 @@ def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndar
     iterations
         Newton iterations used.
     """
-    s, d = problem.n_draws, problem.size
-    x = problem.start() if hasattr(problem, "start") else np.zeros((s, d))
+    s = problem.n_draws
+    x = problem.start()
     f = problem.log_posterior(x)
     for it in range(1, MAX_NEWTON + 1):
         grad, hess = problem.gradient_hessian(x)

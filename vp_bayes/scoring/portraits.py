@@ -178,19 +178,18 @@ def _percentiles(draws: ItemDraws, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _result(draws: ItemDraws, member: Any, samples: np.ndarray, res: LaplaceResult,
+def _result(draws: ItemDraws, layout: Layout, samples: np.ndarray, res: LaplaceResult,
             log_prior: np.ndarray) -> dict[str, Any]:
     """One respondent's samples (S, M, D_r) as flat theta (S*M, V), alpha, offsets, its noise
     (tau, sigma: NaN where not modelled), diagnostics; ``log_prior`` (S*M,) is the
     power-scaled part of the prior at each sample."""
-    layout: Layout = member.layout
     s, m, _ = samples.shape
     flat = samples.reshape(s * m, -1)
     theta = flat[:, : layout.n_values]
     nan = np.full(s * m, np.nan)
     return {
         "theta": theta,
-        "alpha": flat[:, layout.alpha] if layout.has_alpha else np.full(s * m, np.nan),
+        "alpha": flat[:, layout.alpha] if layout.has_alpha else nan,
         "offsets": flat[:, layout.offsets],
         "tau": TAU_SCALE * np.abs(flat[:, layout.tau]) if layout.has_tau else nan,
         "sigma": np.exp(np.clip(flat[:, layout.sigma], -MAX_LOG_SCALE, MAX_LOG_SCALE))
@@ -230,17 +229,17 @@ def score_respondent(draws: ItemDraws, data: RespondentData, *, n_per_draw: int 
     marginal = method == "marginal"
     problem = make_problem(draws, data, variant_offsets, prior_scale,
                            item_deviation and marginal)
+    layout = problem.layout
+    keep = _not_own(layout.size, np.arange(layout.size)[layout.own])
     if not marginal:
-        keep = _not_own(problem.size, np.arange(problem.size)[problem.layout.own])
         res = laplace_samples(problem, n_per_draw, rng, importance=importance)
         log_prior = checks.log_prior_quadratic(res.samples, problem.precision, keep)
-        return _result(draws, problem, res.samples, res, log_prior)
+        return _result(draws, layout, res.samples, res, log_prior)
     target = MarginalProblem.from_problem(problem, draws.shared_thresholds)
-    keep = _not_own(target.size, np.arange(target.size)[target.layout.own])
     res = laplace_samples(target, n_per_draw * draws.n_draws, rng, importance=importance,
                           n_proposals=n_proposals)
     log_prior = checks.log_prior_quadratic(res.samples, target.precision, keep)
-    return _result(draws, target, _as_draws(res.samples, draws.n_draws), res, log_prior)
+    return _result(draws, layout, _as_draws(res.samples, draws.n_draws), res, log_prior)
 
 
 def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bool], *,
@@ -266,7 +265,7 @@ def score_jointly(draws: ItemDraws, data: list[RespondentData], is_base: list[bo
     keep = _not_own(problem.size, np.concatenate(own))
     log_prior = checks.log_prior_quadratic(res.samples, problem.precision, keep)
     samples = _as_draws(res.samples, draws.n_draws)
-    return [_result(draws, member, problem.member_x(samples, r), res, log_prior)
+    return [_result(draws, member.layout, problem.member_x(samples, r), res, log_prior)
             for r, member in enumerate(problem.members)]
 
 
