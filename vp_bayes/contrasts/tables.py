@@ -226,6 +226,11 @@ def persona_distance(human: object, portraits: object, *, axes=None,
     return pd.DataFrame(rows, columns=DISTANCE_COLUMNS)
 
 
+def excludes_zero(df: pd.DataFrame) -> pd.Series:
+    """Whether each row's interval excludes 0 (``lower > 0`` or ``upper < 0``): credible."""
+    return (df["lower"] > 0) | (df["upper"] < 0)
+
+
 def credible_summary(df: pd.DataFrame, source: str | None = "bias") -> pd.DataFrame:
     """Rows whose interval excludes 0, with ``direction`` (``positive``/``negative``).
 
@@ -237,7 +242,7 @@ def credible_summary(df: pd.DataFrame, source: str | None = "bias") -> pd.DataFr
         Keep only rows of this source (default ``bias``); ``None`` keeps all.
     """
     rows = df if source is None else df[df["source"] == source]
-    hit = rows[(rows["lower"] > 0) | (rows["upper"] < 0)].copy()
+    hit = rows[excludes_zero(rows)].copy()
     hit["direction"] = np.where(hit["mean"] > 0, "positive", "negative")
     hit["_shift"] = hit["group_b"] == UNPROMPTED
     hit["_size"] = -hit["mean"].abs()
@@ -283,6 +288,23 @@ class ContrastReport:
     distance: pd.DataFrame
     credible: pd.DataFrame
     mass: float
+
+    def summary(self) -> pd.DataFrame:
+        """The contrasts in brief: one row per contrast and value (mirt's ``summary``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source, model, axis, group_a, group_b, value, mean, lower, upper,
+            prob_positive, credible`` of :attr:`table` (``source`` human, llm or bias;
+            ``group_b`` ``population`` for a group mean, ``unprompted`` for a persona shift;
+            intervals of mass :attr:`mass`); ``credible``: the interval excludes 0.
+        """
+        columns = ["source", "model", "axis", "group_a", "group_b", "value", "mean", "lower",
+                   "upper", "prob_positive"]
+        out = self.table[columns].reset_index(drop=True)
+        out["credible"] = excludes_zero(out).to_numpy()
+        return out
 
 
 def compare(human: object, portraits: object | None = None, *, axes=None,

@@ -82,6 +82,32 @@ class ItemModel:
         """Lowest rating on the scale."""
         return int(self.idata.attrs["scale_min"])
 
+    def summary(self) -> pd.DataFrame:
+        """Convergence of the fit, one row per saved posterior variable (mirt's ``summary``).
+
+        Reads the stored :attr:`diagnostics` (computed by
+        :func:`vp_bayes.model.diagnostics.convergence_table` when the model was fitted) and the
+        sampler statistics (:func:`vp_bayes.model.diagnostics.sampler_summary`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``variable, n_elements, r_hat_max, ess_bulk_min, ess_tail_min,
+            item_parameter, divergences``: the worst R-hat and smallest bulk/tail ESS over the
+            variable's elements (NaN where they cannot be computed: one chain, ADVI or
+            Pathfinder), whether it is an item parameter, and the fit's total number of
+            divergent transitions (the same on every row; NaN without NUTS statistics).
+            ``convergence_problems`` says in words what to do about them.
+        """
+        from vp_bayes.model.diagnostics import convergence_table, sampler_summary
+
+        table = self.diagnostics if not self.diagnostics.empty else convergence_table(self.idata)
+        out = table.rename_axis("variable").reset_index()
+        out["divergences"] = sampler_summary(self.idata)["divergences"]
+        columns = ["variable", "n_elements", "r_hat_max", "ess_bulk_min", "ess_tail_min",
+                   "item_parameter", "divergences"]
+        return out[[c for c in columns if c in out.columns]]
+
 
 def resolve_init(model: pm.Model, cfg: SamplerConfig) -> str:
     """``"advi"`` or ``"jitter"``: what ``cfg.init`` means for this model (see

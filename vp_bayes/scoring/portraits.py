@@ -76,6 +76,22 @@ class Portraits:
     table: pd.DataFrame
     notes: tuple[str, ...] = ()
 
+    def summary(self) -> pd.DataFrame:
+        """The portraits in brief: one row per respondent and value (mirt's ``summary``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``respondent, model, persona, value, mean, sd, lower, upper, mass,
+            percentile, reliability, misfit`` of :attr:`table`: posterior mean, SD and
+            equal-tailed interval of probability ``mass`` on the human scale, the percentile
+            among the fitted participants, the reliability ``1 - var_post / var_prior`` and
+            whether the respondent's posterior predictive checks name it a misfit.
+        """
+        columns = ["respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
+                   "mass", "percentile", "reliability", "misfit"]
+        return self.table[columns].reset_index(drop=True)
+
 
 def split_respondent(name: str) -> tuple[str, str]:
     """``"gpt-4o|gender=male"`` -> ``("gpt-4o", "gender=male")``; no persona -> ``(name, "")``."""

@@ -91,6 +91,20 @@ class Wave:
     values: pd.DataFrame | None = None
     source: Path | None = field(default=None, compare=False)
 
+    def summary(self) -> pd.DataFrame:
+        """The wave's tables in brief: one row per table (mirt's ``summary``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``table, rows, columns`` for ``participants``, ``items``, ``ratings`` and
+            ``instrument`` (raw answers) or ``values`` (pre-scored), as ``vp-bayes validate``
+            prints them (:func:`vp_bayes.wave.io.summarize_wave` has the distributions too).
+        """
+        from vp_bayes.wave.io import summarize_wave
+
+        return summarize_wave(self)["counts"]
+
     def data_hash(self) -> str:
         """SHA-256 of the wave's content (independent of file format and row order)."""
         h = hashlib.sha256()

@@ -104,6 +104,18 @@ class SimulatedWave:
     truth: xr.Dataset
     llm_ratings: pd.DataFrame
 
+    def summary(self) -> pd.DataFrame:
+        """:meth:`Wave.summary` of the human wave plus a row for ``llm_ratings``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``table, rows, columns``.
+        """
+        llm = pd.DataFrame([{"table": "llm_ratings", "rows": len(self.llm_ratings),
+                             "columns": self.llm_ratings.shape[1]}])
+        return pd.concat([self.wave.summary(), llm], ignore_index=True)
+
 
 def circumplex_correlation(n_values: int = 10, weight: float = 0.6) -> np.ndarray:
     """Circumplex correlation ``w cos(2 pi (u - v) / V) + (1 - w) I``, shrunk until PD."""
