@@ -12,9 +12,19 @@ Needs ``models/valueportrait.nc`` and ``../shared/valueportrait`` (the release a
    person fit) under the earlier default and the current one, and which models the item
    model fits;
 3. per setting, how many of the paper's pairwise orderings (models a > b on a value) the
-   posterior supports at 90% (P(a > b) >= 0.9, draw by draw), and seconds per model.
+   posterior supports at 90% (P(a > b) >= 0.9, draw by draw), and seconds per model;
+4. why the methods disagree, per value: how the item model's loadings (posterior means,
+   partial effects of the ten values together) relate to the paper's tags (marginal
+   correlations), and a linear reading of the portrait, the least-squares regression of each
+   LLM's human-relative ratings (its mean rating of an item minus the humans' mean) on the
+   items' loadings, centred over the values like the portraits.
 
-Run: ``python benchmarks/score_real_compare.py [--settings default earlier ...]``
+Item models refitted with other settings (``vp-bayes fit ... --config``: the loading prior,
+the response style, the values as measured with error) are scored with the default
+settings through ``--refit NAME=PATH`` and appear as columns of table 1.
+
+Run: ``python benchmarks/score_real_compare.py [--settings default earlier ...]
+[--refit normal_loadings=PATH ...]``
 """
 
 from __future__ import annotations
@@ -83,10 +93,66 @@ def supported_orderings(draws, paper: pd.DataFrame, mass: float) -> tuple[int, i
     return ok, total
 
 
+def published_tags() -> set[str]:
+    """Items the paper tags for at least one value."""
+    from vp_bayes.selection.correlation import published_correlations
+
+    tags = published_correlations(RELEASE / "release")
+    return set(tags.loc[tags["tagged"].astype(bool), "item_id"].astype(str))
+
+
+def human_residuals(ratings: pd.DataFrame, items: tuple[str, ...]) -> pd.DataFrame:
+    """Each LLM's mean rating of an item minus the humans' mean rating (LLM x item)."""
+    from vp_bayes.wave.importers.valueportrait import read_valueportrait
+
+    wave = read_valueportrait(RELEASE / "release")
+    human_mean = wave.ratings.groupby("item_id")["rating"].mean()
+    llm = ratings.groupby(["respondent", "item_id"])["rating"].mean().unstack()
+    return (llm - human_mean).reindex(columns=list(items))
+
+
+def loadings_vs_tags(model, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Per value: the loadings of its tagged items, and the linear reading of the portrait.
+
+    Returns the per-value table and the mean over LLMs of the linear reading (centred).
+    """
+    from vp_bayes.selection.correlation import published_correlations
+
+    post = model.posterior
+    loads = post["beta"].mean((dims.CHAIN, dims.DRAW)).to_pandas()  # item x value
+    loads = loads.loc[:, list(dims.VALUES_10)]
+    tags = published_correlations(RELEASE / "release")
+    tags["trait"] = tags["trait"].map(dims.canonical_trait)
+    rho = tags.pivot(index="item_id", columns="trait", values="r").reindex(loads.index)
+    tagged = tags.pivot(index="item_id", columns="trait", values="tagged").reindex(
+        loads.index).fillna(False).astype(bool)
+    resid = human_residuals(ratings, tuple(loads.index)).fillna(0.0)
+    m = loads.to_numpy()
+    linear = resid.to_numpy() @ m @ np.linalg.pinv(m.T @ m)  # LLM x value least squares
+    linear = pd.DataFrame(linear, index=resid.index, columns=loads.columns)
+    linear = linear.sub(linear.mean(axis=1), axis=0)
+    rows = []
+    for v in loads.columns:
+        t = tagged[v].to_numpy()
+        rows.append({"value": v, "tagged_items": int(t.sum()),
+                     "mean_loading_tagged": float(m[t, list(loads.columns).index(v)].mean()),
+                     "share_tagged_loading_positive": float((loads.loc[t, v] > 0).mean()),
+                     "corr_rho_loading": float(np.corrcoef(rho[v], loads[v])[0, 1]),
+                     "llm_resid_tagged": float(resid.loc[:, t].mean(axis=1).mean()),
+                     "llm_resid_loading_weighted": float(
+                         (resid.to_numpy() @ loads[v].to_numpy()).mean()
+                         / np.abs(loads[v]).sum())})
+    return pd.DataFrame(rows).set_index("value"), linear.mean()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "valueportrait.nc")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--tagged-only", action="store_true",
+                        help="Also score with the default settings on tagged items only.")
+    parser.add_argument("--refit", nargs="*", default=[], metavar="NAME=PATH",
+                        help="Refitted item models, scored with the default settings.")
     parser.add_argument("--out", type=Path, default=None,
                         help="Folder for each setting's portraits (CSV + .nc).")
     args = parser.parse_args()
@@ -102,10 +168,20 @@ def main() -> None:
     draws = item_draws(model, 200)
     paper = paper_scores()
     means = {"paper": paper.mean(), "human_relative_classic": human_relative(ratings).mean()}
+    why, means["linear_reading"] = loadings_vs_tags(model, ratings)
+    runs = [(name, model, draws, SETTINGS[name], ratings) for name in args.settings]
+    if args.tagged_only:  # the default scoring on the items the paper tags for some value
+        tags = published_tags()
+        runs.append(("tagged_items_only", model, draws, {},
+                     ratings[ratings["item_id"].astype(str).isin(tags)]))
+    for spec in args.refit:
+        name, _, path = spec.partition("=")
+        refit = load_model(Path(path))
+        runs.append((name, refit, item_draws(refit, 200), {}, ratings))
     fit_rows, order_rows = [], []
-    for name in args.settings:
+    for name, item_model, run_draws, options, run_ratings in runs:
         start = time.perf_counter()
-        res = score(model, ratings, draws=draws, progress=False, **SETTINGS[name])
+        res = score(item_model, run_ratings, draws=run_draws, progress=False, **options)
         sec = (time.perf_counter() - start) / res.draws.sizes[dims.RESPONDENT]
         if args.out:
             save_portraits(res, args.out / f"{name}.csv")
@@ -128,15 +204,17 @@ def main() -> None:
     print("\n1. Mean over the 27 LLMs of the centred value (paper: centred mean rating; "
           "posterior: theta units)")
     print(table.to_string(float_format=lambda x: f"{x:+.2f}"))
-    rho = {c: spearmanr(table[c], table["paper"]).statistic for c in table.columns}
-    print("Spearman with the paper over the 10 values: "
-          + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()))
+    for ref in ("paper", "default"):
+        if ref in table.columns:
+            rho = {c: spearmanr(table[c], table[ref]).statistic for c in table.columns}
+            print(f"Spearman with {ref} over the 10 values: "
+                  + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()))
     fits = pd.DataFrame(fit_rows)
     print("\n2. Posterior predictive p-values per model")
     wide = fits.pivot(index="model", columns="setting",
                       values=["ppp_agreement", "ppp_distribution", "ppp_fit"])
     print(wide.to_string(float_format=lambda x: f"{x:.2f}"))
-    for name in args.settings:
+    for name in [r[0] for r in runs]:
         f = fits[fits["setting"] == name]
         low = {k: int((f[k] < 0.01).sum()) for k in ("ppp_agreement", "ppp_distribution",
                                                      "ppp_fit")}
@@ -144,6 +222,9 @@ def main() -> None:
               f" median sigma {np.nanmedian(f['sigma']):.2f}")
     print("\n3. Published orderings supported at 90%, misfit and importance diagnostics")
     print(pd.DataFrame(order_rows).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    print("\n4. The item model's loadings against the paper's tags (posterior-mean loadings;"
+          " LLM residual = LLM mean rating - humans' mean rating of the item)")
+    print(why.to_string(float_format=lambda x: f"{x:+.3f}"))
 
 
 if __name__ == "__main__":

@@ -147,9 +147,9 @@ def test_marginal_posterior_matches_a_grid(x_tau):
     draws, kappa = _gaussian_item_draws(np.random.default_rng(7))
     w = np.zeros((4, 1, 6))
     w[:, 0, 5] = 2.0
-    target = MarginalProblem.from_problem(
-        make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False, prior_scale=1.0,
-                     item_deviation=x_tau is not None))
+    problem = make_problem(draws, RespondentData(np.arange(4), w, ("all",)), False,
+                           prior_scale=1.0, item_deviation=x_tau is not None)
+    target = MarginalProblem.from_problem(problem)
     tau = 0.0 if x_tau is None else TAU_SCALE * x_tau
     params = np.stack([draws.beta[:, :, 0], draws.b], axis=-1)  # (S, J, 2)
     m, c = params.mean(0), np.einsum("sjv,sjw->jvw", params - params.mean(0),
@@ -166,9 +166,14 @@ def test_marginal_posterior_matches_a_grid(x_tau):
         [grid, np.full_like(grid, x_tau), np.zeros_like(grid)], axis=-1)[None]
     diff = target.log_posterior(points)[0] - log_post
     dens = np.exp(log_post - log_post.max())
-    # equal up to the constant and the 20-node quadrature error (measured 2e-4 without the
-    # deviation, 1.9e-3 with tau = 1.0: a wider integrand)
-    assert np.ptp(diff[dens > 1e-8]) < (1e-3 if x_tau is None else 5e-3)
+    # equal up to the constant and the quadrature error. The default 12 nodes, where
+    # importance proposals land (density above 1e-4 of the mode's, 4.3 SD): measured 3.4e-3
+    # without the deviation, 4.1e-3 with tau = 1 (one-sided integrands: each item rated in the
+    # top category twice); the error converges to 0 with more nodes: 24 nodes over the whole
+    # posterior (density above 1e-8)
+    assert np.ptp(diff[dens > 1e-4]) < 6e-3
+    fine = MarginalProblem.from_problem(problem, n_nodes=24).log_posterior(points)[0]
+    assert np.ptp((fine - log_post)[dens > 1e-8]) < 1e-3
     if x_tau is not None:
         return  # tau is a parameter of that target: its samples are not the fixed-tau grid's
     dens /= dens.sum()

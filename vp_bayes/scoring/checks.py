@@ -117,34 +117,41 @@ def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndar
     u, log_w = _nodes(PPC_NODES)
     starts = cells.item_starts
     k = draws.n_categories
+    # the cells of an (item, variant group) share their linear predictor and probabilities
+    units, cell_unit = np.unique(np.stack([cells.item, cells.group]), axis=1,
+                                 return_inverse=True)
+    unit_item, unit_group = units
+    cells_per_unit = np.bincount(cell_unit, minlength=units.shape[1])
     stats_obs, stats_rep = [], []
     for c0 in range(0, n_rep, REP_CHUNK):
         ii, ss = pick[c0:c0 + REP_CHUNK], s[c0:c0 + REP_CHUNK]
         r = ii.size
-        eta = np.einsum("rcv,rv->rc", draws.beta[ss][:, cells.item], theta[ii])
+        eta = np.einsum("ruv,rv->ru", draws.beta[ss][:, unit_item], theta[ii])  # (r, U)
         if draws.b is not None:
-            eta += draws.b[ss][:, cells.item]
+            eta += draws.b[ss][:, unit_item]
         eta += np.nan_to_num(alpha[ii])[:, None]
         if offsets.size:
-            has_g = cells.group >= 0
-            eta[:, has_g] += offsets[ii][:, cells.group[has_g]]
+            has_g = unit_group >= 0
+            eta[:, has_g] += offsets[ii][:, unit_group[has_g]]
         sd = np.nan_to_num(tau[ii])
         sig = np.where(np.isnan(sigma[ii]), 1.0, sigma[ii])[:, None]
         cuts = draws.cuts[ss]  # (r, K-1) or (r, J, K-1)
-        cut = cuts[:, None, :] if draws.shared_thresholds else cuts[:, cells.item]
+        cut = cuts[:, None, :] if draws.shared_thresholds else cuts[:, unit_item]
         # replicate: fresh shared deviation per item, logistic noise per rating
         e_item = rng.standard_normal((r, starts.size)) * sd[:, None]
         e = np.repeat(e_item, np.diff(np.r_[starts, cells.item.size]), axis=1)
-        latent = eta + e + sig * rng.logistic(size=eta.shape)
-        rep = (latent[..., None] > cut).sum(axis=-1)
-        # quadrature over the item deviation: log P(y = k | eta + tau u_q), (r, C, Q, K)
+        latent = eta[:, cell_unit] + e + sig * rng.logistic(size=e.shape)
+        cell_cut = cut if draws.shared_thresholds else cut[:, cell_unit]
+        rep = (latent[..., None] > cell_cut).sum(axis=-1)
+        # quadrature over the item deviation: log P(y = k | eta + tau u_q), (r, U, Q, K)
         probs_q = category_probs_np((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
                                     cut[:, :, None, :] / sig[..., None, None])
         logp = np.log(np.clip(probs_q, 1e-300, None))
-        probs = np.exp(logp + log_w[:, None]).sum(axis=2)  # (r, C, K) marginal over e
-        expected = probs.sum(axis=1)  # (r, K)
+        probs = np.exp(logp + log_w[:, None]).sum(axis=2)  # (r, U, K) marginal over e
+        expected = np.einsum("ruk,u->rk", probs, cells_per_unit)
+        rows = np.arange(r)[:, None]
         for y, out in ((np.broadcast_to(cells.rating, rep.shape), stats_obs), (rep, stats_rep)):
-            cell_lp = np.take_along_axis(logp, y[:, :, None, None], axis=-1)[..., 0]
+            cell_lp = logp[rows, cell_unit[None, :], :, y]  # (r, C, Q)
             item_lp = np.add.reduceat(cell_lp, starts, axis=1) + log_w
             loglik = logsumexp(item_lp, axis=-1).sum(axis=-1)
             counts = np.stack([(y == c).sum(axis=1) for c in range(k)], axis=1)

@@ -50,6 +50,8 @@ ADAPT_PROPOSALS_PER_DIM = 50  # ... if it has at least this many proposals per d
 # weighted covariance of a collapsed high-dimensional round is too narrow: measured on jointly
 # scored personas, 78 dimensions, the refit cut persona-contrast coverage from 0.875 to 0.725)
 MAX_NEWTON = 100
+MAX_STEP = 2.0  # largest change of one coordinate of x in a Newton step (a trust region:
+# far from the mode the clipped Hessian is nearly singular and its step useless)
 CHUNK_ELEMENTS = 4_000_000  # largest (draws x samples x items x variants x K) block evaluated
 
 
@@ -389,6 +391,7 @@ def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndar
         decrement = np.einsum("sd,sd->s", grad, step)  # Newton decrement squared
         if np.all(decrement < tol):
             return x, -hess, it
+        step *= np.minimum(1.0, MAX_STEP / np.abs(step).max(axis=-1, keepdims=True))
         t = np.ones(s)
         for _ in range(40):
             x_new = x + t[:, None] * step
