@@ -17,7 +17,14 @@ alternative (the first word of another phrase) with ``0.05``.
 
 The server counts requests per key (sha256 of model + messages + seed; see :func:`body_key`):
 ``attempts[key]`` every request, ``answered[key]`` every 200 reply, so tests can assert that
-no finished request was repeated. It records the ``Authorization`` headers it saw.
+no finished request was repeated. It records the ``Authorization`` headers and request paths
+(query included) it saw.
+
+Two switches for the safety tests: ``echo=401`` answers every POST (any path) with HTTP 401 whose
+body echoes the ``Authorization`` header, the bare token and the request path, as careless
+servers do; ``echo=200`` answers ``like me`` followed by the same echo, with the token as the
+reported model and fingerprint. ``gate`` (a ``threading.Event``) holds every request until it
+is set (at most 60 s), so a test can keep a client busy.
 """
 
 from __future__ import annotations
@@ -54,8 +61,12 @@ class ScriptedServer:
     """Start with ``with ScriptedServer() as srv: srv.base_url``."""
 
     def __init__(self, *, delay: float = 0.0, retry_after: float = 1.0,
-                 fingerprint: str = "fp_test_123") -> None:
+                 fingerprint: str = "fp_test_123", echo: int | None = None,
+                 gate: threading.Event | None = None) -> None:
         self.delay = delay
+        self.echo = echo
+        self.gate = gate
+        self.paths: list[str] = []
         self.retry_after = retry_after
         self.fingerprint = fingerprint
         self.attempts: Counter[str] = Counter()
@@ -133,6 +144,11 @@ class ScriptedServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                with server.lock:
+                    server.paths.append(self.path)
+                if server.echo is not None:
+                    self._echo(body)
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, {}, {"error": {"message": "not found"}})
                     return
@@ -142,6 +158,8 @@ class ScriptedServer:
                     attempt = server.attempts[key]
                     server.auth_headers.append(self.headers.get("Authorization", ""))
                     server.bodies.append(body)
+                if server.gate is not None:
+                    server.gate.wait(60)
                 if server.delay:
                     time.sleep(server.delay)
                 status, headers, payload = server.reply(body, attempt)
@@ -149,6 +167,27 @@ class ScriptedServer:
                     with server.lock:
                         server.answered[key] += 1
                 self._send(status, headers, payload)
+
+            def _echo(self, body: dict[str, Any]) -> None:
+                auth = self.headers.get("Authorization", "")
+                token = auth.split(" ", 1)[-1]
+                key = body_key(body.get("model"), body.get("messages", []), body.get("seed"))
+                with server.lock:
+                    server.attempts[key] += 1
+                    server.auth_headers.append(auth)
+                    server.bodies.append(body)
+                echo = f"Incorrect API key provided: {token}. You sent Authorization: {auth} " \
+                       f"to {self.path}"
+                if server.echo == 200:
+                    reply = server._completion(body, f"Like me. {echo}")
+                    reply["model"] = reply["system_fingerprint"] = token
+                    with server.lock:
+                        server.answered[key] += 1
+                    self._send(200, {}, reply)
+                    return
+                self._send(server.echo, {}, {"error": {
+                    "message": echo, "type": "invalid_request_error", "code": "invalid_api_key",
+                    "request": {"headers": {"Authorization": auth}, "path": self.path}}})
 
             def _send(self, status: int, headers: dict[str, str], payload: Any) -> None:
                 data = json.dumps(payload).encode()

@@ -20,6 +20,7 @@ import pandas as pd
 
 from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait
 from vp_bayes.errors import InputError
+from vp_bayes.output import unescape_cells
 from vp_bayes.wave.ratings import item_ratings
 
 SCORE_COLUMNS: list[str] = [RESPONDENT, VALUE, "score", "centered_score", "n_items"]
@@ -45,7 +46,8 @@ def read_tags(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() == ".parquet":
         raw = pd.read_parquet(path)
     else:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        raw = unescape_cells(pd.read_csv(path, dtype=str, keep_default_na=False,
+                                         na_values=[""]))  # write_csv's escape
     return normalize_tags(raw, source=path)
 
 

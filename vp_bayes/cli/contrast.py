@@ -11,6 +11,7 @@ import typer
 from vp_bayes.cli.app import app, import_app  # noqa: F401
 from vp_bayes.dims import INTERVAL_MASS
 from vp_bayes.errors import InputError
+from vp_bayes.output import write_csv
 
 _SHOW = ["source", "model", "axis", "group_a", "group_b", "value", "mean", "lower", "upper",
          "prob_positive"]
@@ -80,14 +81,14 @@ def contrast(
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report.table.to_csv(out, index=False, lineterminator="\n")
+    write_csv(report.table, out, lineterminator="\n")
     pct = f"{100 * mass:g}%"
     table = report.table
     pairs = table[~table["group_b"].isin(("population", "unprompted"))]
     _print_table(f"Pair contrasts ({pct} intervals, {scale} scale)", pairs, _SHOW)
     if portraits is not None:
         dist_path = distance_out or out.with_name(out.stem + "_distance.csv")
-        report.distance.to_csv(dist_path, index=False, lineterminator="\n")
+        write_csv(report.distance, dist_path, lineterminator="\n")
         _print_table(f"Persona distance to its human group ({pct})", report.distance,
                      ["model", "axis", "group", "quantity", "mean", "lower", "upper",
                       "prob_positive"])

@@ -9,6 +9,7 @@ import pandas as pd
 import typer
 
 from vp_bayes.cli.app import app
+from vp_bayes.output import unescape_cells, write_csv
 
 
 @app.command()
@@ -92,7 +93,7 @@ def select_bayes(
     item_model = load_model(model_path)
     table = posterior_selection(item_model, practical=practical, probability=probability)
     if tags is not None:
-        tag_table = pd.read_csv(tags, dtype={"item_id": str})
+        tag_table = unescape_cells(pd.read_csv(tags, dtype={"item_id": str}))
         for col in ("item_id", "trait", "r", "tagged"):
             if col not in tag_table.columns:
                 raise InputError("tag table lacks a column (write it with vp-bayes select)",
@@ -101,6 +102,5 @@ def select_bayes(
         typer.echo(agreement_counts(table).to_string())
     else:
         typer.echo(table.groupby("value")["posterior_tagged"].sum().to_string())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    write_csv(table, out)
     typer.echo(f"wrote {out}")

@@ -59,16 +59,25 @@ def rate_command(
     gguf_file: str | None = typer.Option(None, "--gguf-file", help="GGUF file in --model."),
     revision: str | None = typer.Option(None, "--revision", help="Model revision."),
     cache: Path | None = typer.Option(None, "--cache", help="SQLite cache (default by --out)."),
+    cache_wait: float = typer.Option(
+        0.0, "--cache-wait", min=0.0,
+        help="Seconds to wait while another rate process holds the cache (0: stop at once)."),
     items_limit: int | None = typer.Option(None, "--items-limit", help="First N items only."),
     item_ids: str | None = typer.Option(None, "--items", help="Comma list of item ids."),
     respondent: str | None = typer.Option(None, "--respondent",
                                           help="Name in the respondent column (default --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache)."""
+    """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache).
+
+    One process at a time per cache: a second one stops (or waits --cache-wait seconds). The
+    output paths and the cache are checked before the backend is made or anything is sent.
+    """
+    from vp_bayes.llm.cache import RatingCache
     from vp_bayes.llm.personas import resolve_personas
     from vp_bayes.llm.prompts import VARIANTS, load_templates, read_items
-    from vp_bayes.llm.runner import Settings, rate
+    from vp_bayes.llm.redact import redact
+    from vp_bayes.llm.runner import Settings, check_outputs, default_cache_path, rate
 
     table = read_items(items)
     wanted = _split(item_ids)
@@ -84,24 +93,28 @@ def rate_command(
     people = resolve_personas(personas, persona)
     settings = Settings(temperature=temperature, seed=seed, max_tokens=max_tokens, top_p=top_p,
                         logprobs=logprobs)
-    if backend is BackendName.openai:
-        from vp_bayes.llm.backends.openai import OpenAIBackend
+    check_outputs(out)
+    # the cache is locked and checked before a model is loaded or a request is sent
+    with RatingCache(cache or default_cache_path(out), wait=cache_wait) as rating_cache:
+        if backend is BackendName.openai:
+            from vp_bayes.llm.backends.openai import OpenAIBackend
 
-        be = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env,
-                           concurrency=concurrency, timeout=timeout, max_retries=max_retries,
-                           base_delay=retry_delay,
-                           temperature=temperature, max_tokens=max_tokens, top_p=top_p,
-                           logprobs=logprobs)
-    else:
-        from vp_bayes.llm.backends.transformers import TransformersBackend
+            be = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env,
+                               concurrency=concurrency, timeout=timeout,
+                               max_retries=max_retries, base_delay=retry_delay,
+                               temperature=temperature, max_tokens=max_tokens, top_p=top_p,
+                               logprobs=logprobs)
+        else:
+            from vp_bayes.llm.backends.transformers import TransformersBackend
 
-        be = TransformersBackend(model, gguf_file=gguf_file, revision=revision,
-                                 batch_size=batch_size, max_new_tokens=max_tokens,
-                                 temperature=temperature, top_p=top_p, logprobs=logprobs)
-    summary, ratings = rate(table, be, out, respondent_model=respondent or model,
-                            variants=chosen, personas=people, persona_mode=persona_mode.value,
-                            samples=samples, settings=settings, templates=tmpl,
-                            cache_path=cache, progress=progress)
+            be = TransformersBackend(model, gguf_file=gguf_file, revision=revision,
+                                     batch_size=batch_size, max_new_tokens=max_tokens,
+                                     temperature=temperature, top_p=top_p, logprobs=logprobs)
+        summary, ratings = rate(table, be, out, respondent_model=respondent or model,
+                                variants=chosen, personas=people,
+                                persona_mode=persona_mode.value, samples=samples,
+                                settings=settings, templates=tmpl, cache=rating_cache,
+                                progress=progress)
     typer.echo(summary.line())
     if len(ratings):
         counts = ratings["rating"].value_counts(dropna=False).sort_index()
@@ -110,7 +123,7 @@ def rate_command(
     typer.echo(f"wrote {out} ({len(ratings)} rows)")
     if summary.failed:
         for key, msg in list(summary.failures.items())[:5]:
-            typer.echo(f"failed {key[:12]}: {msg}", err=True)
+            typer.echo(f"failed {key[:12]}: {redact(msg)}", err=True)
         typer.echo(f"{summary.failed} requests failed; run the same command again to retry them",
                    err=True)
         raise SystemExit(1)  # typer.Exit is swallowed under standalone_mode=False

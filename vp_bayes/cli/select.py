@@ -9,6 +9,7 @@ import typer
 
 from vp_bayes.cli.app import app, import_app
 from vp_bayes.errors import InputError
+from vp_bayes.output import write_csv
 
 
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -16,7 +17,7 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
     if path.suffix.lower() == ".parquet":
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        write_csv(frame, path)
 
 
 @import_app.command("valueportrait")

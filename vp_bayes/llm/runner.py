@@ -7,7 +7,10 @@ fail after the backend's retries are recorded as failures (not answers) and retr
 
 Outputs: the ratings table ``respondent,item_id,variant,sample,rating[,p1..p6,p_valid]`` (one
 row per answered request; rating empty when the answer could not be parsed) and the side table
-``<out>.raw.csv`` with every request's status, raw text and metadata.
+``<out>.raw.csv`` with every request's status, raw text and metadata, both written by
+:func:`vp_bayes.output.write_csv` (CSV-injection safe). Before any request is sent, :func:`rate`
+checks that both tables can be written and opens (locks and checks) the cache; errors and texts
+are redacted (:mod:`vp_bayes.llm.redact`) before they are stored or shown.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from vp_bayes.llm.cache import PROB_COLUMNS, RatingCache, canonical_json, reques
 from vp_bayes.llm.parse import parse_rating
 from vp_bayes.llm.personas import Persona, respondent_name
 from vp_bayes.llm.prompts import VARIANTS, Templates, build_messages, load_templates
+from vp_bayes.llm.redact import redact
+from vp_bayes.output import check_writable, write_csv
 
 RATING_COLUMNS: tuple[str, ...] = ("respondent", "item_id", "variant", "sample", "rating")
 LOGPROB_COLUMNS: tuple[str, ...] = (*PROB_COLUMNS, "p_valid")
@@ -149,7 +154,7 @@ def run_requests(
     def finished(req: Request, result: Answer | Exception) -> None:
         if isinstance(result, Exception):
             summary.failed += 1
-            msg = str(result)[:300] or type(result).__name__
+            msg = (redact(str(result)) or type(result).__name__)[:300]
             summary.failures[req.key] = msg
             cache.record_failure(req.key, req.spec, msg)
         else:
@@ -235,6 +240,8 @@ def collect_tables(requests: Sequence[Request], cache: RatingCache,
                 "request_hash"]
     raw = pd.DataFrame(raw_rows).reindex(columns=raw_cols)
     raw["rating"] = raw["rating"].astype("Int64")
+    for col in ("raw_text", "reported_model", "system_fingerprint", "error", "meta"):
+        raw[col] = raw[col].map(redact, na_action="ignore")  # also for caches written before
     return ratings, raw
 
 
@@ -250,6 +257,19 @@ def default_cache_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".cache.sqlite")
 
 
+def check_outputs(out: str | Path) -> Path:
+    """Check, before any request is sent, that ``out`` and ``<out>.raw.csv`` can be written.
+
+    Raises
+    ------
+    InputError
+        Naming the path that cannot be written.
+    """
+    out = check_writable(out)
+    check_writable(raw_path(out))
+    return out
+
+
 def rate(
     items: pd.DataFrame,
     backend: Backend,
@@ -263,30 +283,62 @@ def rate(
     settings: Settings = Settings(),  # noqa: B008 - frozen dataclass
     templates: Templates | None = None,
     cache_path: str | Path | None = None,
+    cache: RatingCache | None = None,
+    cache_wait: float = 0.0,
     progress: bool = True,
 ) -> tuple[RunSummary, pd.DataFrame]:
     """Collect ratings end to end: build requests, run the uncached ones, write the tables.
+
+    The output paths are checked and the cache is opened (locked, checked) before any request
+    is sent; the lock is held until both tables are written.
+
+    Parameters
+    ----------
+    items, backend, out, respondent_model
+        The items table, the backend, the ratings table's path, the respondent's model name.
+    variants, personas, persona_mode, samples, settings, templates
+        What to ask and how (see :func:`build_requests`).
+    cache_path
+        The SQLite cache (default :func:`default_cache_path`); ignored when ``cache`` is given.
+    cache
+        An open cache to use (the caller closes it), e.g. opened before loading a local model.
+    cache_wait
+        Seconds to wait for another process holding the cache (0: stop at once).
+    progress
+        Show a progress bar.
 
     Returns
     -------
     summary, ratings
         The run's counts and the ratings table written to ``out``.
+
+    Raises
+    ------
+    InputError
+        Before any request: an output path that cannot be written, a cache held by another
+        process, a corrupt or foreign cache file.
     """
+    out = check_outputs(out)
     requests = build_requests(items, identity=backend.identity(),
                               respondent_model=respondent_model, variants=variants,
                               personas=personas, persona_mode=persona_mode, samples=samples,
                               settings=settings, templates=templates)
-    cache_path = Path(cache_path) if cache_path is not None else default_cache_path(out)
-    with RatingCache(cache_path) as cache:
-        summary = run_requests(requests, backend, cache, progress=progress)
-        ratings, raw = collect_tables(requests, cache, logprobs=settings.logprobs)
+    if cache is None:
+        cache_path = Path(cache_path) if cache_path is not None else default_cache_path(out)
+        with RatingCache(cache_path, wait=cache_wait) as opened:
+            return _rate_with(requests, backend, opened, out, settings, progress)
+    return _rate_with(requests, backend, cache, out, settings, progress)
+
+
+def _rate_with(requests: Sequence[Request], backend: Backend, cache: RatingCache, out: Path,
+               settings: Settings, progress: bool) -> tuple[RunSummary, pd.DataFrame]:
+    summary = run_requests(requests, backend, cache, progress=progress)
+    ratings, raw = collect_tables(requests, cache, logprobs=settings.logprobs)
     summary.unparsed = int(ratings["rating"].isna().sum())
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ratings.to_csv(out, index=False)
-    raw.to_csv(raw_path(out), index=False)
+    write_csv(ratings, out)
+    write_csv(raw, raw_path(out))
     return summary, ratings
 
 
 __all__ = ["Settings", "RunSummary", "build_requests", "run_requests", "collect_tables", "rate",
-           "raw_path", "default_cache_path", "canonical_json"]
+           "raw_path", "default_cache_path", "check_outputs", "canonical_json"]

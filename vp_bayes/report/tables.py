@@ -14,6 +14,7 @@ import pandas as pd
 
 from vp_bayes import dims
 from vp_bayes.errors import InputError
+from vp_bayes.output import unescape_cells
 
 PORTRAIT_COLUMNS = ("respondent", "value", "mean", "lower", "upper")
 PORTRAIT_NUMERIC = ("mean", "sd", "lower", "upper", "centered_mean", "centered_lower",
@@ -41,7 +42,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=True)
+        return unescape_cells(pd.read_csv(path, keep_default_na=True))  # write_csv's escape
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read table ({err})", file=path) from None
 

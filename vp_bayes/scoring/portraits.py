@@ -633,7 +633,7 @@ def save_portraits(portraits: Portraits, csv_path: str | Path,
     draws_path = Path(draws_path) if draws_path is not None else csv_path.with_suffix(".nc")
     for p in (csv_path, draws_path):
         p.parent.mkdir(parents=True, exist_ok=True)
-    portraits.table.to_csv(csv_path, index=False, lineterminator="\n")
+    __import__("vp_bayes.output").output.write_csv(portraits.table, csv_path, lineterminator="\n")
     tmp = draws_path.with_name(draws_path.name + ".tmp")
     portraits.draws.to_netcdf(tmp, engine=NETCDF_ENGINE)
     tmp.replace(draws_path)

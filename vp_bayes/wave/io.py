@@ -33,6 +33,7 @@ import pandas as pd
 from vp_bayes.dims import TRAIT_SETS, canonical_trait
 from vp_bayes.errors import InputError
 from vp_bayes.instruments import get_instrument
+from vp_bayes.output import unescape_cells, write_csv
 from vp_bayes.wave.core import Manifest, Wave
 
 MANIFEST_FILE = "wave.json"
@@ -75,7 +76,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         with path.open(encoding="utf-8", newline="") as fh:
             header = next(csv.reader(fh), [])
         _check_header(path, header)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                            encoding="utf-8")
+        return unescape_cells(frame)  # the escape of write_csv (formula injection)
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text ({err.reason})", file=path) from err
     except pd.errors.EmptyDataError as err:
@@ -507,7 +510,7 @@ def write_wave(wave: Wave, path: str | Path, fmt: str = "csv") -> Path:
     (folder / MANIFEST_FILE).write_text(text, encoding="utf-8")
     for stem, frame in tables.items():
         if fmt == "csv":
-            frame.to_csv(folder / f"{stem}.csv", index=False, lineterminator="\n")
+            write_csv(frame, folder / f"{stem}.csv", lineterminator="\n")
         else:
             frame.to_parquet(folder / f"{stem}.parquet", index=False)
     return folder

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vp_bayes.errors import InputError
+from vp_bayes.output import unescape_cells
 
 KEY_COLUMNS: tuple[str, ...] = ("respondent", "item_id", "variant")
 REQUIRED: tuple[str, ...] = (*KEY_COLUMNS, "rating")
@@ -84,7 +85,8 @@ def _read_raw(path: Path) -> pd.DataFrame:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
         elif suffix in {".csv", ".txt", ""} or suffix.endswith("csv"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            frame = unescape_cells(pd.read_csv(path, dtype=str, keep_default_na=False,
+                                               na_values=[""]))  # write_csv's escape
         else:
             raise InputError(f"unknown table format {suffix!r} (use .csv or .parquet)",
                              file=path)

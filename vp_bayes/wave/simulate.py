@@ -68,6 +68,7 @@ from vp_bayes.dims import (
 )
 from vp_bayes.errors import InputError
 from vp_bayes.instruments import get_instrument, mrat_centred, question_values
+from vp_bayes.output import write_csv
 from vp_bayes.wave.core import Manifest, Wave
 from vp_bayes.wave.io import write_wave
 
@@ -455,7 +456,7 @@ def write_simulated(sim: SimulatedWave, path: str | Path, fmt: str = "csv") -> P
         Table format of the wave tables (``llm_ratings`` is always CSV).
     """
     folder = write_wave(sim.wave, path, fmt=fmt)
-    sim.llm_ratings.to_csv(folder / LLM_RATINGS_FILE, index=False, lineterminator="\n")
+    write_csv(sim.llm_ratings, folder / LLM_RATINGS_FILE, lineterminator="\n")
     sim.truth.to_netcdf(folder / TRUTH_FILE, engine=NETCDF_ENGINE)
     return folder
 

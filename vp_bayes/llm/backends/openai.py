@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
 import time
 from typing import Any
@@ -24,6 +23,7 @@ import openai
 from vp_bayes.errors import InputError
 from vp_bayes.llm.backends.base import OPTION_PHRASES, Answer, Backend, Request, RequestFailed
 from vp_bayes.llm.parse import normalize
+from vp_bayes.llm.redact import api_key_from_env, redact, strip_url_credentials
 
 DUMMY_KEY = "sk-no-key-required"  # noqa: S105 - placeholder for local servers
 _JUNK = set(" \t\n\r\"'`*_.,;:!?()[]")
@@ -133,7 +133,9 @@ class OpenAIBackend(Backend):
         Server URL (``None``: the client's default, ``https://api.openai.com/v1``).
     api_key_env
         Name of the environment variable holding the API key (default ``OPENAI_API_KEY``). If
-        unset, a dummy key is used (fine for local servers). The key is only given to the client.
+        unset, a dummy key is used (fine for local servers). The key is only given to the client
+        and is registered for redaction (:mod:`vp_bayes.llm.redact`), as are credentials inside
+        ``base_url``, which enters the cache key without them.
     concurrency
         Maximum requests in flight.
     timeout
@@ -168,7 +170,7 @@ class OpenAIBackend(Backend):
         if concurrency < 1:
             raise InputError("concurrency must be at least 1", field="concurrency")
         self.model = model
-        self.base_url = base_url
+        self._url = base_url  # as given, credentials included: only for the client
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
@@ -179,13 +181,15 @@ class OpenAIBackend(Backend):
         self.top_p = top_p
         self.logprobs = logprobs
         self._api_key_env = api_key_env
+        api_key_from_env(api_key_env)  # registered for redaction now, before anything is sent
+        self.base_url = strip_url_credentials(base_url)  # also registers its credentials
         self._client: openai.AsyncOpenAI | None = None  # made inside the running event loop
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
             self._client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self._api_key_env) or DUMMY_KEY,
+                base_url=self._url,
+                api_key=api_key_from_env(self._api_key_env) or DUMMY_KEY,
                 max_retries=0,
                 timeout=self.timeout,
             )
@@ -195,7 +199,7 @@ class OpenAIBackend(Backend):
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
 
     def identity(self) -> dict[str, Any]:
-        """Backend, base URL and model (the revision is not knowable up front)."""
+        """Backend, base URL without credentials and model (the revision is not knowable)."""
         return {"backend": self.name, "base_url": self.base_url, "model": self.model,
                 "revision": None}
 
@@ -281,7 +285,10 @@ def _retry_after(err: Exception) -> float | None:
 
 
 def _short(err: Exception | None) -> str:
-    return f"{type(err).__name__}: {str(err)[:200]}" if err is not None else "unknown error"
+    """The error's type and message, redacted before it is cut to 200 characters."""
+    if err is None:
+        return "unknown error"
+    return f"{type(err).__name__}: {(redact(str(err)) or '')[:200]}"
 
 
 __all__ = ["OpenAIBackend", "option_probs_from_top_logprobs", "normalize"]
