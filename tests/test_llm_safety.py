@@ -180,6 +180,36 @@ def test_redact_shapes_and_registered_values() -> None:
     assert strip_url_credentials("http://127.0.0.1:9/v1") == "http://127.0.0.1:9/v1"
 
 
+def test_backend_shows_and_keys_no_url_credentials() -> None:
+    from vp_bayes.llm.backends.openai import OpenAIBackend
+
+    backend = OpenAIBackend("m", base_url=f"https://u:{USERINFO_KEY}@host/v1?token={QUERY_KEY}")
+    shown = repr(backend) + repr(backend.identity())
+    assert USERINFO_KEY not in shown and QUERY_KEY not in shown
+    assert backend.identity()["base_url"] == "https://host/v1"
+    assert redact(f"GET https://host/v1?x=1&y={QUERY_KEY}") == f"GET https://host/v1?x=1&y={MARK}"
+
+
+def test_tables_from_a_cache_written_before_redaction_are_redacted(tmp_path: Path) -> None:
+    from vp_bayes.llm.runner import build_requests, collect_tables
+
+    register_secret(KEY)
+    items = pd.read_csv(_items(tmp_path), dtype=str, keep_default_na=False)
+    reqs = build_requests(items, identity={"backend": "openai", "base_url": None, "model": "m",
+                                           "revision": None}, respondent_model="m",
+                          variants=["v1"])
+    with RatingCache(tmp_path / "old.sqlite") as cache:  # rows as an old version stored them
+        cache.conn.execute("INSERT INTO answers (key, request, raw_text, rating, meta, "
+                           "created_at) VALUES (?, '{}', ?, 5, '{}', 0)",
+                           (reqs[0].key, f"like me {KEY}"))
+        cache.conn.execute("INSERT INTO failures VALUES (?, '{}', ?, 1, 0)",
+                           (reqs[1].key, f"HTTP 401: Bearer {KEY}"))
+        cache.conn.commit()
+        _, raw = collect_tables(reqs, cache)
+    assert KEY not in raw.to_csv()
+    assert raw["raw_text"].iloc[0] == f"like me {MARK}"
+
+
 # -- the locked cache ------------------------------------------------------------------------
 
 
