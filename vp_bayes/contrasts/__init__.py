@@ -42,6 +42,7 @@ from vp_bayes.contrasts.tables import (
     persona_contrasts,
     persona_distance,
     persona_shifts,
+    report_lines,
 )
 
 __all__ = [
@@ -74,5 +75,6 @@ __all__ = [
     "portrait_draws",
     "read_reference",
     "reference_group_draws",
+    "report_lines",
     "summarise",
 ]

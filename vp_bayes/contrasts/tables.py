@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,6 +43,12 @@ BIAS_SEED = 2026
 DISTANCE_COLUMNS = ["model", "respondent", "axis", "group", "quantity", "mean", "lower", "upper",
                     "prob_positive", "mass"]
 Kind = Literal["contrast", "shift"]
+# What ``vp-bayes contrast`` prints (:func:`report_lines`): columns, and rows per table.
+PAIR_COLUMNS = ["source", "model", "axis", "group_a", "group_b", "value", "mean", "lower",
+                "upper", "prob_positive"]
+DISTANCE_PRINT_COLUMNS = ["model", "axis", "group", "quantity", "mean", "lower", "upper",
+                          "prob_positive"]
+N_PRINTED = 40
 
 
 class ContrastWarning(UserWarning):
@@ -251,19 +258,34 @@ def credible_summary(df: pd.DataFrame, source: str | None = "bias") -> pd.DataFr
     return hit.drop(columns=["_shift", "_size"]).reset_index(drop=True)
 
 
-def describe_credible(summary: pd.DataFrame, mass: float = INTERVAL_MASS) -> str:
-    """One line per credible bias, e.g. ``gpt  gender male - female  power  +0.42 [0.12, 0.71]``."""
+def describe_credible(summary: pd.DataFrame, mass: float = INTERVAL_MASS,
+                      limit: int | None = None) -> str:
+    """One line per credible bias, e.g. ``gpt  gender male - female  power  +0.42 [0.12, 0.71]``.
+
+    Parameters
+    ----------
+    summary
+        :func:`credible_summary`.
+    mass
+        The interval mass (named in the heading).
+    limit
+        List at most this many biases, then a line counting the rest (``None``: all).
+    """
     pct = f"{100 * mass:g}%"
     if summary.empty:
         return f"No bias is credible at {pct} (every interval contains 0)."
     lines = [f"{len(summary)} credible bias(es) at {pct} (interval excludes 0). A pair bias is "
              "(persona a - persona b) - (human a - human b); a shift bias is (persona - "
              "unprompted model) - (human group - population):"]
-    for r in summary.itertuples():
+    shown = summary if limit is None else summary.head(max(limit, 0))
+    for r in shown.itertuples():
         what = (f"{r.group_a} shift" if r.group_b == UNPROMPTED
                 else f"{r.group_a} - {r.group_b}")
         lines.append(f"  {r.model or '-'}  {r.axis}: {what}  {r.value}  "
                      f"{r.mean:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]")
+    if len(shown) < len(summary):
+        lines.append(f"  ... {len(summary) - len(shown)} more (the bias rows of the contrast "
+                     "table whose interval excludes 0)")
     return "\n".join(lines)
 
 
@@ -324,3 +346,61 @@ def compare(human: object, portraits: object | None = None, *, axes=None,
                                     n_draws=n_draws, seed=seed)
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     return ContrastReport(table, distance, credible_summary(table), mass)
+
+
+def _table_lines(title: str, frame: pd.DataFrame, columns: list[str], max_rows: int | None,
+                 where: str) -> list[str]:
+    lines = ["", title]
+    if frame.empty:
+        return [*lines, "  (none)"]
+    shown = frame if max_rows is None else frame.head(max(max_rows, 0))
+    if len(shown):
+        lines.append(shown[columns].to_string(index=False, float_format=lambda x: f"{x:+.3f}"))
+    if len(shown) < len(frame):
+        lines.append(f"... {len(frame) - len(shown)} more row(s) ({where}; --full prints them "
+                     "all)")
+    return lines
+
+
+def report_lines(report: ContrastReport, *, scale: str = "raw", with_portraits: bool = True,
+                 full: bool = False, max_rows: int = N_PRINTED,
+                 table_path: str | Path | None = None,
+                 distance_path: str | Path | None = None) -> list[str]:
+    """The lines ``vp-bayes contrast`` prints for a :class:`ContrastReport`.
+
+    Parameters
+    ----------
+    report
+        From :func:`compare`.
+    scale
+        The scale the contrasts were computed on (named in the heading).
+    with_portraits
+        Whether LLM portraits were compared: adds the persona distances and the credible
+        biases.
+    full
+        Print every row; otherwise each table stops after ``max_rows`` rows and the list of
+        credible biases after ``max_rows`` biases, each with a line counting the rest.
+    max_rows
+        The cap of the summary.
+    table_path, distance_path
+        Where the full tables were written (named in the lines about rows left out).
+
+    Returns
+    -------
+    list of str
+        The pair contrasts (human, persona and bias rows; group means and persona shifts are
+        in the written table), then with portraits the persona distances and the credible
+        biases.
+    """
+    cap = None if full else max_rows
+    pct = f"{100 * report.mass:g}%"
+    table = report.table
+    pairs = table[~table["group_b"].isin((POPULATION, UNPROMPTED))]
+    lines = _table_lines(f"Pair contrasts ({pct} intervals, {scale} scale)", pairs, PAIR_COLUMNS,
+                         cap, f"all in {table_path}" if table_path else "all in the table")
+    if with_portraits:
+        lines += _table_lines(f"Persona distance to its human group ({pct})", report.distance,
+                              DISTANCE_PRINT_COLUMNS, cap,
+                              f"all in {distance_path}" if distance_path else "all in the table")
+        lines += ["", describe_credible(report.credible, report.mass, limit=cap)]
+    return lines

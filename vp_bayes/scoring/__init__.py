@@ -23,6 +23,7 @@ from vp_bayes.scoring.portraits import (
     split_respondent,
 )
 from vp_bayes.scoring.posterior import ItemDraws, item_draws
+from vp_bayes.scoring.summary import note_lines, portrait_lines, respondent_summary
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -33,8 +34,11 @@ __all__ = [
     "laplace_samples",
     "load_portraits",
     "make_problem",
+    "note_lines",
+    "portrait_lines",
     "portrait_table",
     "respondent_data",
+    "respondent_summary",
     "save_portraits",
     "score",
     "score_respondent",

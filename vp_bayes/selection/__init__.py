@@ -21,12 +21,14 @@ from vp_bayes.selection.reliability import (
     mcdonald_omega,
     tagged_set_reliability,
 )
+from vp_bayes.selection.summary import comparison_lines, selection_lines, tag_summary
 
 __all__ = [
     "adjust_pvalues",
     "bh_adjust",
     "chance_tag_probability",
     "compare_correlations",
+    "comparison_lines",
     "cronbach_alpha",
     "expected_chance_tags",
     "item_trait_correlations",
@@ -34,7 +36,9 @@ __all__ = [
     "published_correlations",
     "resolve_traits",
     "select_items",
+    "selection_lines",
     "tag_counts",
+    "tag_summary",
     "tagged_set_reliability",
     "wave_traits",
 ]
