@@ -4,29 +4,55 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 import typer
 
-from vp_bayes.cli.app import app
+from vp_bayes.cli.app import app, choices, example
+from vp_bayes.model.config import Init, ModelConfig, Sampler, SamplerConfig, Thresholds, ValueInput
 from vp_bayes.output import unescape_cells, write_csv
+from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
+
+SamplerName = choices("SamplerName", get_args(Sampler))
+InitName = choices("InitName", get_args(Init))
+ThresholdsName = choices("ThresholdsName", get_args(Thresholds))
+ValueInputName = choices("ValueInputName", get_args(ValueInput))
+_SAMPLER = SamplerConfig()  # the library's defaults, shown in --help
+_MODEL = ModelConfig()
 
 
-@app.command()
+def _given(ctx: typer.Context, values: dict[str, object]) -> dict[str, object]:
+    """The options typed on the command line (not left at their defaults), as plain values."""
+    return {name: getattr(value, "value", value) for name, value in values.items()
+            if ctx.get_parameter_source(name).name != "DEFAULT"}
+
+
+@app.command(epilog=example(
+    "vp-bayes fit data/demo --out out/demo/model.nc --draws 400 --tune 400",
+    "vp-bayes fit vp_wave --out quick.nc --sampler advi"))
 def fit(
-    wave_dir: Path = typer.Argument(..., help="Wave folder to fit."),
+    ctx: typer.Context,
+    wave_dir: Path = typer.Argument(..., metavar="WAVE", help="Wave folder to fit."),
     out: Path = typer.Option(..., "--out", help="Model file to write, e.g. models/NAME.nc."),
-    sampler: str | None = typer.Option(None, help="nutpie|pymc|numpyro|advi|pathfinder"),
-    draws: int | None = typer.Option(None, help="Posterior draws per chain."),
-    tune: int | None = typer.Option(None, help="Warm-up draws per chain."),
-    chains: int | None = typer.Option(None, help="Number of chains."),
-    seed: int | None = typer.Option(None, help="Random seed."),
-    init: str | None = typer.Option(
-        None, help="Where NUTS chains start: auto (ADVI draws when values are latent), "
-        "jitter (prior centre), advi."),
-    config: Path | None = typer.Option(None, help="JSON file {'model': {...}, 'sampler': {...}}."),
-    thresholds: str | None = typer.Option(None, help="shared (rating scale) or item (graded)."),
-    value_input: str | None = typer.Option(None, help="auto|instrument|latent|exact"),
+    sampler: SamplerName = typer.Option(
+        SamplerName(_SAMPLER.sampler),
+        help="Inference engine (advi, pathfinder: fast approximations, intervals too narrow)."),
+    draws: int = typer.Option(_SAMPLER.draws, help="Posterior draws per chain."),
+    tune: int = typer.Option(_SAMPLER.tune, help="Warm-up draws per chain."),
+    chains: int = typer.Option(_SAMPLER.chains, help="Number of chains."),
+    seed: int = typer.Option(_SAMPLER.seed, help="Random seed."),
+    init: InitName = typer.Option(
+        InitName(_SAMPLER.init), help="Where NUTS chains start: auto (ADVI draws when values "
+        "are latent), jitter (prior centre), advi."),
+    config: Path | None = typer.Option(
+        None, help="JSON file {'model': {...}, 'sampler': {...}}: its settings replace the "
+        "defaults shown here; options given on the command line replace its settings."),
+    thresholds: ThresholdsName = typer.Option(
+        ThresholdsName(_MODEL.thresholds), help="shared (rating scale) or item (graded)."),
+    value_input: ValueInputName = typer.Option(
+        ValueInputName(_MODEL.value_input), help="How participants' values enter (auto: "
+        "instrument when raw answers exist, else latent)."),
     keep_draws: int | None = typer.Option(None, help="Save only this many draws per chain."),
     strict: bool = typer.Option(False, help="Exit 1 when R-hat > 1.01 or divergences."),
     progress: bool = typer.Option(True, help="Show the sampler's progress."),
@@ -40,13 +66,13 @@ def fit(
 
     cfg = read_config(config) if config else FitConfig()
     model_cfg = cfg.model
-    if thresholds is not None or value_input is not None:
-        model_cfg = replace(model_cfg, thresholds=thresholds or model_cfg.thresholds,
-                            value_input=value_input or model_cfg.value_input)
+    model_given = _given(ctx, dict(thresholds=thresholds, value_input=value_input))
+    if model_given:
+        model_cfg = replace(model_cfg, **model_given)
         model_cfg.validate(source="command line")
-    overrides = {k: v for k, v in dict(sampler=sampler, draws=draws, tune=tune, chains=chains,
-                                       seed=seed, init=init).items() if v is not None}
-    sampler_cfg = replace(cfg.sampler, **overrides)
+    sampler_given = _given(ctx, dict(sampler=sampler, draws=draws, tune=tune, chains=chains,
+                                     seed=seed, init=init))
+    sampler_cfg = replace(cfg.sampler, **sampler_given)
     sampler_cfg.validate(source="command line")
     wave = load_wave(wave_dir)
     typer.echo(f"fitting {wave.manifest.name}: {len(wave.participants)} participants, "
@@ -77,13 +103,16 @@ def fit(
         raise typer.Exit(1)
 
 
-@app.command("select-bayes")
+@app.command("select-bayes", epilog=example(
+    "vp-bayes select-bayes models/vp.nc --tags tags.csv --out selection.csv"))
 def select_bayes(
-    model_path: Path = typer.Argument(..., help="Fitted model file."),
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Fitted model file."),
     out: Path = typer.Option(..., "--out", help="Table to write (csv)."),
     tags: Path | None = typer.Option(None, help="Correlation tags (vp-bayes select) to compare."),
-    practical: float = typer.Option(0.2, help="Practical loading size (logits per SD)."),
-    probability: float = typer.Option(0.9, help="Posterior probability needed to tag."),
+    practical: float = typer.Option(PRACTICAL_LOADING,
+                                    help="Practical loading size (logits per SD)."),
+    probability: float = typer.Option(TAG_PROBABILITY,
+                                      help="Posterior probability needed to tag."),
 ) -> None:
     """Posterior item selection: P(loading > practical size), compared with correlation tags."""
     from vp_bayes.errors import InputError

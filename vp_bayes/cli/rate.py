@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vp_bayes.cli.app import app, import_app  # noqa: F401
+from vp_bayes.cli.app import app, example
 from vp_bayes.errors import InputError
 
 
@@ -29,9 +29,13 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-@app.command("rate")
+@app.command("rate", epilog=example(
+    "vp-bayes rate vp_wave --backend openai --model gpt-4o-mini --out gpt.csv",
+    "vp-bayes rate vp_wave --backend transformers --model HuggingFaceTB/SmolLM2-135M-Instruct "
+    "--items-limit 20 --personas builtin:gender --out smol.csv"))
 def rate_command(
-    items: Path = typer.Argument(..., help="Wave folder or items table (csv/parquet)."),
+    items: Path = typer.Argument(..., metavar="ITEMS",
+                                 help="Wave folder or items table (csv/parquet)."),
     backend: BackendName = typer.Option(..., "--backend", help="openai or transformers."),
     model: str = typer.Option(..., "--model", help="Model name (openai) or path/hub name."),
     out: Path = typer.Option(..., "--out", help="Output ratings CSV."),
@@ -43,16 +47,17 @@ def rate_command(
     persona: str | None = typer.Option(None, "--persona", help="One ad-hoc persona text."),
     personas: str | None = typer.Option(None, "--personas",
                                         help="CSV (persona_id,text), builtin or builtin:AXES."),
-    persona_mode: PersonaMode = typer.Option(PersonaMode.system, "--persona-mode"),
+    persona_mode: PersonaMode = typer.Option(PersonaMode.system, "--persona-mode",
+                                             help="Message that carries the persona."),
     samples: int = typer.Option(1, "--samples", help="Samples per item x variant x persona."),
-    temperature: float = typer.Option(0.0, "--temperature"),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (seed + sample is sent)."),
-    max_tokens: int = typer.Option(64, "--max-tokens"),
-    top_p: float | None = typer.Option(None, "--top-p"),
+    max_tokens: int = typer.Option(64, "--max-tokens", help="Longest answer, in tokens."),
+    top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling mass."),
     logprobs: bool = typer.Option(False, "--logprobs", help="Also record p1..p6, p_valid."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai)."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-attempt timeout, seconds."),
-    max_retries: int = typer.Option(6, "--max-retries"),
+    max_retries: int = typer.Option(6, "--max-retries", help="Retries per request (openai)."),
     retry_delay: float = typer.Option(1.0, "--retry-delay",
                                       help="Base backoff delay in seconds (doubles per retry)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers)."),
@@ -66,7 +71,7 @@ def rate_command(
     item_ids: str | None = typer.Option(None, "--items", help="Comma list of item ids."),
     respondent: str | None = typer.Option(None, "--respondent",
                                           help="Name in the respondent column (default --model)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache).
 

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import typer
 
-from vp_bayes.cli.app import app
+from vp_bayes.cli.app import app, choices, example
+from vp_bayes.report.plots import SCALES
+
+ScaleName = choices("ScaleName", SCALES)
 
 
-@app.command("report")
+@app.command("report", epilog=example(
+    "vp-bayes report models/vp.nc --portraits portraits.csv --contrasts contrasts.csv "
+    "--out report/"))
 def report(
     model: Path | None = typer.Argument(
-        None, help="Fitted item model (MODEL.nc from `vp-bayes fit`): diagnostics and the "
-        "predictive check."),
+        None, metavar="MODEL", help="Fitted item model (MODEL.nc from `vp-bayes fit`): "
+        "diagnostics and the predictive check."),
     portraits: Path | None = typer.Option(None, "--portraits",
                                           help="PORTRAITS.csv / .parquet / .nc."),
     contrasts: Path | None = typer.Option(None, "--contrasts", help="CONTRASTS.csv / .parquet."),
@@ -21,7 +26,7 @@ def report(
         None, "--selection", help="Bayesian vs correlation item selection table."),
     out: Path = typer.Option(..., "--out", help="Report folder to write (index.html, figures/)."),
     title: str = typer.Option("vp_bayes report", help="Page title."),
-    scale: str = typer.Option("latent", help="Portrait scale: latent or centered."),
+    scale: ScaleName = typer.Option(ScaleName("latent"), help="Portrait scale."),
     max_portraits: int = typer.Option(30, help="Respondents drawn one by one (all are tabled)."),
 ) -> None:
     """Write a self-contained HTML report: portraits, comparisons, selection, contrasts, fit."""
@@ -46,7 +51,7 @@ def report(
         portraits=None if portraits is None else read_portraits(portraits),
         contrasts=None if contrasts is None else read_contrasts(contrasts),
         selection=None if selection is None else read_selection(selection),
-        title=title, scale=scale, max_portraits=max_portraits, sources=sources,
+        title=title, scale=scale.value, max_portraits=max_portraits, sources=sources,
     )
     n_figs = len(list((out / "figures").glob("*.png")))
     typer.echo(f"wrote {index} ({n_figs} figures in {out / 'figures'})")

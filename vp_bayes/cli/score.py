@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pandas as pd
 import typer
 
-from vp_bayes.cli.app import app, import_app  # noqa: F401
+from vp_bayes.cli.app import app, choices, example
 from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.scoring.portraits import METHODS, PERSONA_MODES
+from vp_bayes.scoring.summary import N_NOTES, N_SHOWN
+
+Method = choices("Method", METHODS)
+PersonaMode = choices("PersonaMode", PERSONA_MODES)
 
 
 def _sha256(path: Path) -> str:
@@ -20,25 +24,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _print_table(table: pd.DataFrame, mass: float) -> None:
-    pct = f"{100 * mass:g}%"
-    typer.echo(f"\nValue portraits (human scale: 0 = average participant, 1 = one SD); "
-               f"lower/upper = {pct} equal-tailed intervals")
-    cols = ["respondent", "value", "mean", "lower", "upper", "centered_mean",
-            "centered_lower", "centered_upper", "percentile"]
-    typer.echo(table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
-    per = table.drop_duplicates("respondent")[
-        ["respondent", "n_ratings", "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k",
-         "tau", "sigma", "ppp_agreement", "ppp_distribution", "ppp_fit", "misfit"]]
-    typer.echo("\nPer respondent: usable ratings, unparsed, unknown items, importance sampling,"
-               " own noise (tau, sigma), posterior predictive p-values, misfit")
-    typer.echo(per.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
-
-
-@app.command("score")
+@app.command("score", epilog=example(
+    "vp-bayes score models/valueportrait.nc gpt.csv --out portraits.csv",
+    "vp-bayes score out/demo/model.nc data/demo/llm_ratings.csv --out p.csv --full"))
 def score_command(
-    model: Path = typer.Argument(..., help="Fitted item model (netCDF from `vp-bayes fit`)."),
-    ratings: Path = typer.Argument(..., help="LLM rating table: respondent,item_id,variant,"
+    model: Path = typer.Argument(..., metavar="MODEL",
+                                 help="Fitted item model (netCDF from `vp-bayes fit`)."),
+    ratings: Path = typer.Argument(..., metavar="RATINGS",
+                                   help="LLM rating table: respondent,item_id,variant,"
                                    "rating[,p1..p6] (csv or parquet)."),
     out: Path = typer.Option(..., "--out", help="Portrait table to write (CSV)."),
     draws_out: Path | None = typer.Option(
@@ -56,8 +49,8 @@ def score_command(
     importance: bool = typer.Option(
         True, "--importance/--no-importance",
         help="Correct the Laplace approximation by importance resampling."),
-    method: str = typer.Option(
-        "marginal", help="marginal: each item's parameters and the respondent's item "
+    method: Method = typer.Option(
+        Method("marginal"), help="marginal: each item's parameters and the respondent's item "
         "deviation integrated in the likelihood (calibrated on the real wave); cut: mixture "
         "over item draws, no item deviation (attenuated; see docs/scoring.md)."),
     prior_scale: float = typer.Option(
@@ -69,19 +62,22 @@ def score_command(
     person_fit: bool = typer.Option(
         True, "--person-fit/--no-person-fit",
         help="Posterior predictive checks of each respondent (names misfits)."),
-    personas: str = typer.Option(
-        "joint", help="joint: a model and its personas scored together (persona = model + "
-        "shift); independent: each respondent alone."),
+    personas: PersonaMode = typer.Option(
+        PersonaMode("joint"), help="joint: a model and its personas scored together (persona "
+        "= model + shift); independent: each respondent alone."),
     persona_sd: float = typer.Option(
         1.0, help="Prior SD of a persona's shift of each value (population SDs)."),
     respondent: list[str] | None = typer.Option(
         None, help="Score only these respondents (repeatable)."),
-    quiet: bool = typer.Option(False, help="Print only the summary lines."),
+    full: bool = typer.Option(
+        False, "--full", help="Print every row (one per respondent and value) and every note, "
+        f"instead of one line per respondent for the first {N_SHOWN}."),
+    quiet: bool = typer.Option(False, help="Print only the notes and the closing line."),
 ) -> None:
     """Score every respondent of an LLM rating table through the item posterior."""
     from vp_bayes.errors import InputError
     from vp_bayes.model.io import load_model
-    from vp_bayes.scoring import save_portraits, score
+    from vp_bayes.scoring import note_lines, portrait_lines, save_portraits, score
     from vp_bayes.wave.ratings import read_llm_ratings
 
     item_model = load_model(model)
@@ -95,16 +91,19 @@ def score_command(
         table = table[table["respondent"].isin(respondent)]
     portraits = score(item_model, table, mass=mass, n_item_draws=item_draws,
                       n_per_draw=per_draw, seed=seed, variant_offsets=variant_offsets,
-                      soft=soft, importance=importance, method=method, personas=personas,
+                      soft=soft, importance=importance, method=method.value,
+                      personas=personas.value,
                       persona_sd=persona_sd, prior_scale=prior_scale,
                       item_deviation=item_deviation, person_fit=person_fit)
     portraits.draws.attrs.update(model_file=str(model), model_file_sha256=_sha256(model),
                                  ratings_file=str(ratings))
     csv_path, nc_path = save_portraits(portraits, out, draws_out)
-    for note in portraits.notes:
-        typer.echo(f"note: {note}")
+    names = [str(r) for r in portraits.draws["respondent"].values]
+    for line in note_lines(portraits.notes, names, max_notes=None if full else N_NOTES):
+        typer.echo(line)
     if not quiet:
-        _print_table(portraits.table, mass)
+        for line in portrait_lines(portraits.table, full=full, table_path=csv_path):
+            typer.echo(line)
     n_resp = portraits.draws.sizes["respondent"]
     typer.echo(f"\nscored {n_resp} respondent(s) with {portraits.draws.attrs['n_item_draws']} "
                f"item draws x {per_draw} samples; wrote {csv_path} and {nc_path}")

@@ -7,9 +7,17 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from vp_bayes.cli.app import app, import_app
+from vp_bayes.cli.app import app, choices, example, import_app
+from vp_bayes.dims import TRAIT_SETS
 from vp_bayes.errors import InputError
 from vp_bayes.output import write_csv
+from vp_bayes.selection.correlation import CORRECTIONS, METHODS, SIGNS
+from vp_bayes.wave.io import FORMATS
+
+Method = choices("Method", METHODS)
+Correction = choices("Correction", CORRECTIONS)
+Sign = choices("Sign", SIGNS)
+TableFormat = choices("TableFormat", FORMATS)
 
 
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -20,18 +28,20 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         write_csv(frame, path)
 
 
-@import_app.command("valueportrait")
+@import_app.command("valueportrait", epilog=example(
+    "vp-bayes import valueportrait ValuePortrait vp_wave --format parquet"))
 def import_valueportrait(
-    release_dir: Path = typer.Argument(..., help="Value Portrait release root (or its parent)."),
-    out_wave: Path = typer.Argument(..., help="Wave folder to write."),
-    fmt: str = typer.Option("csv", "--format", help="Table format: csv or parquet."),
+    release_dir: Path = typer.Argument(..., metavar="RELEASE",
+                                       help="Value Portrait release root (or its parent)."),
+    out_wave: Path = typer.Argument(..., metavar="OUT", help="Wave folder to write."),
+    fmt: TableFormat = typer.Option(TableFormat("csv"), "--format", help="Table format."),
 ) -> None:
     """Convert the Value Portrait release into a wave folder."""
     from vp_bayes.wave.importers.valueportrait import import_report, read_valueportrait
     from vp_bayes.wave.io import write_wave
 
     wave = read_valueportrait(release_dir)
-    path = write_wave(wave, out_wave, fmt=fmt)
+    path = write_wave(wave, out_wave, fmt=fmt.value)
     rep = import_report(release_dir)
     typer.echo(f"wrote {path}")
     typer.echo(f"participants {rep.n_participants}  items {rep.n_items}  "
@@ -42,16 +52,20 @@ def import_valueportrait(
                f"(texts from Phase1_total.json): {len(rep.inferred_source_items)}")
 
 
-@app.command("select")
+@app.command("select", epilog=example(
+    "vp-bayes select vp_wave --out tags.csv",
+    "vp-bayes select vp_wave --out tags_fdr.csv --correction fdr_bh --n-permutations 0"))
 def select(
-    wave_dir: Path = typer.Argument(..., help="Wave folder (human ratings and trait scores)."),
+    wave_dir: Path = typer.Argument(..., metavar="WAVE",
+                                    help="Wave folder (human ratings and trait scores)."),
     out: Path = typer.Option(..., "--out", help="Tag table to write (csv or parquet)."),
-    method: str = typer.Option("spearman", help="spearman, pearson or kendall."),
+    method: Method = typer.Option(Method("spearman"), help="Correlation coefficient."),
     threshold: float = typer.Option(0.3, help="Correlation threshold."),
     alpha: float = typer.Option(0.05, help="Significance level."),
-    correction: str = typer.Option("none", help="none, fdr_bh or bonferroni."),
-    sign: str = typer.Option("positive", help="positive, negative or both."),
-    traits: str = typer.Option("values", help="values|values19|higher|bigfive or a comma list."),
+    correction: Correction = typer.Option(Correction("none"), help="Multiple-testing correction."),
+    sign: Sign = typer.Option(Sign("positive"), help="Direction of a tagging correlation."),
+    traits: str = typer.Option(
+        "values", help=f"A trait set ({', '.join(TRAIT_SETS)}) or a comma list of traits."),
     published: Path | None = typer.Option(
         None, help="Tag from this published correlation file instead of recomputing."),
     compare_published: Path | None = typer.Option(
@@ -62,16 +76,17 @@ def select(
 ) -> None:
     """Tag items for traits by the correlation rule; summarise tags, chance and FDR."""
     from vp_bayes.selection import (
-        compare_correlations,
-        expected_chance_tags,
+        comparison_lines,
         item_trait_correlations,
         published_correlations,
         select_items,
-        tag_counts,
+        selection_lines,
+        tag_summary,
         wave_traits,
     )
     from vp_bayes.wave.io import load_wave
 
+    method, correction, sign = method.value, correction.value, sign.value
     wave = load_wave(wave_dir)
     scores = wave_traits(wave, traits)
     names = [str(c) for c in scores.columns]
@@ -88,44 +103,26 @@ def select(
                                         correction=correction, **rule)
     _write_table(table, out)
 
-    chance_how = "permutation" if n_permutations > 0 else "t"
-    chance = expected_chance_tags(wave.ratings, scores, method=method, how=chance_how,
-                                  n_permutations=max(n_permutations, 1), seed=seed, **rule)
-    fdr = select_items(table, correction="fdr_bh", **rule)
-    summary = pd.DataFrame({
-        "tags": tag_counts(table, names),
-        "chance": chance.set_index("trait")["expected_tags"].reindex(names).round(1),
-        "fdr_bh_tags": tag_counts(fdr, names),
-    })
-    summary.loc["total"] = summary.sum()
-    typer.echo(f"wrote {out}: {int(table['tagged'].sum())} tags on "
-               f"{table.loc[table['tagged'], 'item_id'].nunique()} items "
-               f"({'published' if published else method} correlations, correction "
-               f"{correction}, sign {sign}, r threshold {threshold}, alpha {alpha})")
-    typer.echo(f"chance = expected tags if no item related to any trait "
-               f"({chance_how}{', seed ' + str(seed) if chance_how == 'permutation' else ''}); "
-               "fdr_bh_tags = tags after Benjamini-Hochberg across all tests")
-    typer.echo(summary.to_string())
+    summary = tag_summary(table, wave.ratings, scores, method=method,
+                          n_permutations=n_permutations, seed=seed, **rule)
+    for line in selection_lines(table, summary, out, source="published" if published else method,
+                                correction=correction, **rule):
+        typer.echo(line)
 
     if compare_published is not None:
         recomputed = (table if published is None else
                       item_trait_correlations(wave.ratings, scores, method="spearman", **rule))
         pub = published_correlations(compare_published)
-        cmp = compare_correlations(recomputed, pub)
-        bad = cmp[~cmp["match"]]
-        typer.echo(f"compared with {compare_published}: {int(cmp['match'].sum())} of "
-                   f"{len(cmp)} items match to 1e-9; not matching: {len(bad)}")
-        if len(bad):
-            if "rater_group" in wave.items.columns:
-                bad = bad.join(wave.items["rater_group"])
-            typer.echo(bad.to_string())
+        for line in comparison_lines(recomputed, pub, compare_published, items=wave.items):
+            typer.echo(line)
 
 
-@app.command("classic-score")
+@app.command("classic-score", epilog=example(
+    "vp-bayes classic-score tags.csv gpt.csv --out classic.csv"))
 def classic_score(
-    tags: Path = typer.Argument(..., help="Tag table from `vp-bayes select`."),
-    ratings: Path = typer.Argument(..., help="LLM rating table (respondent,item_id,variant,"
-                                   "rating)."),
+    tags: Path = typer.Argument(..., metavar="TAGS", help="Tag table from `vp-bayes select`."),
+    ratings: Path = typer.Argument(..., metavar="RATINGS",
+                                   help="LLM rating table (respondent,item_id,variant,rating)."),
     out: Path = typer.Option(..., "--out", help="Score table to write (csv or parquet)."),
 ) -> None:
     """The paper's centred-mean value scores of every respondent."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vp_bayes.cli.app import app, import_app  # noqa: F401
+from vp_bayes.cli.app import app, example
 
 
 def _print_summary(summary: dict) -> None:
@@ -32,22 +32,23 @@ def _print_summary(summary: dict) -> None:
     typer.echo(f"empty answer/value cells: {summary['missing_cells']}")
 
 
-@app.command()
-def validate(wave: Path = typer.Argument(..., help="The wave folder.")) -> None:
+@app.command(epilog=example("vp-bayes validate data/demo"))
+def validate(wave: Path = typer.Argument(..., metavar="WAVE", help="The wave folder.")) -> None:
     """Load and check a wave folder; print its summary or the first error (exit 2)."""
     from vp_bayes.wave.io import load_wave, summarize_wave
 
     _print_summary(summarize_wave(load_wave(wave)))
 
 
-@app.command()
+@app.command(epilog=example(
+    "vp-bayes simulate mywave --participants 300 --items 80 --per-participant 40 --seed 1"))
 def simulate(
-    out: Path = typer.Argument(..., help="The wave folder to write."),
+    out: Path = typer.Argument(..., metavar="OUT", help="The wave folder to write."),
     participants: int = typer.Option(300, "--participants", help="Number of simulated humans."),
     items: int = typer.Option(80, "--items", help="Number of items."),
-    per_participant: int = typer.Option(
-        None, "--per-participant", help="Items rated per participant [default: min(items, 60)]."
-    ),
+    per_participant: int | None = typer.Option(
+        None, "--per-participant", help="Items rated per participant.",
+        show_default="min(items, 60)"),
     seed: int = typer.Option(2026, "--seed", help="Random seed."),
     llms: int = typer.Option(3, "--llms", help="Number of simulated LLM respondents."),
     personas: bool = typer.Option(True, "--personas/--no-personas", help="Persona respondents."),
