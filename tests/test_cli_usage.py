@@ -285,3 +285,21 @@ def test_only_the_unactionable_library_warnings_are_silenced(caplog):
         log.warning("Using NumPy C-API based implementation for BLAS functions.")
         log.warning("another BLAS message")
     assert [r.getMessage() for r in caplog.records] == ["another BLAS message"]
+
+
+def test_a_command_loads_only_its_own_module():
+    """``validate`` and ``--version`` do not import what other commands' choices need."""
+    code = ("import sys\n"
+            "from vp_bayes.cli import main\n"
+            "for argv in (['--version'], ['validate', '--help']):\n"
+            "    sys.argv = ['vp-bayes', *argv]\n"
+            "    try:\n"
+            "        main()\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "heavy = ('scipy.stats', 'pytensor', 'matplotlib', 'vp_bayes.cli.score')\n"
+            "print('loaded:', [m for m in heavy if m in sys.modules])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "loaded: []"

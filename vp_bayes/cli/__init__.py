@@ -1,6 +1,7 @@
 """Command-line interface: a thin typer layer over the library.
 
-Each module in this package registers its commands on :data:`vp_bayes.cli.app.app`.
+Each module in this package registers its commands on :data:`vp_bayes.cli.app.app` and is
+imported when one of its commands is used (:data:`vp_bayes.cli.app.PIPELINE`).
 :func:`main` turns :class:`vp_bayes.errors.InputError` and click's usage errors (missing
 argument, unknown option or command, a value of the wrong type, no command at all) into one
 line on stderr starting ``error:`` and exit 2, and silences the few library warnings a user
@@ -13,17 +14,10 @@ import logging
 import sys
 import warnings
 
-from vp_bayes.cli import (  # noqa: F401  (importing registers the commands)
-    contrast,
-    fit,
-    rate,
-    report,
-    score,
-    select,
-    wave,
-)
 from vp_bayes.cli.app import app
 from vp_bayes.errors import InputError
+
+__all__ = ["app", "main", "quiet_library_warnings"]
 
 PROG_NAME = "vp-bayes"
 

@@ -1,35 +1,93 @@
 """The typer application object shared by the command modules, and small helpers for them.
 
 Commands are listed in ``--help`` in pipeline order (:data:`PIPELINE`), not in the order their
-modules happen to register them; options that take one of a fixed set of words are enums built
-from the library's own constants (:func:`choices`), so ``--help`` shows the set and a wrong word
-is a usage error.
+modules happen to register them. A command's module (``vp_bayes.cli.<module>``, which registers
+it on :data:`app` or :data:`import_app`) is imported only when the command is run or listed, so
+``vp-bayes validate`` or ``vp-bayes --version`` does not load scipy, PyTensor or matplotlib,
+which other commands' option choices come from. Options that take one of a fixed set of words
+are enums built from the library's own constants (:func:`choices`), so ``--help`` shows the set
+and a wrong word is a usage error.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import ClassVar
 
 import typer
 from typer.core import TyperGroup
+from typer.main import get_command_from_info, get_command_name
 
 from vp_bayes import __version__
 
-# The order of the commands in ``vp-bayes --help``: the order a user runs them in.
-PIPELINE: tuple[str, ...] = (
-    "simulate", "import", "validate", "select", "fit", "select-bayes", "rate", "score",
-    "classic-score", "contrast", "report",
-)
+# The commands in the order a user runs them (the order of ``vp-bayes --help``), each with the
+# module of vp_bayes.cli that registers it; ``import`` is a group (:data:`IMPORTERS`).
+PIPELINE: dict[str, str | None] = {
+    "simulate": "wave",
+    "import": None,
+    "validate": "wave",
+    "select": "select",
+    "fit": "fit",
+    "select-bayes": "fit",
+    "rate": "rate",
+    "score": "score",
+    "classic-score": "select",
+    "contrast": "contrast",
+    "report": "report",
+}
+IMPORTERS: dict[str, str | None] = {"valueportrait": "select"}
 
 
-class PipelineGroup(TyperGroup):
-    """A command group that lists its commands in :data:`PIPELINE` order (others last)."""
+class LazyGroup(TyperGroup):
+    """A command group that lists :attr:`modules` in order and imports a command's module only
+    when the command is asked for.
+
+    Subclasses set :attr:`modules` and :meth:`typer_app` (the Typer the modules register on).
+    """
+
+    modules: ClassVar[dict[str, str | None]] = {}
+
+    def typer_app(self) -> typer.Typer:
+        """The Typer object whose registered commands this group holds."""
+        raise NotImplementedError
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        """The registered command names, in pipeline order."""
-        rank = {name: i for i, name in enumerate(PIPELINE)}
-        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+        """The command names: :attr:`modules` in order, then any others registered."""
+        others = [name for name in super().list_commands(ctx) if name not in self.modules]
+        return [*self.modules, *others]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.core.TyperCommand | None:
+        """The command ``cmd_name``, built from its module on first use (None if unknown)."""
+        module = self.modules.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(f"vp_bayes.cli.{module}")
+            owner = self.typer_app()
+            for info in owner.registered_commands:
+                if (info.name or get_command_name(info.callback.__name__)) == cmd_name:
+                    self.add_command(get_command_from_info(
+                        info, pretty_exceptions_short=owner.pretty_exceptions_short,
+                        rich_markup_mode=owner.rich_markup_mode))
+        return super().get_command(ctx, cmd_name)
+
+
+class PipelineGroup(LazyGroup):
+    """The ``vp-bayes`` group: :data:`PIPELINE`."""
+
+    modules = PIPELINE
+
+    def typer_app(self) -> typer.Typer:  # noqa: D102
+        return app
+
+
+class ImportGroup(LazyGroup):
+    """The ``vp-bayes import`` group: :data:`IMPORTERS`."""
+
+    modules = IMPORTERS
+
+    def typer_app(self) -> typer.Typer:  # noqa: D102
+        return import_app
 
 
 def choices(name: str, values: Iterable[str]) -> type[StrEnum]:
@@ -86,6 +144,7 @@ def _root(
 
 
 import_app = typer.Typer(
+    cls=ImportGroup,
     help="Convert external data layouts into a vp_bayes wave.",
     no_args_is_help=True,
     epilog=example("vp-bayes import valueportrait ValuePortrait vp_wave"),
