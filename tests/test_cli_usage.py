@@ -253,7 +253,9 @@ def test_contrast_lines_are_capped():
                                                          "prob_positive"]),
                             credible_summary(table), 0.9)
     text = "\n".join(report_lines(report, max_rows=10, table_path="c.csv"))
-    assert "... 80 more row(s) (all in c.csv; --full prints them all)" in text
+    assert ("... more rows: 20 human, 20 llm, 20 bias (all in c.csv; --full prints them all)"
+            in text)
+    assert len(text.splitlines()) < 50
     assert "30 credible bias(es) at 90%" in text and "... 20 more" in text
     full = "\n".join(report_lines(report, full=True))
     assert "more row(s)" not in full and len(full.splitlines()) > 90

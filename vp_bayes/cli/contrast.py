@@ -45,7 +45,8 @@ def contrast(
         None, help="Persona-to-group distance table (CSV); default beside --out."),
     plot: Path | None = typer.Option(None, help="Forest plot of the pair contrasts (PNG)."),
     full: bool = typer.Option(
-        False, "--full", help=f"Print every row, not the first {N_PRINTED} of each table."),
+        False, "--full", help=f"Print every row, not the first {N_PRINTED} of each source (human, "
+        "llm, bias) in each table."),
 ) -> None:
     """Posterior contrasts between demographic groups: humans, LLM personas, and their bias."""
     from vp_bayes.contrasts import (

@@ -48,7 +48,7 @@ PAIR_COLUMNS = ["source", "model", "axis", "group_a", "group_b", "value", "mean"
                 "upper", "prob_positive"]
 DISTANCE_PRINT_COLUMNS = ["model", "axis", "group", "quantity", "mean", "lower", "upper",
                           "prob_positive"]
-N_PRINTED = 40
+N_PRINTED = 20  # rows of each source (human, llm, bias) per printed table
 
 
 class ContrastWarning(UserWarning):
@@ -349,16 +349,28 @@ def compare(human: object, portraits: object | None = None, *, axes=None,
 
 
 def _table_lines(title: str, frame: pd.DataFrame, columns: list[str], max_rows: int | None,
-                 where: str) -> list[str]:
+                 where: str, by: str | None = None) -> list[str]:
+    """A titled table, at most ``max_rows`` rows (of each ``by`` group), and what was left out."""
     lines = ["", title]
     if frame.empty:
         return [*lines, "  (none)"]
-    shown = frame if max_rows is None else frame.head(max(max_rows, 0))
+    if max_rows is None:
+        shown = frame
+    elif by is None:
+        shown = frame.head(max(max_rows, 0))
+    else:
+        shown = frame.groupby(by, sort=False).head(max(max_rows, 0))
     if len(shown):
         lines.append(shown[columns].to_string(index=False, float_format=lambda x: f"{x:+.3f}"))
     if len(shown) < len(frame):
-        lines.append(f"... {len(frame) - len(shown)} more row(s) ({where}; --full prints them "
-                     "all)")
+        if by is None:
+            left = f"{len(frame) - len(shown)} more row(s)"
+        else:
+            counts = frame[by].value_counts(sort=False) - shown[by].value_counts(sort=False)
+            left = "more rows: " + ", ".join(
+                f"{int(n)} {key}" for key, n in
+                counts.reindex(frame[by].unique()).fillna(0).items() if n > 0)
+        lines.append(f"... {left} ({where}; --full prints them all)")
     return lines
 
 
@@ -378,8 +390,10 @@ def report_lines(report: ContrastReport, *, scale: str = "raw", with_portraits: 
         Whether LLM portraits were compared: adds the persona distances and the credible
         biases.
     full
-        Print every row; otherwise each table stops after ``max_rows`` rows and the list of
-        credible biases after ``max_rows`` biases, each with a line counting the rest.
+        Print every row; otherwise the pair table stops after ``max_rows`` rows of each source
+        (human, llm, bias: the same first contrasts of each), the distance table after
+        ``max_rows`` rows and the list of credible biases after ``max_rows`` biases, each with
+        a line counting the rest.
     max_rows
         The cap of the summary.
     table_path, distance_path
@@ -397,7 +411,8 @@ def report_lines(report: ContrastReport, *, scale: str = "raw", with_portraits: 
     table = report.table
     pairs = table[~table["group_b"].isin((POPULATION, UNPROMPTED))]
     lines = _table_lines(f"Pair contrasts ({pct} intervals, {scale} scale)", pairs, PAIR_COLUMNS,
-                         cap, f"all in {table_path}" if table_path else "all in the table")
+                         cap, f"all in {table_path}" if table_path else "all in the table",
+                         by="source")
     if with_portraits:
         lines += _table_lines(f"Persona distance to its human group ({pct})", report.distance,
                               DISTANCE_PRINT_COLUMNS, cap,
