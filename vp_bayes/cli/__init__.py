@@ -101,7 +101,9 @@ def main() -> None:
     except Exception as err:  # click usage errors and aborts
         kind = _click_kind(err)
         if kind == "NoArgsIsHelpError":
-            print(err.ctx.get_help())  # the help text on stdout, the error on stderr
+            help_text = err.ctx.get_help()  # rich prints the help itself and returns ""
+            if help_text:
+                print(help_text)  # the help on stdout, the error line on stderr
             print(_missing_command_line(err), file=sys.stderr)
             sys.exit(2)
         if kind == "ClickException":
