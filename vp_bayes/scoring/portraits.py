@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
+from vp_bayes.output import write_csv
 from vp_bayes.scoring import checks
 from vp_bayes.scoring.joint import PERSONA_SD, make_joint_problem
 from vp_bayes.scoring.laplace import (
@@ -633,7 +634,7 @@ def save_portraits(portraits: Portraits, csv_path: str | Path,
     draws_path = Path(draws_path) if draws_path is not None else csv_path.with_suffix(".nc")
     for p in (csv_path, draws_path):
         p.parent.mkdir(parents=True, exist_ok=True)
-    __import__("vp_bayes.output").output.write_csv(portraits.table, csv_path, lineterminator="\n")
+    write_csv(portraits.table, csv_path, lineterminator="\n")
     tmp = draws_path.with_name(draws_path.name + ".tmp")
     portraits.draws.to_netcdf(tmp, engine=NETCDF_ENGINE)
     tmp.replace(draws_path)
