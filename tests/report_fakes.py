@@ -28,7 +28,7 @@ def portraits(seed: int = 0, respondents=RESPONDENTS, mass: float = 0.9) -> pd.D
                 respondent=r, value=v, mean=m, sd=s, lower=m - z * s, upper=m + z * s,
                 centered_mean=c, centered_lower=c - z * s, centered_upper=c + z * s,
                 percentile=50.0, n_ratings=120, n_unparsed=1, n_unknown_items=0, mass=mass,
-                model=r.split("|")[0], persona=r.split("|")[1] if "|" in r else ""))
+                model=dims.split_respondent(r)[0], persona=dims.split_respondent(r)[1]))
     return pd.DataFrame(rows)
 
 

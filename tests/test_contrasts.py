@@ -219,6 +219,20 @@ def test_parse_respondent():
         parse_respondent("gpt-4o|male")
 
 
+def test_respondent_names_have_one_owner():
+    """dims builds and parses ``model|axis=group;...``; the other modules use it."""
+    from vp_bayes import contrasts, dims, scoring
+
+    attrs = {"gender": "male", "age": "20-39"}
+    name = dims.respondent_name("gpt-4o", dims.persona_id(attrs))
+    assert name == "gpt-4o|gender=male;age=20-39"
+    assert dims.split_respondent(name) == ("gpt-4o", "gender=male;age=20-39")
+    assert dims.parse_respondent(name) == ("gpt-4o", attrs)
+    assert dims.respondent_name("gpt-4o") == "gpt-4o"
+    assert contrasts.parse_respondent is dims.parse_respondent
+    assert scoring.split_respondent is dims.split_respondent
+
+
 def _llm_draws(rng, n=200):
     return {
         "gpt": rng.normal(0.0, 0.1, size=(n, 3)),

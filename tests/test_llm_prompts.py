@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vp_bayes.dims import respondent_name
 from vp_bayes.errors import InputError
 from vp_bayes.llm.personas import (
     AXES,
@@ -14,7 +15,6 @@ from vp_bayes.llm.personas import (
     compose_persona,
     load_personas,
     resolve_personas,
-    respondent_name,
 )
 from vp_bayes.llm.prompts import (
     VARIANTS,
@@ -118,8 +118,8 @@ def test_compose_and_resolve(tmp_path: Path) -> None:
         "political=left-wing", "political=centre", "political=right-wing"]
     custom = resolve_personas(text="You are a pirate.")
     assert custom[0].persona_id == "custom"
-    assert respondent_name("gpt-4o", custom[0]) == "gpt-4o|custom"
-    assert respondent_name("gpt-4o", None) == "gpt-4o"
+    assert respondent_name("gpt-4o", custom[0].persona_id) == "gpt-4o|custom"
+    assert respondent_name("gpt-4o") == "gpt-4o"
     with pytest.raises(InputError):
         resolve_personas("builtin:planet")
 

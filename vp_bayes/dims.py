@@ -6,7 +6,10 @@ Import them from here; never spell a dimension or value name as a bare string el
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
+
+from vp_bayes.errors import InputError
 
 # --- dimension names -------------------------------------------------------
 PARTICIPANT: Final = "participant"  # a human in a survey wave
@@ -93,6 +96,75 @@ RATING_LABELS: Final[dict[int, str]] = {
     2: "not like me",
     1: "not like me at all",
 }
+
+
+# --- respondent names --------------------------------------------------------
+# A respondent is a model (``gpt-4o``) or a model under a persona (``gpt-4o|gender=male``); a
+# persona id is one or more ``axis=group`` attributes joined by ``;`` (``gender=male;age=20-39``)
+# or any user-chosen id without ``|`` (``custom``). Only the functions below write or read
+# that format.
+PERSONA_SEP: Final = "|"
+ATTRIBUTE_SEP: Final = ";"
+ATTRIBUTE_EQ: Final = "="
+
+
+def respondent_name(model: str, persona: str = "") -> str:
+    """``("gpt-4o", "gender=male")`` -> ``"gpt-4o|gender=male"``; no persona -> ``"gpt-4o"``."""
+    return f"{model}{PERSONA_SEP}{persona}" if persona else model
+
+
+def split_respondent(name: str) -> tuple[str, str]:
+    """``"gpt-4o|gender=male"`` -> ``("gpt-4o", "gender=male")``; no persona -> ``(name, "")``."""
+    model, _, persona = name.partition(PERSONA_SEP)
+    return model, persona
+
+
+def persona_id(attributes: Mapping[str, str]) -> str:
+    """``{"gender": "male", "age": "20-39"}`` -> ``"gender=male;age=20-39"``."""
+    return ATTRIBUTE_SEP.join(f"{axis}{ATTRIBUTE_EQ}{group}" for axis, group in attributes.items())
+
+
+def parse_persona(persona: str, *, name: str | None = None,
+                  field: str = "persona") -> dict[str, str]:
+    """``"gender=male;age=20-39"`` -> ``{"gender": "male", "age": "20-39"}``; ``""`` -> ``{}``.
+
+    Parameters
+    ----------
+    persona
+        A persona id.
+    name
+        The respondent name it came from, for the error message.
+    field
+        The field named by the error.
+
+    Raises
+    ------
+    InputError
+        If an attribute is not ``axis=group``.
+    """
+    attrs: dict[str, str] = {}
+    if not persona:
+        return attrs
+    for part in persona.split(ATTRIBUTE_SEP):
+        axis, eq, group = part.strip().partition(ATTRIBUTE_EQ)
+        if not eq or not axis.strip() or not group.strip():
+            where = f"respondent {name!r}" if name is not None else f"persona {persona!r}"
+            raise InputError(f"{where}: persona attribute {part!r} is not axis=group",
+                             field=field)
+        attrs[axis.strip()] = group.strip()
+    return attrs
+
+
+def parse_respondent(name: str) -> tuple[str, dict[str, str]]:
+    """``"gpt-4o|gender=male;age=20-39"`` -> ``("gpt-4o", {"gender": "male", "age": "20-39"})``.
+
+    Raises
+    ------
+    InputError
+        If a persona attribute is not ``axis=group``.
+    """
+    model, persona = split_respondent(name)
+    return model, parse_persona(persona, name=name, field=RESPONDENT)
 
 
 def canonical_trait(name: str) -> str:

@@ -16,7 +16,6 @@ from vp_bayes.contrasts.draws import (
     mean_draws,
     model_group_draws,
     pair_draws,
-    parse_respondent,
     persona_pair_draws,
     persona_shift_draws,
     portrait_draws,
@@ -44,6 +43,7 @@ from vp_bayes.contrasts.tables import (
     persona_shifts,
     report_lines,
 )
+from vp_bayes.dims import parse_respondent
 
 __all__ = [
     "COLUMNS",

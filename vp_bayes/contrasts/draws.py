@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from vp_bayes.dims import CHAIN, DRAW, GROUP, INTERVAL_MASS, RESPONDENT, SAMPLE, VALUE
+from vp_bayes.dims import (
+    CHAIN,
+    DRAW,
+    GROUP,
+    INTERVAL_MASS,
+    RESPONDENT,
+    SAMPLE,
+    VALUE,
+    parse_respondent,
+)
 from vp_bayes.errors import InputError
 
 CONTRAST = "contrast"  # dimension of stacked contrasts (local to this layer)
@@ -155,26 +164,6 @@ def mean_draws(groups: dict[str, xr.DataArray]) -> xr.DataArray:
 def centre(da: xr.DataArray) -> xr.DataArray:
     """Subtract the mean over values, draw by draw (the centred scale)."""
     return da - da.mean(VALUE)
-
-
-def parse_respondent(name: str) -> tuple[str, dict[str, str]]:
-    """Split ``"model|axis=group;axis2=group2"`` into the model and its persona attributes.
-
-    Raises
-    ------
-    InputError
-        If a persona attribute is not ``axis=group``.
-    """
-    model, sep, persona = name.partition("|")
-    attrs: dict[str, str] = {}
-    if sep:
-        for part in persona.split(";"):
-            axis, eq, group = part.strip().partition("=")
-            if not eq or not axis.strip() or not group.strip():
-                raise InputError(f"respondent {name!r}: persona attribute {part!r} is not "
-                                 "axis=group", field=RESPONDENT)
-            attrs[axis.strip()] = group.strip()
-    return model, attrs
 
 
 def portrait_draws(portraits: object, scale: Scale = "raw") -> xr.DataArray:

@@ -10,7 +10,8 @@ high).
 
 A persona id is ``axis=group``; several attributes join with ``;`` (``gender=male;age=20-39``)
 and their sentences are concatenated after one ``**Your Profile**:`` prefix. A respondent
-scored under a persona is named ``"{model}|{persona_id}"``.
+scored under a persona is named ``"{model}|{persona_id}"`` (:func:`vp_bayes.dims.respondent_name`,
+the owner of that format).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vp_bayes import dims
 from vp_bayes.errors import InputError
 
 BUILTIN_PATH = Path(__file__).resolve().parent / "personas.csv"
@@ -68,9 +70,12 @@ def compose_persona(persona_id: str) -> Persona:
         If an attribute is not a built-in ``axis=group``.
     """
     table = builtin_table().set_index("persona_id")
+    attrs = dims.parse_persona(persona_id)
+    if not attrs:
+        raise InputError("empty persona id", field="persona")
     sentences = []
-    for part in persona_id.split(";"):
-        part = part.strip()
+    for axis, group in attrs.items():
+        part = dims.persona_id({axis: group})
         if part not in table.index:
             raise InputError(f"unknown persona attribute {part!r}", field="persona")
         sentences.append(table.loc[part, "text"].removeprefix(PROFILE_PREFIX))
@@ -98,7 +103,7 @@ def load_personas(path: str | Path) -> list[Persona]:
     out = []
     for i, (pid, text) in enumerate(zip(df["persona_id"], df["text"], strict=True)):
         pid = pid.strip()
-        if pid == "" or "|" in pid:
+        if pid == "" or dims.PERSONA_SEP in pid:
             raise InputError("persona id must be non-empty and without '|'", file=path,
                              row=i + 1, field="persona_id")
         if pid in seen:
@@ -136,8 +141,3 @@ def resolve_personas(spec: str | None = None, text: str | None = None) -> list[P
         axes = [a.strip() for a in spec.partition(":")[2].split(",") if a.strip()]
         return list(builtin_personas(axes or None))
     return list(load_personas(spec))
-
-
-def respondent_name(model: str, persona: Persona | None) -> str:
-    """``"{model}"`` without a persona, ``"{model}|{persona_id}"`` with one."""
-    return model if persona is None else f"{model}|{persona.persona_id}"

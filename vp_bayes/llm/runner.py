@@ -24,11 +24,12 @@ from typing import Any, Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
+from vp_bayes.dims import respondent_name
 from vp_bayes.errors import InputError
 from vp_bayes.llm.backends.base import Answer, Backend, Request
 from vp_bayes.llm.cache import PROB_COLUMNS, RatingCache, canonical_json, request_key
 from vp_bayes.llm.parse import parse_rating
-from vp_bayes.llm.personas import Persona, respondent_name
+from vp_bayes.llm.personas import Persona
 from vp_bayes.llm.prompts import VARIANTS, Templates, build_messages, load_templates
 from vp_bayes.llm.redact import redact
 from vp_bayes.output import check_writable, write_csv
@@ -100,7 +101,8 @@ def build_requests(
     records = items.to_dict("records")
     out: list[Request] = []
     for persona in personas:
-        respondent = respondent_name(respondent_model, persona)
+        respondent = respondent_name(respondent_model,
+                                     "" if persona is None else persona.persona_id)
         for item in records:
             for variant in variants:
                 messages = build_messages(item, variant, None if persona is None else persona.text,

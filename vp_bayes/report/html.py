@@ -290,11 +290,11 @@ def comparison_groups(portraits: pd.DataFrame, size: int = 8) -> list[list[str]]
     are dropped and long groups are cut into chunks of ``size``.
     """
     names = list(dict.fromkeys(portraits["respondent"].astype(str)))
-    base = {n: n.split("|", 1)[0] for n in names}
-    groups = [[n for n in names if "|" not in n]]
-    for model in dict.fromkeys(base.values()):
-        members = [n for n in names if base[n] == model]
-        if any("|" in n for n in members):
+    split = {n: dims.split_respondent(n) for n in names}
+    groups = [[n for n in names if not split[n][1]]]
+    for model in dict.fromkeys(m for m, _ in split.values()):
+        members = [n for n in names if split[n][0] == model]
+        if any(split[n][1] for n in members):
             groups.append(members)
     out = []
     for g in groups:

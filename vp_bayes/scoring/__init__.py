@@ -10,6 +10,7 @@ predictive person fit, reliability, prior sensitivity). See ``docs/scoring.md``.
 
 from __future__ import annotations
 
+from vp_bayes.dims import split_respondent
 from vp_bayes.scoring.laplace import RespondentData, laplace_samples, make_problem
 from vp_bayes.scoring.portraits import (
     TABLE_COLUMNS,
@@ -20,7 +21,6 @@ from vp_bayes.scoring.portraits import (
     save_portraits,
     score,
     score_respondent,
-    split_respondent,
 )
 from vp_bayes.scoring.posterior import ItemDraws, item_draws
 from vp_bayes.scoring.summary import note_lines, portrait_lines, respondent_summary

@@ -19,6 +19,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from vp_bayes import __version__, dims
+from vp_bayes.dims import split_respondent
 from vp_bayes.errors import InputError
 from vp_bayes.output import write_csv
 from vp_bayes.scoring import checks
@@ -92,12 +93,6 @@ class Portraits:
         columns = ["respondent", "model", "persona", "value", "mean", "sd", "lower", "upper",
                    "mass", "percentile", "reliability", "misfit"]
         return self.table[columns].reset_index(drop=True)
-
-
-def split_respondent(name: str) -> tuple[str, str]:
-    """``"gpt-4o|gender=male"`` -> ``("gpt-4o", "gender=male")``; no persona -> ``(name, "")``."""
-    model, _, persona = name.partition("|")
-    return model, persona
 
 
 def _rating_weights(frame: pd.DataFrame, k: int, scale_min: int, soft: bool,

@@ -65,6 +65,8 @@ from vp_bayes.dims import (
     VALUE,
     VALUES_10,
     VARIANT,
+    persona_id,
+    respondent_name,
 )
 from vp_bayes.errors import InputError
 from vp_bayes.instruments import get_instrument, mrat_centred, question_values
@@ -325,8 +327,8 @@ def _simulate_llms(
     for a, groups in axes.items():
         out.distortions[a] = _centred_normal(rng, len(groups), distortion_sd)
         for g_idx, group in enumerate(groups):
-            persona = f"{a}={group}"
-            out.names.append(f"{base[0]}|{persona}")
+            persona = persona_id({a: group})
+            out.names.append(respondent_name(base[0], persona))
             out.model.append(base[0])
             out.persona.append(persona)
             rows_t.append(theta[0] + effects[a][g_idx] + out.distortions[a][g_idx])
