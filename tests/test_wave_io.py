@@ -15,6 +15,7 @@ import pytest
 
 from vp_bayes.errors import InputError
 from vp_bayes.wave import load_wave, summarize_wave, write_wave
+from vp_bayes.wave.io import validate_wave
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = {
@@ -217,6 +218,38 @@ def test_malformed_wave_names_file_row_field(
         assert f"row {row}" in text
     if field is not None:
         assert f"field '{field}'" in text
+
+
+@pytest.mark.parametrize(("values", "corrupt"), [case[1:3] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_validate_wave_lists_the_first_problem_first(tmp_path: Path, values, corrupt) -> None:
+    """The collecting validator finds what load_wave raises, first, plus its consequences."""
+    folder = _write_good(tmp_path / "wave", values=values)
+    assert validate_wave(folder).total == 0
+    corrupt(folder)
+    with pytest.raises(InputError) as info:
+        load_wave(folder)
+    found = validate_wave(folder)
+    assert found.wave is None and found.total == len(found.problems) >= 1
+    assert str(found.problems[0]) == str(info.value)
+
+
+def test_validate_wave_lists_every_problem_up_to_the_limit(tmp_path: Path) -> None:
+    folder = _write_good(tmp_path / "wave")
+    _replace("ratings.csv", "p1,i2,3", "p1,i2,3.5")(folder)  # row 2
+    _replace("ratings.csv", "p2,i1,6", "p2,i9,6")(folder)  # row 3
+    _replace("participants.csv", "p2,male", ",male")(folder)
+    _manifest(instrumnet="pvq21")(folder)
+    found = validate_wave(folder)
+    text = [str(p) for p in found.problems]
+    assert any("wave.json, field 'instrumnet'" in t for t in text)
+    assert any("participants.csv, row 2, field 'participant_id': id is empty" in t for t in text)
+    assert any("ratings.csv, row 2, field 'rating'" in t for t in text)
+    assert any("ratings.csv, row 3, field 'item_id': 'i9' is not in items" in t for t in text)
+    assert found.total == len(text) and found.n_more == 0
+    few = validate_wave(folder, limit=2)
+    assert len(few.problems) == 2 and few.total == found.total
+    assert few.lines()[-1] == f"... and {found.total - 2} more problems"
 
 
 def test_at_least_eighteen_table_cases() -> None:

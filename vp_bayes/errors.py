@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: how many problems a check that collects them (``vp-bayes validate``) lists; the rest are
+#: counted
+PROBLEM_LIMIT = 50
+
 
 class InputError(ValueError):
     """Bad user input, located as precisely as possible.

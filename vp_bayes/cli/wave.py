@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from vp_bayes.cli.app import app, example
+from vp_bayes.errors import PROBLEM_LIMIT
 
 
 def _print_summary(summary: dict) -> None:
@@ -33,11 +34,20 @@ def _print_summary(summary: dict) -> None:
 
 
 @app.command(epilog=example("vp-bayes validate data/demo"))
-def validate(wave: Path = typer.Argument(..., metavar="WAVE", help="The wave folder.")) -> None:
-    """Load and check a wave folder; print its summary or the first error (exit 2)."""
-    from vp_bayes.wave.io import load_wave, summarize_wave
+def validate(
+    wave: Path = typer.Argument(..., metavar="WAVE", help="The wave folder."),
+    limit: int = typer.Option(PROBLEM_LIMIT, "--limit", min=1,
+                              help="List at most this many problems (all are counted)."),
+) -> None:
+    """Check a wave folder; print its summary, or every problem, one per line (exit 2)."""
+    from vp_bayes.wave.io import summarize_wave, validate_wave
 
-    _print_summary(summarize_wave(load_wave(wave)))
+    result = validate_wave(wave, limit=limit)
+    if result.total:
+        for line in result.lines():
+            typer.echo(line, err=True)
+        raise SystemExit(2)  # typer.Exit is swallowed under standalone_mode=False
+    _print_summary(summarize_wave(result.wave))
 
 
 @app.command(epilog=example(

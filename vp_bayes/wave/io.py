@@ -12,28 +12,30 @@ Layout (every table may be ``.csv`` or ``.parquet``, not both)::
     ratings.csv        participant_id,item_id,rating
 
 Ids are always read as strings. CSV cells are missing only when empty (``NA`` is a string).
-Every problem raises :class:`vp_bayes.errors.InputError` naming the file, the data row
-(1-based; the header is row 0; a row is a CSV record) and the field. Nothing is dropped:
-a participant needs a row in ``instrument.csv``/``values.csv`` (all cells empty declares
-the answers missing); participants and items without ratings are allowed and reported by
+Every problem is a :class:`vp_bayes.errors.InputError` naming the file, the data row
+(1-based; the header is row 0; a row is a CSV record) and the field: :func:`load_wave` raises
+the first, :func:`validate_wave` lists them all (up to a limit). Nothing is dropped: a
+participant needs a row in ``instrument.csv``/``values.csv`` (all cells empty declares the
+answers missing); participants and items without ratings are allowed and reported by
 :func:`summarize_wave`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
 from vp_bayes.dims import TRAIT_SETS, canonical_trait
-from vp_bayes.errors import InputError
+from vp_bayes.errors import PROBLEM_LIMIT, InputError
 from vp_bayes.instruments import get_instrument
-from vp_bayes.output import unescape_cells, write_csv
+from vp_bayes.output import write_csv
+from vp_bayes.readers import read_json, read_table
 from vp_bayes.wave.core import Manifest, Wave
 
 MANIFEST_FILE = "wave.json"
@@ -45,67 +47,98 @@ _MANIFEST_KEYS = ("name", "instrument", "scale", "values_centred", "value_level"
 _TEXT = "str"  # pandas' string dtype (missing = NaN)
 
 
+# --- where the checks report ---------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """A problem after which the rest of a table cannot be checked (collecting mode)."""
+
+
+class _Problems:
+    """Where the checks of a wave report what they find.
+
+    Strict (``limit=None``, :func:`load_wave`): the first problem is raised. Collecting
+    (:func:`validate_wave`): every problem is counted and the first ``limit`` are kept; a
+    problem that leaves a table unusable (:meth:`stop`) ends that table's checks only.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.collect = limit is not None
+        self.limit = int(limit or 0)
+        self.found: list[InputError] = []
+        self.total = 0
+
+    def add(self, err: InputError) -> None:
+        """Report one problem (raised at once when strict)."""
+        if not self.collect:
+            raise err
+        self.total += 1
+        if len(self.found) < self.limit:
+            self.found.append(err)
+
+    def stop(self, err: InputError) -> NoReturn:
+        """Report a problem that ends the checks of the current table."""
+        self.add(err)
+        raise _Stop
+
+    def rows(self, mask: np.ndarray | pd.Series, make: Callable[[int], InputError]) -> bool:
+        """One problem per True in ``mask``, built by ``make(0-based position)``.
+
+        Returns
+        -------
+        bool
+            Whether there was any.
+        """
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not len(positions):
+            return False
+        if not self.collect:
+            raise make(int(positions[0]))
+        room = max(self.limit - len(self.found), 0)
+        self.found.extend(make(int(pos)) for pos in positions[:room])
+        self.total += len(positions)
+        return True
+
+    def guard(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)``, or None when it stopped (collecting mode)."""
+        try:
+            return func(*args)
+        except _Stop:
+            return None
+
+
+def _strict(problems: _Problems | None) -> _Problems:
+    return problems if problems is not None else _Problems()
+
+
 # --- reading tables ----------------------------------------------------------------------
 
 
-def _find(folder: Path, stem: str, *, required: bool) -> Path | None:
+def _find(folder: Path, stem: str, problems: _Problems, required: bool) -> Path | None:
     found = [folder / f"{stem}.{ext}" for ext in FORMATS if (folder / f"{stem}.{ext}").is_file()]
     if len(found) > 1:
-        raise InputError(f"both {stem}.csv and {stem}.parquet present; keep one", file=found[1])
+        problems.stop(InputError(f"both {stem}.csv and {stem}.parquet present; keep one",
+                                 file=found[1]))
     if not found:
         if required:
-            raise InputError("required file missing", file=folder / f"{stem}.csv")
+            problems.stop(InputError("required file missing", file=folder / f"{stem}.csv"))
         return None
     return found[0]
 
 
-def _check_header(path: Path, columns: list[str]) -> None:
-    seen: set[str] = set()
-    for col in columns:
-        if not col.strip() or col.startswith("Unnamed:"):
-            raise InputError("empty column name in the header", file=path, row=0, field=col)
-        if col in seen:
-            raise InputError("duplicate column name", file=path, row=0, field=col)
-        seen.add(col)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=path, row=0)
+def _read_table(path: Path, required_columns: tuple[str, ...],
+                problems: _Problems) -> pd.DataFrame:
     try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-        _check_header(path, header)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                            encoding="utf-8")
-        return unescape_cells(frame)  # the escape of write_csv (formula injection)
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text ({err.reason})", file=path) from err
-    except pd.errors.EmptyDataError as err:
-        raise InputError("file is empty", file=path, row=0) from err
-    except pd.errors.ParserError as err:
-        line = re.search(r"line (\d+)", str(err))
-        row = int(line.group(1)) - 1 if line else None
-        raise InputError(f"malformed CSV ({str(err).strip()})", file=path, row=row) from err
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises many types for a bad file
-        raise InputError(f"cannot read parquet ({err})", file=path) from err
-    frame = frame.reset_index(drop=True)
-    _check_header(path, [str(c) for c in frame.columns])
-    return frame
-
-
-def _read_table(path: Path, required_columns: tuple[str, ...]) -> pd.DataFrame:
-    frame = _read_csv(path) if path.suffix == ".csv" else _read_parquet(path)
-    for col in required_columns:
-        if col not in frame.columns:
-            raise InputError("required column missing", file=path, row=0, field=col)
+        frame = read_table(path, what="table")
+    except InputError as err:
+        problems.stop(err)
+    missing = [col for col in required_columns if col not in frame.columns]
+    for col in missing:
+        problems.add(InputError("required column missing", file=path, row=0, field=col))
+    if missing:
+        raise _Stop
     if frame.empty:
-        raise InputError("no data rows below the header", file=path, row=1)
+        problems.stop(InputError("no data rows below the header", file=path, row=1))
     return frame
 
 
@@ -122,44 +155,45 @@ def _text(col: pd.Series) -> pd.Series:
     return out.replace("", np.nan).astype(_TEXT)
 
 
-def _numbers(col: pd.Series, path: Path, field: str) -> pd.Series:
-    """Floats; empty = NaN; a non-number raises naming its row."""
+def _numbers(col: pd.Series, path: Path, field: str, problems: _Problems) -> pd.Series:
+    """Floats; empty = NaN; a cell that is not a finite number is a problem (then NaN)."""
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        return col.astype(float)
+        out = col.astype(float).to_numpy(copy=True)
+        bad = np.isinf(out)
+        problems.rows(bad, lambda pos: InputError(
+            f"{out[pos]!r} is not a finite number", file=path, row=pos + 1, field=field))
+        out[bad] = np.nan
+        return pd.Series(out, index=col.index)
     text = _text(col)
     out = np.full(len(text), np.nan)
+    kind = np.zeros(len(text), dtype=np.int8)  # 1: not a number, 2: not finite
     for pos, cell in enumerate(text):
         if pd.isna(cell):
             continue
         try:
-            out[pos] = float(cell)
+            x = float(cell)
         except ValueError:
-            raise InputError(
-                f"{cell!r} is not a number", file=path, row=pos + 1, field=field
-            ) from None
-        if not np.isfinite(out[pos]):
-            raise InputError(
-                f"{cell!r} is not a finite number", file=path, row=pos + 1, field=field
-            )
+            kind[pos] = 1
+            continue
+        if np.isfinite(x):
+            out[pos] = x
+        else:
+            kind[pos] = 2
+    problems.rows(kind > 0, lambda pos: InputError(
+        f"{text.iloc[pos]!r} is not {'a' if kind[pos] == 1 else 'a finite'} number",
+        file=path, row=pos + 1, field=field))
     return pd.Series(out, index=col.index)
 
 
-def _ids(frame: pd.DataFrame, path: Path, field: str) -> pd.Index:
+def _ids(frame: pd.DataFrame, path: Path, field: str, problems: _Problems) -> pd.Index:
     ids = _text(frame[field])
     empty = ids.isna().to_numpy()
-    if empty.any():
-        raise InputError(
-            "id is empty", file=path, row=int(np.flatnonzero(empty)[0]) + 1, field=field
-        )
-    dup = ids.duplicated().to_numpy()
-    if dup.any():
-        pos = int(np.flatnonzero(dup)[0])
-        raise InputError(f"duplicate id {ids.iloc[pos]!r}", file=path, row=pos + 1, field=field)
+    problems.rows(empty, lambda pos: InputError("id is empty", file=path, row=pos + 1,
+                                                field=field))
+    dup = (ids.duplicated() & ids.notna()).to_numpy()
+    problems.rows(dup, lambda pos: InputError(f"duplicate id {ids.iloc[pos]!r}", file=path,
+                                              row=pos + 1, field=field))
     return pd.Index(ids.to_numpy(), name=field, dtype=_TEXT)
-
-
-def _first(mask: np.ndarray | pd.Series) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0])
 
 
 # --- manifest ------------------------------------------------------------------------------
@@ -169,64 +203,82 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path, problems: _Problems | None = None) -> Manifest:
     """Read and check ``wave.json``.
 
     Parameters
     ----------
     path
         The ``wave.json`` file.
+    problems
+        Where problems go (default: the first is raised).
+
+    Raises
+    ------
+    InputError
+        The first problem (strict mode).
     """
+    problems = _strict(problems)
     if not path.is_file():
-        raise InputError("required file missing", file=path)
+        problems.stop(InputError("required file missing", file=path))
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"invalid JSON ({err.msg}, line {err.lineno})", file=path) from err
+        raw = read_json(path, what="manifest")
+    except InputError as err:
+        problems.stop(err)
     if not isinstance(raw, dict):
-        raise InputError("the manifest must be a JSON object", file=path)
+        problems.stop(InputError("the manifest must be a JSON object", file=path))
+    unusable = False  # a key the other checks need is bad (collecting mode)
     for key in raw:
         if key not in _MANIFEST_KEYS:
-            raise InputError(
-                f"unknown key; known: {', '.join(_MANIFEST_KEYS)}", file=path, field=key
-            )
+            problems.add(InputError(
+                f"unknown key; known: {', '.join(_MANIFEST_KEYS)}", file=path, field=key))
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InputError("a non-empty string is required", file=path, field="name")
+        problems.add(InputError("a non-empty string is required", file=path, field="name"))
     instrument = raw.get("instrument")
     if instrument is not None and instrument not in WAVE_INSTRUMENTS:
-        raise InputError(
+        unusable = True
+        problems.add(InputError(
             f"unknown instrument {instrument!r}; use one of {', '.join(WAVE_INSTRUMENTS)} or null",
             file=path,
             field="instrument",
-        )
+        ))
     scale = raw.get("scale", {"min": 1, "max": 6})
     if not isinstance(scale, dict) or set(scale) != {"min", "max"}:
-        raise InputError('must be {"min": int, "max": int}', file=path, field="scale")
-    for key in ("min", "max"):
-        if not _is_int(scale[key]):
-            raise InputError(f"{scale[key]!r} is not an integer", file=path, field=f"scale.{key}")
-    if scale["min"] >= scale["max"]:
-        raise InputError("scale min must be below max", file=path, field="scale")
+        unusable = True
+        problems.add(InputError('must be {"min": int, "max": int}', file=path, field="scale"))
+    else:
+        ints = True
+        for key in ("min", "max"):
+            if not _is_int(scale[key]):
+                ints = False
+                problems.add(InputError(f"{scale[key]!r} is not an integer", file=path,
+                                        field=f"scale.{key}"))
+        unusable = unusable or not ints
+        if ints and scale["min"] >= scale["max"]:
+            unusable = True
+            problems.add(InputError("scale min must be below max", file=path, field="scale"))
     centred = raw.get("values_centred", True)
     if not isinstance(centred, bool):
-        raise InputError("must be true or false", file=path, field="values_centred")
+        problems.add(InputError("must be true or false", file=path, field="values_centred"))
     level = raw.get("value_level", "values")
     if level not in VALUE_LEVELS:
-        raise InputError(
-            f"must be one of {', '.join(VALUE_LEVELS)}", file=path, field="value_level"
-        )
+        unusable = True
+        problems.add(InputError(
+            f"must be one of {', '.join(VALUE_LEVELS)}", file=path, field="value_level"))
     description = raw.get("description", "")
     if not isinstance(description, str):
-        raise InputError("must be a string", file=path, field="description")
-    return Manifest(
-        name=name,
+        problems.add(InputError("must be a string", file=path, field="description"))
+    if unusable:
+        raise _Stop  # collecting mode: the checks that need the manifest are skipped
+    return Manifest(  # in collecting mode a bad name, flag or description is reported above
+        name=name if isinstance(name, str) else "",
         instrument=instrument,
         scale_min=scale["min"],
         scale_max=scale["max"],
-        values_centred=centred,
+        values_centred=centred if isinstance(centred, bool) else True,
         value_level=level,
-        description=description,
+        description=description if isinstance(description, str) else "",
     )
 
 
@@ -245,79 +297,72 @@ def manifest_dict(manifest: Manifest) -> dict[str, Any]:
 # --- the tables ----------------------------------------------------------------------------
 
 
-def _participants(path: Path) -> pd.DataFrame:
-    frame = _read_table(path, ("participant_id",))
-    index = _ids(frame, path, "participant_id")
+def _participants(path: Path, problems: _Problems) -> pd.DataFrame:
+    frame = _read_table(path, ("participant_id",), problems)
+    index = _ids(frame, path, "participant_id", problems)
     out = pd.DataFrame({c: _text(frame[c]).to_numpy() for c in frame if c != "participant_id"})
     out.index = index
     return out
 
 
-def _items(path: Path) -> pd.DataFrame:
-    frame = _read_table(path, ("item_id",))
-    index = _ids(frame, path, "item_id")
+def _items(path: Path, problems: _Problems) -> pd.DataFrame:
+    frame = _read_table(path, ("item_id",), problems)
+    index = _ids(frame, path, "item_id", problems)
     out = pd.DataFrame({c: _text(frame[c]).to_numpy() for c in frame if c != "item_id"})
     out.index = index
     return out
 
 
-def _person_table(path: Path, participants: pd.Index) -> tuple[pd.DataFrame, pd.Index]:
-    frame = _read_table(path, ("participant_id",))
-    index = _ids(frame, path, "participant_id")
-    unknown = ~index.isin(participants)
-    if unknown.any():
-        pos = _first(unknown)
-        raise InputError(
-            f"participant {index[pos]!r} is not in participants",
-            file=path,
-            row=pos + 1,
-            field="participant_id",
-        )
+def _person_table(path: Path, participants: pd.Index | None,
+                  problems: _Problems) -> tuple[pd.DataFrame, pd.Index]:
+    frame = _read_table(path, ("participant_id",), problems)
+    index = _ids(frame, path, "participant_id", problems)
+    if participants is not None:
+        unknown = ~index.isin(participants) & ~index.isna()
+        problems.rows(unknown, lambda pos: InputError(
+            f"participant {index[pos]!r} is not in participants", file=path, row=pos + 1,
+            field="participant_id"))
     return frame, index
 
 
-def _check_coverage(participants_path: Path, participants: pd.Index, table: Path, ids: pd.Index):
-    absent = ~participants.isin(ids)
-    if absent.any():
-        pos = _first(absent)
-        raise InputError(
-            f"participant {participants[pos]!r} has no row in {table.name} "
-            "(a row with empty cells declares the answers missing)",
-            file=participants_path,
-            row=pos + 1,
-            field="participant_id",
-        )
+def _check_coverage(participants_path: Path, participants: pd.Index, table: Path,
+                    ids: pd.Index, problems: _Problems) -> None:
+    absent = ~participants.isin(ids) & ~participants.isna()
+    problems.rows(absent, lambda pos: InputError(
+        f"participant {participants[pos]!r} has no row in {table.name} "
+        "(a row with empty cells declares the answers missing)",
+        file=participants_path, row=pos + 1, field="participant_id"))
 
 
-def _answers(path: Path, instrument: str, participants: pd.Index) -> pd.DataFrame:
+def _answers(path: Path, instrument: str, participants: pd.Index | None,
+             problems: _Problems) -> pd.DataFrame:
     inst = get_instrument(instrument)
-    frame, index = _person_table(path, participants)
+    frame, index = _person_table(path, participants, problems)
     questions = list(inst.questions)
     for q in questions:
         if q not in frame.columns:
-            raise InputError(f"question column missing for {instrument}", file=path, row=0, field=q)
+            problems.add(InputError(f"question column missing for {instrument}", file=path,
+                                    row=0, field=q))
     for col in frame.columns:
         if col not in questions and col != "participant_id":
-            raise InputError(f"not a question of {instrument}", file=path, row=0, field=col)
+            problems.add(InputError(f"not a question of {instrument}", file=path, row=0,
+                                    field=col))
     out = {}
     for q in questions:
-        x = _numbers(frame[q], path, q)
+        if q not in frame.columns:
+            continue
+        x = _numbers(frame[q], path, q, problems)
         bad = x.notna() & ((x < inst.scale_min) | (x > inst.scale_max) | (x % 1 != 0))
-        if bad.any():
-            pos = _first(bad)
-            raise InputError(
-                f"answer {x.iloc[pos]:g} is not a whole number in "
-                f"{inst.scale_min}..{inst.scale_max}",
-                file=path,
-                row=pos + 1,
-                field=q,
-            )
+        problems.rows(bad, lambda pos, x=x, q=q: InputError(
+            f"answer {x.iloc[pos]:g} is not a whole number in "
+            f"{inst.scale_min}..{inst.scale_max}", file=path, row=pos + 1, field=q))
         out[q] = x.to_numpy()
     return pd.DataFrame(out, index=index)
 
 
-def _values(path: Path, level: str, participants: pd.Index) -> pd.DataFrame:
-    frame, index = _person_table(path, participants)
+def _values(path: Path, level: str, participants: pd.Index | None,
+            problems: _Problems) -> pd.DataFrame:
+    frame, index = _person_table(path, participants, problems)
     names: dict[str, str] = {}
     for col in frame.columns:
         if col == "participant_id":
@@ -325,67 +370,113 @@ def _values(path: Path, level: str, participants: pd.Index) -> pd.DataFrame:
         try:
             trait = canonical_trait(col)
         except KeyError:
-            raise InputError("unknown trait column", file=path, row=0, field=col) from None
+            problems.add(InputError("unknown trait column", file=path, row=0, field=col))
+            continue
         if trait in names.values():
-            raise InputError(f"second column for trait {trait!r}", file=path, row=0, field=col)
+            problems.add(InputError(f"second column for trait {trait!r}", file=path, row=0,
+                                    field=col))
+            continue
         names[col] = trait
     for trait in TRAIT_SETS[level]:
         if trait not in names.values():
-            raise InputError(
-                f"trait column missing for level {level!r}", file=path, row=0, field=trait
-            )
-    out = pd.DataFrame({t: _numbers(frame[c], path, c).to_numpy() for c, t in names.items()})
+            problems.add(InputError(f"trait column missing for level {level!r}", file=path,
+                                    row=0, field=trait))
+    out = pd.DataFrame({t: _numbers(frame[c], path, c, problems).to_numpy()
+                        for c, t in names.items()})
     out.index = index
     return out
 
 
-def _ratings(path: Path, manifest: Manifest, participants: pd.Index, items: pd.Index):
-    frame = _read_table(path, RATING_COLUMNS)
+def _ratings(path: Path, manifest: Manifest | None, participants: pd.Index | None,
+             items: pd.Index | None, problems: _Problems) -> pd.DataFrame:
+    frame = _read_table(path, RATING_COLUMNS, problems)
     for col in frame.columns:
         if col not in RATING_COLUMNS:
-            raise InputError("unknown column in ratings", file=path, row=0, field=col)
+            problems.add(InputError("unknown column in ratings", file=path, row=0, field=col))
     pid, iid = _text(frame["participant_id"]), _text(frame["item_id"])
     for ids, known, field in ((pid, participants, "participant_id"), (iid, items, "item_id")):
-        if ids.isna().any():
-            raise InputError("id is empty", file=path, row=_first(ids.isna()) + 1, field=field)
-        unknown = ~ids.isin(known)
-        if unknown.any():
-            pos = _first(unknown)
-            what = "participants" if field == "participant_id" else "items"
-            raise InputError(
-                f"{ids.iloc[pos]!r} is not in {what}", file=path, row=pos + 1, field=field
-            )
-    rating = _numbers(frame["rating"], path, "rating")
-    if rating.isna().any():
-        raise InputError(
-            "rating is empty", file=path, row=_first(rating.isna()) + 1, field="rating"
-        )
-    lo, hi = manifest.scale_min, manifest.scale_max
-    bad = (rating % 1 != 0) | (rating < lo) | (rating > hi)
-    if bad.any():
-        pos = _first(bad)
-        raise InputError(
-            f"rating {rating.iloc[pos]:g} is not an integer in {lo}..{hi}",
-            file=path,
-            row=pos + 1,
-            field="rating",
-        )
-    dup = pd.DataFrame({"p": pid, "i": iid}).duplicated().to_numpy()
-    if dup.any():
-        pos = _first(dup)
-        raise InputError(
-            f"second rating of item {iid.iloc[pos]!r} by {pid.iloc[pos]!r}",
-            file=path,
-            row=pos + 1,
-            field="item_id",
-        )
+        problems.rows(ids.isna(), lambda pos, field=field: InputError(
+            "id is empty", file=path, row=pos + 1, field=field))
+        if known is None:  # that table could not be read: reported there
+            continue
+        what = "participants" if field == "participant_id" else "items"
+        problems.rows(~ids.isin(known) & ids.notna(), lambda pos, ids=ids, what=what,
+                      field=field: InputError(f"{ids.iloc[pos]!r} is not in {what}",
+                                              file=path, row=pos + 1, field=field))
+    rating = _numbers(frame["rating"], path, "rating", problems)
+    empty = rating.isna() & frame["rating"].map(lambda v: pd.isna(v) or str(v).strip() == "")
+    problems.rows(empty, lambda pos: InputError("rating is empty", file=path, row=pos + 1,
+                                                field="rating"))
+    if manifest is not None:
+        lo, hi = manifest.scale_min, manifest.scale_max
+        bad = rating.notna() & ((rating % 1 != 0) | (rating < lo) | (rating > hi))
+        problems.rows(bad, lambda pos: InputError(
+            f"rating {rating.iloc[pos]:g} is not an integer in {lo}..{hi}", file=path,
+            row=pos + 1, field="rating"))
+    pairs = pd.DataFrame({"p": pid, "i": iid})
+    dup = (pairs.duplicated() & pid.notna() & iid.notna()).to_numpy()
+    problems.rows(dup, lambda pos: InputError(
+        f"second rating of item {iid.iloc[pos]!r} by {pid.iloc[pos]!r}", file=path,
+        row=pos + 1, field="item_id"))
+    values = rating.to_numpy()
     return pd.DataFrame(
         {
             "participant_id": pid.to_numpy(),
             "item_id": iid.to_numpy(),
-            "rating": rating.astype("int64"),
+            "rating": values.astype("int64") if not np.isnan(values).any() else values,
         }
     ).astype({"participant_id": _TEXT, "item_id": _TEXT})
+
+
+def _load(folder: Path, problems: _Problems) -> Wave | None:
+    """Read and check a wave folder, reporting to ``problems``; None when any was found."""
+    if not folder.is_dir():
+        problems.stop(InputError("wave folder not found", file=folder))
+    guard = problems.guard
+    manifest_path = folder / MANIFEST_FILE
+    manifest = guard(read_manifest, manifest_path, problems)
+    p_path = guard(_find, folder, "participants", problems, True)
+    participants = guard(_participants, p_path, problems) if p_path else None
+    p_index = participants.index if participants is not None else None
+    i_path = guard(_find, folder, "items", problems, True)
+    items = guard(_items, i_path, problems) if i_path else None
+    n_before = problems.total
+    inst_path = guard(_find, folder, "instrument", problems, False)
+    val_path = guard(_find, folder, "values", problems, False)
+    ambiguous = problems.total > n_before  # both formats of one of them: reported
+    answers = values = None
+    if inst_path and val_path:
+        problems.add(InputError("give instrument.csv or values.csv, not both", file=val_path))
+    elif inst_path:
+        if manifest is not None and manifest.instrument is None:
+            problems.add(InputError("instrument.csv present but no instrument declared",
+                                    file=manifest_path, field="instrument"))
+        elif manifest is not None:
+            if manifest.value_level == "values19" and manifest.instrument != "pvq_rr":
+                problems.add(InputError("values19 needs the pvq_rr instrument",
+                                        file=manifest_path, field="value_level"))
+            answers = guard(_answers, inst_path, manifest.instrument, p_index, problems)
+            if answers is not None and p_index is not None:
+                _check_coverage(p_path, p_index, inst_path, answers.index, problems)
+    elif val_path:
+        if manifest is not None and manifest.instrument is not None:
+            problems.add(InputError(
+                f"instrument {manifest.instrument!r} declared but the wave has values.csv, "
+                "not instrument.csv (use null for pre-scored values)",
+                file=manifest_path, field="instrument"))
+        elif manifest is not None:
+            values = guard(_values, val_path, manifest.value_level, p_index, problems)
+            if values is not None and p_index is not None:
+                _check_coverage(p_path, p_index, val_path, values.index, problems)
+    elif not ambiguous:
+        problems.add(InputError("need instrument.csv (raw answers) or values.csv (scores)",
+                                file=folder / "instrument.csv"))
+    r_path = guard(_find, folder, "ratings", problems, True)
+    i_index = items.index if items is not None else None
+    ratings = guard(_ratings, r_path, manifest, p_index, i_index, problems) if r_path else None
+    if problems.total:
+        return None
+    return Wave(manifest, participants, items, ratings, answers, values, source=folder)
 
 
 def load_wave(path: str | Path) -> Wave:
@@ -404,54 +495,70 @@ def load_wave(path: str | Path) -> Wave:
     Raises
     ------
     InputError
-        On the first problem found, naming file, row and field.
+        On the first problem found, naming file, row and field (:func:`validate_wave` lists
+        them all).
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise InputError("wave folder not found", file=folder)
-    manifest = read_manifest(folder / MANIFEST_FILE)
-    p_path = _find(folder, "participants", required=True)
-    participants = _participants(p_path)
-    i_path = _find(folder, "items", required=True)
-    items = _items(i_path)
-    inst_path = _find(folder, "instrument", required=False)
-    val_path = _find(folder, "values", required=False)
-    if inst_path and val_path:
-        raise InputError("give instrument.csv or values.csv, not both", file=val_path)
-    answers = values = None
-    if inst_path:
-        if manifest.instrument is None:
-            raise InputError(
-                "instrument.csv present but no instrument declared",
-                file=folder / MANIFEST_FILE,
-                field="instrument",
-            )
-        if manifest.value_level == "values19" and manifest.instrument != "pvq_rr":
-            raise InputError(
-                "values19 needs the pvq_rr instrument",
-                file=folder / MANIFEST_FILE,
-                field="value_level",
-            )
-        answers = _answers(inst_path, manifest.instrument, participants.index)
-        _check_coverage(p_path, participants.index, inst_path, answers.index)
-    elif val_path:
-        if manifest.instrument is not None:
-            raise InputError(
-                f"instrument {manifest.instrument!r} declared but the wave has values.csv, "
-                "not instrument.csv (use null for pre-scored values)",
-                file=folder / MANIFEST_FILE,
-                field="instrument",
-            )
-        values = _values(val_path, manifest.value_level, participants.index)
-        _check_coverage(p_path, participants.index, val_path, values.index)
-    else:
-        raise InputError(
-            "need instrument.csv (raw answers) or values.csv (scores)",
-            file=folder / "instrument.csv",
-        )
-    r_path = _find(folder, "ratings", required=True)
-    ratings = _ratings(r_path, manifest, participants.index, items.index)
-    return Wave(manifest, participants, items, ratings, answers, values, source=folder)
+    wave = _load(Path(path), _Problems())
+    assert wave is not None  # strict mode raises instead
+    return wave
+
+
+@dataclass(frozen=True)
+class WaveProblems:
+    """What :func:`validate_wave` found.
+
+    Attributes
+    ----------
+    problems
+        The first ``limit`` problems, in the order the checks ran (manifest, participants,
+        items, instrument/values, ratings; rows in file order within a check).
+    total
+        How many problems were found in all.
+    wave
+        The loaded wave when there were none, else None.
+    """
+
+    problems: tuple[InputError, ...]
+    total: int
+    wave: Wave | None = None
+
+    @property
+    def n_more(self) -> int:
+        """Problems found beyond those listed."""
+        return self.total - len(self.problems)
+
+    def lines(self) -> list[str]:
+        """``error: <problem>`` per listed problem, then ``... and N more problems`` when some
+        were left out (what ``vp-bayes validate`` prints)."""
+        out = [f"error: {p}" for p in self.problems]
+        if self.n_more:
+            out.append(f"... and {self.n_more} more problem{'s' if self.n_more > 1 else ''}")
+        return out
+
+
+def validate_wave(path: str | Path, limit: int = PROBLEM_LIMIT) -> WaveProblems:
+    """Check a wave folder and list every problem (up to ``limit``), not only the first.
+
+    After a problem that makes a table unreadable (a missing file or required column, an
+    unreadable file) the checks that need that table are skipped; every other check runs.
+
+    Parameters
+    ----------
+    path
+        The wave folder.
+    limit
+        At most this many problems are kept (all are counted).
+
+    Returns
+    -------
+    WaveProblems
+        ``total == 0`` and the wave when the folder is valid.
+    """
+    if limit < 1:
+        raise InputError("must be at least 1", field="limit")
+    problems = _Problems(limit)
+    wave = problems.guard(_load, Path(path), problems)
+    return WaveProblems(tuple(problems.found), problems.total, wave)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -574,9 +681,12 @@ def summarize_wave(wave: Wave) -> dict[str, Any]:
 
 __all__ = [
     "MANIFEST_FILE",
+    "PROBLEM_LIMIT",
+    "WaveProblems",
     "load_wave",
     "manifest_dict",
     "read_manifest",
     "summarize_wave",
+    "validate_wave",
     "write_wave",
 ]
