@@ -43,7 +43,7 @@ def test_fitted_object_has_the_documented_contents(tiny):
     ppc = model.idata["ppc"].to_dataset()
     np.testing.assert_allclose(ppc["observed"].sum("category"), 1.0)
     # 60 draws cannot pass the bar: the warnings must say so in words.
-    assert any("ESS" in p or "R-hat" in p for p in convergence_problems(model))
+    assert any("effective sample size" in p or "R-hat" in p for p in convergence_problems(model))
 
 
 def test_round_trip(tiny, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ import xarray as xr
 
 from vp_bayes import dims
 from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.diagnostics import convergence_problems
 from vp_bayes.model.fit import ItemModel
+from vp_bayes.model.io import write_model_card
 from vp_bayes.report.html import SECTIONS, comparison_groups, write_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,6 +101,19 @@ def test_missing_inputs_are_said(tmp_path):
     assert "No fitted model given" in page
     assert "Only one respondent" in page
     assert '<section id="diagnostics">' in page
+
+
+def test_report_and_model_card_give_the_same_warnings(tmp_path):
+    """One owner of the fit warnings: the report and the model card print the same list."""
+    model = _hand_model()
+    problems = convergence_problems(model)
+    assert len(problems) >= 4  # R-hat, bulk and tail ESS, divergences
+    page = write_report(tmp_path / "rep", item_model=model).read_text()
+    card = write_model_card(model, tmp_path / "card.md").read_text()
+    shown = re.findall(r'<div class="warn">(.*?)</div>', page)
+    assert [html.unescape(w) for w in shown] == problems
+    assert [line[2:] for line in card.split("## Warnings")[1].split("## ")[0].splitlines()
+            if line.startswith("- ")] == problems
 
 
 def test_clean_fit_says_no_warnings(tmp_path):

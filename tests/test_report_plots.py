@@ -11,8 +11,8 @@ import report_fakes as fake
 
 from vp_bayes import dims
 from vp_bayes.errors import InputError
+from vp_bayes.model.diagnostics import fit_warnings
 from vp_bayes.report import plots
-from vp_bayes.report.html import fit_warnings
 from vp_bayes.report.tables import (
     check_selection,
     read_contrasts,

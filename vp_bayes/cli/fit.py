@@ -11,6 +11,7 @@ import typer
 
 from vp_bayes.cli.app import app, choices, example
 from vp_bayes.model.config import Init, ModelConfig, Sampler, SamplerConfig, Thresholds, ValueInput
+from vp_bayes.model.diagnostics import R_HAT_MAX
 from vp_bayes.output import unescape_cells, write_csv
 from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
 
@@ -54,7 +55,7 @@ def fit(
         ValueInputName(_MODEL.value_input), help="How participants' values enter (auto: "
         "instrument when raw answers exist, else latent)."),
     keep_draws: int | None = typer.Option(None, help="Save only this many draws per chain."),
-    strict: bool = typer.Option(False, help="Exit 1 when R-hat > 1.01 or divergences."),
+    strict: bool = typer.Option(False, help=f"Exit 1 when R-hat > {R_HAT_MAX} or divergences."),
     progress: bool = typer.Option(True, help="Show the sampler's progress."),
 ) -> None:
     """Fit the hierarchical item model to a wave and save it with its model card."""
@@ -98,7 +99,7 @@ def fit(
         typer.echo(f"warning: {p}")
     typer.echo(f"\nwrote {path} and {path.with_suffix('.md')}")
     rhat = item_model.diagnostics["r_hat_max"]
-    if strict and (rhat.isna().any() or rhat.max() > 1.01 or stats["divergences"] > 0):
+    if strict and (rhat.isna().any() or rhat.max() > R_HAT_MAX or stats["divergences"] > 0):
         typer.echo("strict: convergence bar not met", err=True)
         raise typer.Exit(1)
 

@@ -1,10 +1,14 @@
-"""Convergence diagnostics and the posterior predictive check of item rating distributions."""
+"""Convergence diagnostics, fit warnings and the posterior predictive check of item ratings.
+
+The thresholds of the fit warnings (:data:`R_HAT_MAX`, :data:`ESS_MIN`, :data:`BFMI_MIN`) and
+their computation (:func:`fit_warnings`, :func:`convergence_problems`) live here only: the
+model card, ``vp-bayes fit`` and the report all call them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -16,9 +20,13 @@ from vp_bayes.wave.simulate import ordered_logistic
 if TYPE_CHECKING:
     from vp_bayes.model.fit import ItemModel
 
-# Variables that are item parameters: the convergence bar of the issue applies to these.
+# Variables that are item parameters (the ``item_parameter`` column of the convergence table).
 ITEM_VARIABLES = ("beta", "b", "kappa")
-RHAT_MAX = 1.01
+# Fit-warning thresholds, applied to the worst element of every saved posterior variable.
+R_HAT_MAX: Final = 1.01  # largest R-hat
+ESS_MIN: Final = 400.0  # smallest bulk and tail effective sample size
+BFMI_MIN: Final = 0.3  # smallest E-BFMI of a chain
+APPROXIMATE_SAMPLERS: Final = ("advi", "pathfinder")  # no MCMC convergence checks
 
 
 def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
@@ -30,6 +38,8 @@ def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
         Index ``variable``; columns ``r_hat_max, ess_bulk_min, ess_tail_min, n_elements,
         item_parameter``.
     """
+    import arviz as az
+
     post = tree["posterior"].to_dataset()
     rows = []
     for name in post.data_vars:
@@ -70,30 +80,90 @@ def sampler_summary(tree: xr.DataTree) -> dict[str, float]:
     return out
 
 
-def convergence_problems(item_model: ItemModel, *, r_hat_max: float = RHAT_MAX,
-                         ess_min: float = 400.0) -> list[str]:
-    """Plain-words warnings: R-hat above the bar, divergences, low ESS of item parameters."""
-    table = item_model.diagnostics
-    out = []
-    if table.empty or table["r_hat_max"].isna().all():
-        out.append("convergence could not be diagnosed (one chain, too few draws, or an "
-                   "approximate method): do not trust the intervals")
-    bad = table[table["r_hat_max"] > r_hat_max]
-    if len(bad):
-        out.append(f"R-hat above {r_hat_max} for {', '.join(bad.index)}: the chains disagree; "
-                   "run longer or reparameterise")
-    stats = sampler_summary(item_model.idata)
-    if stats["divergences"] > 0:
-        out.append(f"{int(stats['divergences'])} divergent transitions: the posterior has "
-                   "regions the sampler could not explore; results may be biased")
-    if stats["bfmi_min"] < 0.3:
-        out.append(f"E-BFMI {stats['bfmi_min']:.2f} < 0.3: the sampler explores energy poorly")
-    items = table[table["item_parameter"] & (table["ess_bulk_min"] < ess_min)]
-    if len(items):
-        out.append(f"bulk ESS below {ess_min:.0f} for item parameters "
-                   f"{', '.join(items.index)}: intervals are noisy; draw more")
-    out.extend(stuck_correlations(item_model.posterior))
+def fit_warnings(diagnostics: pd.DataFrame, stats: dict[str, float], *,
+                 sampler: str = "nutpie", ppc: pd.DataFrame | None = None,
+                 ppc_mass: float = dims.INTERVAL_MASS) -> list[str]:
+    """Plain-words warnings about a fit (the one computation; thresholds of this module).
+
+    Parameters
+    ----------
+    diagnostics
+        One row per posterior variable (index = variable) with any of ``r_hat_max,
+        ess_bulk_min, ess_tail_min`` (:func:`convergence_table`).
+    stats
+        ``divergences`` and ``bfmi_min`` (NaN when unknown; :func:`sampler_summary`).
+    sampler
+        The inference engine; ``advi``/``pathfinder`` are approximations without R-hat.
+    ppc
+        Posterior predictive table with an ``outside`` column (observed proportion outside
+        the replicated interval), if available.
+    ppc_mass
+        The mass of those replicated intervals.
+    """
+    out: list[str] = []
+    if sampler in APPROXIMATE_SAMPLERS:
+        out.append(f"Fitted by {sampler}, an approximation: there are no MCMC convergence "
+                   "checks and intervals are often too narrow; refit with NUTS (nutpie) for "
+                   "final results.")
+    elif "r_hat_max" not in diagnostics.columns or diagnostics["r_hat_max"].isna().all():
+        out.append("Convergence could not be diagnosed (one chain or too few draws): do not "
+                   "trust the intervals.")
+    n_var = len(diagnostics)
+    if "r_hat_max" in diagnostics.columns:
+        bad = diagnostics[diagnostics["r_hat_max"] > R_HAT_MAX]
+        if len(bad):
+            worst = bad["r_hat_max"].idxmax()
+            out.append(f"R-hat above {R_HAT_MAX} in {_count(bad, n_var)} (worst {worst} "
+                       f"{bad['r_hat_max'].max():.3f}): the chains disagree; run longer.")
+    for col, kind in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
+        if col in diagnostics.columns:
+            low = diagnostics[diagnostics[col] < ESS_MIN]
+            if len(low):
+                out.append(f"{kind.capitalize()} effective sample size below {ESS_MIN:.0f} "
+                           f"in {_count(low, n_var)} (lowest {low[col].min():.0f}): too few "
+                           f"independent draws for stable "
+                           f"{'means' if kind == 'bulk' else 'interval ends'}; draw more.")
+    div = stats.get("divergences", np.nan)
+    if np.isfinite(div) and div > 0:
+        out.append(f"{int(div)} divergent transition{'s' if div != 1 else ''}: the sampler "
+                   "could not explore parts of the posterior, so results may be biased; "
+                   "raise target_accept or reparameterise.")
+    bfmi = stats.get("bfmi_min", np.nan)
+    if np.isfinite(bfmi) and bfmi < BFMI_MIN:
+        out.append(f"E-BFMI {bfmi:.2f} below {BFMI_MIN}: the sampler moves poorly between "
+                   "energy levels (heavy tails or funnels); results may be unreliable.")
+    if ppc is not None and "outside" in ppc.columns and len(ppc):
+        share = float(ppc["outside"].astype(bool).mean())
+        expected = 1.0 - ppc_mass
+        if share > 2 * expected:
+            out.append(f"{100 * share:.0f}% of observed item rating proportions fall outside "
+                       f"their {100 * ppc_mass:g}% predictive intervals (about "
+                       f"{100 * expected:.0f}% expected): the model misfits the rating "
+                       "distributions of some items.")
     return out
+
+
+def _count(rows: pd.DataFrame, n_var: int) -> str:
+    names = ", ".join(map(str, rows.index))
+    return f"{len(rows)} of {n_var} posterior variables ({names})"
+
+
+def convergence_problems(item_model: ItemModel) -> list[str]:
+    """Every plain-words warning about a fitted model (model card, ``vp-bayes fit``, report).
+
+    :func:`fit_warnings` of the model's convergence table, sampler statistics, sampler and
+    stored posterior predictive check, then the chains stuck at a boundary of the latent
+    correlation matrix (:func:`stuck_correlations`).
+    """
+    tree = item_model.idata
+    ppc, mass = None, dims.INTERVAL_MASS
+    if "ppc" in tree.children and "outside" in tree["ppc"].data_vars:
+        ds = tree["ppc"].to_dataset()
+        ppc = ds["outside"].to_dataframe()
+        mass = float(ds.attrs.get("mass", dims.INTERVAL_MASS))
+    out = fit_warnings(item_model.diagnostics, sampler_summary(tree),
+                       sampler=item_model.sampler_config.sampler, ppc=ppc, ppc_mass=mass)
+    return out + stuck_correlations(item_model.posterior)
 
 
 def stuck_correlations(post: xr.Dataset, limit: float = 0.98) -> list[str]:

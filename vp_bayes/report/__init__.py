@@ -1,6 +1,8 @@
 """The report: matplotlib figures (:mod:`.plots`) and the self-contained HTML page (:mod:`.html`).
 
 Report code only reads results (tables and a fitted model's stored diagnostics); it never fits.
+Its fit warnings are :func:`vp_bayes.model.diagnostics.convergence_problems` (re-exported:
+:func:`fit_warnings`), the same as the model card's.
 
 The package is also the front door's report verb: ``vb.report(out_dir, item_model=...,
 portraits=..., contrasts=...)`` calls :func:`vp_bayes.api.report`. (Python binds an imported
@@ -16,7 +18,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from vp_bayes.report.html import fit_warnings, write_report
+from vp_bayes.model.diagnostics import fit_warnings
+from vp_bayes.report.html import write_report
 from vp_bayes.report.plots import (
     compare_forest,
     contrast_forest,

@@ -22,6 +22,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from vp_bayes import __version__, dims
+from vp_bayes.model.diagnostics import (
+    ESS_MIN,
+    R_HAT_MAX,
+    convergence_problems,
+    sampler_summary,
+)
 from vp_bayes.report import plots
 from vp_bayes.report.tables import (
     check_contrasts,
@@ -43,9 +49,6 @@ SECTION_TITLES = {
     "contrasts": "Demographic contrasts",
     "diagnostics": "Fit diagnostics",
 }
-R_HAT_MAX = 1.01
-ESS_MIN = 400.0
-BFMI_MIN = 0.3
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:24px auto;
@@ -120,86 +123,6 @@ def _missing(what: str, option: str) -> str:
 
 
 # --------------------------------------------------------------------------- diagnostics
-def sampler_stats(item_model: ItemModel) -> dict[str, float]:
-    """Divergences, minimum E-BFMI and mean tree depth of a fitted model (NaN when absent)."""
-    tree = item_model.idata
-    try:
-        from vp_bayes.model.diagnostics import sampler_summary
-
-        return sampler_summary(tree)
-    except ImportError:  # pragma: no cover - the model layer ships it
-        pass
-    out = {"divergences": np.nan, "bfmi_min": np.nan, "mean_tree_depth": np.nan}
-    if "sample_stats" in tree.children:
-        stats = tree["sample_stats"].to_dataset()
-        if "diverging" in stats:
-            out["divergences"] = float(stats["diverging"].sum())
-    return out
-
-
-def fit_warnings(diagnostics: pd.DataFrame, stats: dict[str, float], *,
-                 sampler: str = "nutpie", ppc: pd.DataFrame | None = None,
-                 ppc_mass: float = dims.INTERVAL_MASS) -> list[str]:
-    """Plain-words warnings about a fit.
-
-    Parameters
-    ----------
-    diagnostics
-        One row per posterior variable (index = variable) with any of ``r_hat_max,
-        ess_bulk_min, ess_tail_min, n_elements``.
-    stats
-        ``divergences`` and ``bfmi_min`` (NaN when unknown).
-    sampler
-        The inference engine; ``advi``/``pathfinder`` are approximations without R-hat.
-    ppc
-        Tidy posterior predictive table with an ``outside`` column (observed proportion
-        outside the replicated interval), if available.
-    """
-    out: list[str] = []
-    if sampler in ("advi", "pathfinder"):
-        out.append(f"Fitted by {sampler}, an approximation: there are no MCMC convergence "
-                   "checks and intervals are often too narrow; refit with NUTS (nutpie) for "
-                   "final results.")
-    n_var = len(diagnostics)
-    if "r_hat_max" in diagnostics.columns:
-        bad = diagnostics[diagnostics["r_hat_max"] > R_HAT_MAX]
-        if len(bad):
-            worst = bad["r_hat_max"].idxmax()
-            out.append(f"R-hat above {R_HAT_MAX} in {_count(bad, n_var)} (worst {worst} "
-                       f"{bad['r_hat_max'].max():.3f}): the chains disagree; run longer.")
-    for col, kind in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
-        if col in diagnostics.columns:
-            low = diagnostics[diagnostics[col] < ESS_MIN]
-            if len(low):
-                out.append(f"{kind.capitalize()} effective sample size below {ESS_MIN:.0f} "
-                           f"in {_count(low, n_var)} (lowest {low[col].min():.0f}): too few "
-                           f"independent draws for stable "
-                           f"{'means' if kind == 'bulk' else 'interval ends'}; draw more.")
-    div = stats.get("divergences", np.nan)
-    if np.isfinite(div) and div > 0:
-        out.append(f"{int(div)} divergent transition{'s' if div != 1 else ''}: the sampler "
-                   "could not explore parts of the posterior, so results may be biased; "
-                   "raise target_accept or reparameterise.")
-    bfmi = stats.get("bfmi_min", np.nan)
-    if np.isfinite(bfmi) and bfmi < BFMI_MIN:
-        out.append(f"E-BFMI {bfmi:.2f} below {BFMI_MIN}: the sampler moves poorly between "
-                   "energy levels (heavy tails or funnels); results may be unreliable.")
-    if ppc is not None and "outside" in ppc.columns and len(ppc):
-        share = float(ppc["outside"].astype(bool).mean())
-        expected = 1.0 - ppc_mass
-        if share > 2 * expected:
-            out.append(f"{100 * share:.0f}% of observed item rating proportions fall outside "
-                       f"their {100 * ppc_mass:g}% predictive intervals (about "
-                       f"{100 * expected:.0f}% expected): the model misfits the rating "
-                       "distributions of some items.")
-    return out
-
-
-def _count(rows: pd.DataFrame, n_var: int) -> str:
-    names = ", ".join(map(str, rows.index))
-    return f"{len(rows)} of {n_var} posterior variables ({names})"
-
-
 def ppc_table(item_model: ItemModel) -> pd.DataFrame | None:
     """The posterior predictive check stored in the model (``ppc`` group) as a tidy table."""
     tree = item_model.idata
@@ -381,11 +304,10 @@ def _diagnostics_section(item_model: ItemModel | None, figs: _Figures) -> str:
     if item_model is None:
         return _missing("fitted model", "MODEL.nc")
     diag = item_model.diagnostics
-    stats = sampler_stats(item_model)
+    stats = sampler_summary(item_model.idata)
     ppc = ppc_table(item_model)
     ppc_mass = plots.table_mass(ppc) if ppc is not None else dims.INTERVAL_MASS
-    warnings = fit_warnings(diag, stats, sampler=item_model.sampler_config.sampler, ppc=ppc,
-                            ppc_mass=ppc_mass)
+    warnings = convergence_problems(item_model)
     parts = []
     if warnings:
         parts += [f'<div class="warn">{_e(w)}</div>' for w in warnings]
