@@ -76,7 +76,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("contrast", [], "Missing argument 'MODEL.nc'"),
     ("contrast", ["m.nc", "--out", "c.csv", "--bogus"], "No such option: --bogus"),
     ("contrast", ["m.nc", "--out", "c.csv", "--mass", "ninety"], "Invalid value for '--mass'"),
-    ("contrast", ["m.nc", "--out", "c.csv", "--scale", "centered"], "Invalid value for '--scale'"),
+    ("contrast", ["m.nc", "--out", "c.csv", "--scale", "centred"], "Invalid value for '--scale'"),
     # report [MODEL] --out (nothing required but --out)
     ("report", ["m.nc"], "Missing option '--out'"),
     ("report", ["m.nc", "--out", "r", "--bogus"], "No such option: --bogus"),

@@ -111,11 +111,14 @@ def test_every_pair_is_later_minus_earlier_group():
     assert set(means.group_b) == {POPULATION} and len(means) == 9
 
 
-def test_centred_scale_sums_to_zero_over_values():
+def test_centered_scale_sums_to_zero_over_values():
     rng = np.random.default_rng(1)
     post = _posterior({"gender": (["female", "male"], rng.normal(size=(1, 50, 2, 3)))})
-    table = human_contrasts(post, scale="centred")
+    table = human_contrasts(post, scale="centered")
     assert table["mean"].sum() == pytest.approx(0.0, abs=1e-12)
+    for old in ("raw", "centred"):  # one pair of scale names (dims.SCALES)
+        with pytest.raises(InputError, match="latent, centered"):
+            human_contrasts(post, scale=old)
 
 
 def test_model_without_effects_or_axis_is_an_input_error():
@@ -261,8 +264,8 @@ def test_persona_contrasts_and_shifts_draw_by_draw():
     male = shifts[shifts.group_a == "male"].set_index("value")
     np.testing.assert_allclose(male.loc[VALS, "mean"],
                                (theta["gpt|gender=male"] - theta["gpt"]).mean(axis=0))
-    centred = persona_contrasts(ports, scale="centred")
-    assert centred["mean"].sum() == pytest.approx(0.0, abs=1e-12)
+    centered = persona_contrasts(ports, scale="centered")
+    assert centered["mean"].sum() == pytest.approx(0.0, abs=1e-12)
 
 
 # --- bias and distance --------------------------------------------------------------------

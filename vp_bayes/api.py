@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.dims import INTERVAL_MASS, LATENT
 from vp_bayes.errors import InputError
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def contrast(
     *,
     axes: str | Sequence[str] | None = None,
     mass: float = INTERVAL_MASS,
-    scale: str = "raw",
+    scale: str = LATENT,
     n_draws: int | None = None,
     seed: int | None = None,
 ) -> ContrastReport:
@@ -195,7 +195,7 @@ def contrast(
     mass
         Mass of the equal-tailed intervals.
     scale
-        ``raw`` (the human scale) or ``centred`` (minus the mean over values, draw by draw).
+        ``latent`` (the human scale) or ``centered`` (minus the mean over values, draw by draw).
     n_draws
         Common number of draws of the bias (default: the smaller posterior).
     seed
@@ -235,7 +235,7 @@ def report(
     contrasts: ContrastReport | pd.DataFrame | str | Path | None = None,
     selection: pd.DataFrame | str | Path | None = None,
     title: str = "vp_bayes report",
-    scale: str = "latent",
+    scale: str = LATENT,
     max_portraits: int = 30,
 ) -> Path:
     """Write the self-contained HTML report (``vp-bayes report``).

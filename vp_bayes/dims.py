@@ -7,7 +7,7 @@ Import them from here; never spell a dimension or value name as a bare string el
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Literal
 
 from vp_bayes.errors import InputError
 
@@ -85,6 +85,14 @@ TRAIT_SETS: Final[dict[str, tuple[str, ...]]] = {
     "higher": HIGHER_ORDER,
     "bigfive": BIG_FIVE,
 }
+
+# --- scales of portraits and contrasts --------------------------------------
+# One pair for scoring, contrasts, the report and the CLI. Identifiers spell "centered"
+# (the portrait table's ``centered_*`` columns); prose may say "centred".
+LATENT: Final = "latent"  # the human population's scale: 0 = population mean, 1 = one SD
+CENTERED: Final = "centered"  # minus the respondent's mean over values, draw by draw
+Scale = Literal["latent", "centered"]
+SCALES: Final[tuple[str, ...]] = (LATENT, CENTERED)
 
 # --- defaults --------------------------------------------------------------
 INTERVAL_MASS: Final = 0.90  # every interval in vp_bayes is equal-tailed 90% unless asked

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import get_args
 
 import typer
 
 from vp_bayes.cli.app import app, choices, example
-from vp_bayes.contrasts.draws import Scale
 from vp_bayes.contrasts.tables import N_PRINTED
-from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.dims import INTERVAL_MASS, LATENT, SCALES
 from vp_bayes.output import write_csv
 
-ScaleName = choices("ScaleName", get_args(Scale))
+ScaleName = choices("ScaleName", SCALES)
 
 
 @app.command("contrast", epilog=example(
@@ -35,8 +33,8 @@ def contrast(
     reference_scale: float | None = typer.Option(
         None, help="Reference units per population SD (default 1, with a warning)."),
     mass: float = typer.Option(INTERVAL_MASS, help="Equal-tailed interval mass."),
-    scale: ScaleName = typer.Option(ScaleName("raw"), help="raw (human scale) or centred (minus "
-                                    "the mean over values, draw by draw)."),
+    scale: ScaleName = typer.Option(ScaleName(LATENT), help="latent (the human scale) or centered "
+                                    "(minus the mean over values, draw by draw)."),
     draws: int | None = typer.Option(
         None, help="Common number of draws for biases (default: the smaller posterior)."),
     seed: int = typer.Option(2026, help="Seed of the resampling / reference draws."),

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from vp_bayes.cli.app import app, choices, example
-from vp_bayes.report.plots import SCALES
+from vp_bayes.dims import LATENT, SCALES
 
 ScaleName = choices("ScaleName", SCALES)
 
@@ -26,7 +26,8 @@ def report(
         None, "--selection", help="Bayesian vs correlation item selection table."),
     out: Path = typer.Option(..., "--out", help="Report folder to write (index.html, figures/)."),
     title: str = typer.Option("vp_bayes report", help="Page title."),
-    scale: ScaleName = typer.Option(ScaleName("latent"), help="Portrait scale."),
+    scale: ScaleName = typer.Option(ScaleName(LATENT), help="Portrait scale: latent (the human "
+                                    "scale) or centered (minus the respondent's mean value)."),
     max_portraits: int = typer.Option(30, help="Respondents drawn one by one (all are tabled)."),
 ) -> None:
     """Write a self-contained HTML report: portraits, comparisons, selection, contrasts, fit."""

@@ -9,20 +9,23 @@ Every contrast array has dims ``(contrast, sample, value)`` and per-contrast coo
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from vp_bayes.dims import (
+    CENTERED,
     CHAIN,
     DRAW,
     GROUP,
     INTERVAL_MASS,
+    LATENT,
     RESPONDENT,
     SAMPLE,
+    SCALES,
     VALUE,
+    Scale,
     parse_respondent,
 )
 from vp_bayes.errors import InputError
@@ -33,7 +36,6 @@ UNPROMPTED = "unprompted"  # group_b of a persona shift (persona minus the plain
 LABELS = ("axis", "group_a", "group_b", "model")
 COLUMNS = ["axis", "group_a", "group_b", "value", "source", "model", "mean", "lower", "upper",
            "prob_positive", "mass"]
-Scale = Literal["raw", "centred"]
 
 
 # --- access to the layers' objects -------------------------------------------------------
@@ -161,18 +163,24 @@ def mean_draws(groups: dict[str, xr.DataArray]) -> xr.DataArray:
     return _stack(parts, [] if values is None else values, n)
 
 
-def centre(da: xr.DataArray) -> xr.DataArray:
-    """Subtract the mean over values, draw by draw (the centred scale)."""
+def center(da: xr.DataArray) -> xr.DataArray:
+    """Subtract the mean over values, draw by draw (the ``centered`` scale)."""
     return da - da.mean(VALUE)
 
 
-def portrait_draws(portraits: object, scale: Scale = "raw") -> xr.DataArray:
-    """Respondents' value draws ``(respondent, sample, value)`` on the raw or centred scale."""
-    if scale not in ("raw", "centred"):
-        raise InputError(f"scale must be 'raw' or 'centred', got {scale!r}", field="scale")
+def check_scale(scale: str) -> Scale:
+    """``scale`` if it is one of :data:`vp_bayes.dims.SCALES`, else an ``InputError``."""
+    if scale not in SCALES:
+        raise InputError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}",
+                         field="scale")
+    return scale  # type: ignore[return-value]
+
+
+def portrait_draws(portraits: object, scale: Scale = LATENT) -> xr.DataArray:
+    """Respondents' value draws ``(respondent, sample, value)`` on the latent or centered scale."""
     ds = portraits_dataset(portraits)
-    if scale == "centred":
-        da = ds["theta_centred"] if "theta_centred" in ds else centre(ds["theta"])
+    if check_scale(scale) == CENTERED:
+        da = ds["theta_centred"] if "theta_centred" in ds else center(ds["theta"])
     else:
         da = ds["theta"]
     da = stack_samples(da)
@@ -191,7 +199,7 @@ def persona_groups(draws: xr.DataArray, axes) -> dict[tuple[str, str], dict[str,
     return out
 
 
-def persona_pair_draws(portraits: object, scale: Scale = "raw", axes=None) -> xr.DataArray:
+def persona_pair_draws(portraits: object, scale: Scale = LATENT, axes=None) -> xr.DataArray:
     """Persona contrasts ``model|axis=a - model|axis=b`` within each model and axis."""
     draws = portrait_draws(portraits, scale)
     parts = []
@@ -203,7 +211,7 @@ def persona_pair_draws(portraits: object, scale: Scale = "raw", axes=None) -> xr
     return _stack(parts, draws[VALUE].values, draws.sizes[SAMPLE])
 
 
-def persona_shift_draws(portraits: object, scale: Scale = "raw", axes=None) -> xr.DataArray:
+def persona_shift_draws(portraits: object, scale: Scale = LATENT, axes=None) -> xr.DataArray:
     """Persona shifts ``model|axis=g - model`` (the same model without a persona)."""
     draws = portrait_draws(portraits, scale)
     names = set(draws[RESPONDENT].values.tolist())

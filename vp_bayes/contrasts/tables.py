@@ -23,8 +23,8 @@ from vp_bayes.contrasts.draws import (
     LABELS,
     POPULATION,
     UNPROMPTED,
-    Scale,
-    centre,
+    center,
+    check_scale,
     group_draws,
     interval_bounds,
     mean_draws,
@@ -36,7 +36,7 @@ from vp_bayes.contrasts.draws import (
     resample,
     summarise,
 )
-from vp_bayes.dims import GROUP, INTERVAL_MASS, RESPONDENT, SAMPLE, VALUE
+from vp_bayes.dims import CENTERED, GROUP, INTERVAL_MASS, LATENT, RESPONDENT, SAMPLE, VALUE, Scale
 from vp_bayes.errors import InputError
 
 BIAS_SEED = 2026
@@ -58,11 +58,11 @@ class ContrastWarning(UserWarning):
 def _human(source, axes, scale: Scale, kind: Kind) -> xr.DataArray:
     groups = group_draws(source, axes)
     da = pair_draws(groups) if kind == "contrast" else mean_draws(groups)
-    return centre(da) if scale == "centred" else da
+    return center(da) if check_scale(scale) == CENTERED else da
 
 
 def human_contrasts(source: object, axes=None, mass: float = INTERVAL_MASS, *,
-                    scale: Scale = "raw") -> pd.DataFrame:
+                    scale: Scale = LATENT) -> pd.DataFrame:
     """Posterior of every within-axis group difference (``male - female``, ...), humans.
 
     Parameters
@@ -75,27 +75,28 @@ def human_contrasts(source: object, axes=None, mass: float = INTERVAL_MASS, *,
     mass
         Interval mass (equal-tailed).
     scale
-        ``"centred"`` subtracts the mean over values draw by draw.
+        ``"latent"`` (the human scale) or ``"centered"`` (minus the mean over values, draw by
+        draw).
     """
     interval_bounds(mass)
     return summarise(_human(source, axes, scale, "contrast"), "human", mass)
 
 
 def human_group_means(source: object, axes=None, mass: float = INTERVAL_MASS, *,
-                      scale: Scale = "raw") -> pd.DataFrame:
+                      scale: Scale = LATENT) -> pd.DataFrame:
     """Posterior of each group mean minus the population mean (``group_b="population"``)."""
     interval_bounds(mass)
     return summarise(_human(source, axes, scale, "mean"), "human", mass)
 
 
-def persona_contrasts(portraits: object, mass: float = INTERVAL_MASS, scale: Scale = "raw",
+def persona_contrasts(portraits: object, mass: float = INTERVAL_MASS, scale: Scale = LATENT,
                       axes=None) -> pd.DataFrame:
     """Persona pair contrasts within a model and axis (``gpt|gender=male - gpt|gender=female``)."""
     interval_bounds(mass)
     return summarise(persona_pair_draws(portraits, scale, axes), "llm", mass)
 
 
-def persona_shifts(portraits: object, mass: float = INTERVAL_MASS, scale: Scale = "raw",
+def persona_shifts(portraits: object, mass: float = INTERVAL_MASS, scale: Scale = LATENT,
                    axes=None) -> pd.DataFrame:
     """Persona minus the same model without a persona (``group_b="unprompted"``)."""
     interval_bounds(mass)
@@ -116,7 +117,7 @@ def _align_values(human: xr.DataArray, llm_values, where: str) -> xr.DataArray:
     return human.sel({VALUE: list(llm_values)})
 
 
-def bias_draws(human: object, portraits: object, *, axes=None, scale: Scale = "raw",
+def bias_draws(human: object, portraits: object, *, axes=None, scale: Scale = LATENT,
                kind: Kind = "contrast", n_draws: int | None = None,
                seed: int = BIAS_SEED) -> xr.DataArray:
     """Draws of LLM persona contrast minus the human group contrast (or shift minus group mean).
@@ -136,10 +137,10 @@ def bias_draws(human: object, portraits: object, *, axes=None, scale: Scale = "r
         portraits, scale, axes)
     if llm.sizes[CONTRAST] == 0:
         return llm
-    hum = _human(human, axes, "raw", kind)
+    hum = _human(human, axes, LATENT, kind)
     hum = _align_values(hum, llm[VALUE].values.tolist(), getattr(human, "path", None))
-    if scale == "centred":
-        hum = centre(hum)
+    if scale == CENTERED:
+        hum = center(hum)
     rng = np.random.default_rng(seed)
     n = _common(n_draws, hum.sizes[SAMPLE], llm.sizes[SAMPLE])
     hum, llm = resample(hum, n, rng), resample(llm, n, rng)
@@ -163,7 +164,7 @@ def bias_draws(human: object, portraits: object, *, axes=None, scale: Scale = "r
 
 
 def bias_contrasts(human: object, portraits: object, *, axes=None, mass: float = INTERVAL_MASS,
-                   scale: Scale = "raw", kind: Kind = "contrast", n_draws: int | None = None,
+                   scale: Scale = LATENT, kind: Kind = "contrast", n_draws: int | None = None,
                    seed: int = BIAS_SEED) -> pd.DataFrame:
     """Tidy table of :func:`bias_draws` (``source="bias"``): LLM minus human, with intervals."""
     interval_bounds(mass)
@@ -178,7 +179,7 @@ def _summary_1d(x: np.ndarray, mass: float) -> dict[str, float]:
 
 
 def persona_distance(human: object, portraits: object, *, axes=None,
-                     mass: float = INTERVAL_MASS, scale: Scale = "raw",
+                     mass: float = INTERVAL_MASS, scale: Scale = LATENT,
                      n_draws: int | None = None, seed: int = BIAS_SEED) -> pd.DataFrame:
     """Euclidean distance (over values, per draw) from each persona to its group's mean portrait.
 
@@ -215,7 +216,7 @@ def persona_distance(human: object, portraits: object, *, axes=None,
                 continue
             gm = _align_values(hum.sel({GROUP: g}), values, getattr(human, "path", None))
             gm = gm.isel({SAMPLE: idx_h}).values
-            if scale == "centred":
+            if scale == CENTERED:
                 gm = gm - gm.mean(axis=-1, keepdims=True)
             d = np.sqrt(((draws.sel({RESPONDENT: resp}).values - gm) ** 2).sum(-1))
             base = {"model": model, "respondent": resp, "axis": axis, "group": g, "mass": mass}
@@ -330,9 +331,10 @@ class ContrastReport:
 
 
 def compare(human: object, portraits: object | None = None, *, axes=None,
-            mass: float = INTERVAL_MASS, scale: Scale = "raw", n_draws: int | None = None,
+            mass: float = INTERVAL_MASS, scale: Scale = LATENT, n_draws: int | None = None,
             seed: int = BIAS_SEED) -> ContrastReport:
     """Compute every contrast table at once (what the CLI shows)."""
+    check_scale(scale)
     parts = [human_contrasts(human, axes, mass, scale=scale),
              human_group_means(human, axes, mass, scale=scale)]
     distance = pd.DataFrame(columns=DISTANCE_COLUMNS)
@@ -374,7 +376,7 @@ def _table_lines(title: str, frame: pd.DataFrame, columns: list[str], max_rows: 
     return lines
 
 
-def report_lines(report: ContrastReport, *, scale: str = "raw", with_portraits: bool = True,
+def report_lines(report: ContrastReport, *, scale: str = LATENT, with_portraits: bool = True,
                  full: bool = False, max_rows: int = N_PRINTED,
                  table_path: str | Path | None = None,
                  distance_path: str | Path | None = None) -> list[str]:

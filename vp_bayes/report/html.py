@@ -363,7 +363,7 @@ def write_report(out_dir: str | Path, *, item_model: ItemModel | None = None,
                  portraits: pd.DataFrame | None = None,
                  contrasts: pd.DataFrame | None = None,
                  selection: pd.DataFrame | None = None,
-                 title: str = "vp_bayes report", scale: str = "latent",
+                 title: str = "vp_bayes report", scale: str = dims.LATENT,
                  max_portraits: int = 30, sources: dict[str, str] | None = None) -> Path:
     """Write ``index.html`` and ``figures/*.png`` into ``out_dir``.
 
@@ -387,10 +387,10 @@ def write_report(out_dir: str | Path, *, item_model: ItemModel | None = None,
     Path
         The ``index.html`` written.
     """
-    if scale not in plots.SCALES:
+    if scale not in dims.SCALES:
         from vp_bayes.errors import InputError
 
-        raise InputError(f"must be one of {', '.join(plots.SCALES)}", field="scale")
+        raise InputError(f"must be one of {', '.join(dims.SCALES)}", field="scale")
     out_dir = Path(out_dir)
     folder = out_dir / "figures"
     folder.mkdir(parents=True, exist_ok=True)

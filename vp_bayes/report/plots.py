@@ -20,14 +20,14 @@ from matplotlib.text import Text
 
 from vp_bayes import dims
 
-# Columns of a portrait table for each scale: (point, lower, upper).
-SCALES: dict[str, tuple[str, str, str]] = {
-    "latent": ("mean", "lower", "upper"),
-    "centered": ("centered_mean", "centered_lower", "centered_upper"),
+# Columns of a portrait table for each scale (:data:`vp_bayes.dims.SCALES`): (point, lower, upper).
+SCALE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    dims.LATENT: ("mean", "lower", "upper"),
+    dims.CENTERED: ("centered_mean", "centered_lower", "centered_upper"),
 }
 SCALE_LABELS: dict[str, str] = {
-    "latent": "latent value (human population SD units; 0 = population mean)",
-    "centered": "centred value (relative to the respondent's own mean value)",
+    dims.LATENT: "latent value (human population SD units; 0 = population mean)",
+    dims.CENTERED: "centred value (relative to the respondent's own mean value)",
 }
 SOURCE_COLORS: dict[str, str] = {"human": "#1b7837", "llm": "#2166ac", "bias": "#b2182b"}
 _PALETTE = ("#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#878787",
@@ -86,7 +86,7 @@ def _respondent_rows(portraits: pd.DataFrame, respondent: str) -> pd.DataFrame:
     return rows.drop_duplicates("value").set_index("value")
 
 
-def portrait_forest(portraits: pd.DataFrame, respondent: str, *, scale: str = "latent",
+def portrait_forest(portraits: pd.DataFrame, respondent: str, *, scale: str = dims.LATENT,
                     mass: float | None = None) -> Figure:
     """Forest plot of one respondent's ten values in Schwartz circular order.
 
@@ -101,7 +101,7 @@ def portrait_forest(portraits: pd.DataFrame, respondent: str, *, scale: str = "l
     mass
         Interval mass for the title; default from the table's ``mass`` column.
     """
-    point, lo, hi = SCALES[scale]
+    point, lo, hi = SCALE_COLUMNS[scale]
     rows = _respondent_rows(portraits, respondent)
     order = ordered_values(rows.index)
     rows = rows.loc[order]
@@ -122,14 +122,14 @@ def portrait_forest(portraits: pd.DataFrame, respondent: str, *, scale: str = "l
     return fig
 
 
-def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "latent",
+def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = dims.LATENT,
                    mass: float | None = None) -> Figure:
     """Circular plot of one respondent: values around the Schwartz circle, interval band.
 
     The dashed circle is 0 (the human population mean on the latent scale, the respondent's
     own mean on the centred scale); the shaded band spans the intervals.
     """
-    point, lo, hi = SCALES[scale]
+    point, lo, hi = SCALE_COLUMNS[scale]
     rows = _respondent_rows(portraits, respondent)
     order = ordered_values(rows.index)
     rows = rows.loc[order]
@@ -150,7 +150,7 @@ def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "la
     ax.fill_between(closed, loop(lo), loop(hi), color=_PALETTE[0], alpha=0.22, lw=0,
                     label=mass_phrase(mass)[:-1])
     ax.plot(closed, loop(point), "o-", color=_PALETTE[0], lw=2, ms=4, label="posterior mean")
-    zero = "0 = population mean" if scale == "latent" else "0 = own mean"
+    zero = "0 = population mean" if scale == dims.LATENT else "0 = own mean"
     ax.plot(np.linspace(0, 2 * np.pi, 200), np.zeros(200), ls="--", color="0.4", lw=1,
             label=zero)
     low = float(np.nanmin(rows[lo]))
@@ -177,7 +177,7 @@ def portrait_polar(portraits: pd.DataFrame, respondent: str, *, scale: str = "la
 
 
 def compare_forest(portraits: pd.DataFrame, respondents: Sequence[str] | None = None, *,
-                   scale: str = "latent", mass: float | None = None,
+                   scale: str = dims.LATENT, mass: float | None = None,
                    max_respondents: int = 8) -> Figure:
     """Several respondents side by side: one forest over the values, respondents dodged.
 
@@ -186,7 +186,7 @@ def compare_forest(portraits: pd.DataFrame, respondents: Sequence[str] | None = 
     respondents
         Which respondents (default: the first ``max_respondents`` in table order).
     """
-    point, lo, hi = SCALES[scale]
+    point, lo, hi = SCALE_COLUMNS[scale]
     if respondents is None:
         respondents = list(dict.fromkeys(portraits["respondent"].astype(str)))[:max_respondents]
     respondents = [str(r) for r in respondents]
