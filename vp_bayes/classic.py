@@ -20,7 +20,7 @@ import pandas as pd
 
 from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait
 from vp_bayes.errors import InputError
-from vp_bayes.output import unescape_cells
+from vp_bayes.readers import read_table
 from vp_bayes.wave.ratings import item_ratings
 
 SCORE_COLUMNS: list[str] = [RESPONDENT, VALUE, "score", "centered_score", "n_items"]
@@ -39,16 +39,23 @@ def read_tags(path: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``item_id, trait`` of the tagged pairs (canonical trait names).
+
+    Raises
+    ------
+    InputError
+        An unreadable file (see :func:`vp_bayes.readers.read_table`), a missing column, an
+        empty item id, an unknown trait, a ``tagged`` cell that is not a boolean, or a table
+        in which no item is tagged.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("tag file not found", file=path)
-    if path.suffix.lower() == ".parquet":
-        raw = pd.read_parquet(path)
-    else:
-        raw = unescape_cells(pd.read_csv(path, dtype=str, keep_default_na=False,
-                                         na_values=[""]))  # write_csv's escape
-    return normalize_tags(raw, source=path)
+    raw = read_table(path, what="tag file")
+    if raw.empty:
+        raise InputError("no rows below the header", file=path, row=1)
+    tags = normalize_tags(raw, source=path)
+    if tags.empty:
+        raise InputError("no item is tagged (every row's 'tagged' is false)", file=path,
+                         field="tagged")
+    return tags
 
 
 def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.DataFrame:
@@ -59,7 +66,12 @@ def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.D
             raise InputError(f"tag table lacks column {col!r}", file=source, row=0, field=col)
     keep = np.ones(len(tags), dtype=bool)
     if "tagged" in tags.columns:
-        keep = _booleans(tags["tagged"], source)
+        keep = parse_booleans(tags["tagged"], source)
+    ids = tags["item_id"]
+    empty = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+    if empty.any():
+        raise InputError("empty item id", file=source, row=int(np.flatnonzero(empty)[0]) + 1,
+                         field="item_id")
     traits = []
     for i, name in enumerate(tags[trait_col].astype(str), start=1):
         try:
@@ -72,7 +84,9 @@ def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.D
     return out
 
 
-def _booleans(col: pd.Series, source: str | Path | None) -> np.ndarray:
+def parse_booleans(col: pd.Series, source: str | Path | None,
+                   field: str = "tagged") -> np.ndarray:
+    """A column of ``true/false/1/0`` (any case) as booleans; anything else names its row."""
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=bool)
     text = col.astype(str).str.strip().str.lower()
@@ -81,7 +95,7 @@ def _booleans(col: pd.Series, source: str | Path | None) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         raise InputError(f"not a boolean: {col.iloc[row - 1]!r}", file=source, row=row,
-                         field="tagged")
+                         field=field)
     return text.map(truth).to_numpy(dtype=bool)
 
 
@@ -104,6 +118,13 @@ def classic_scores(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFram
         items with at least one valid rating), plus ``std`` (population sd, ddof 0, of the
         item ratings of that value, as the paper's ``std_dev``). Values in the order they
         first appear in ``tags``.
+
+    Raises
+    ------
+    InputError
+        When a respondent has no valid rating of any tagged item (it would have no score at
+        all): naming the rating table (``llm_ratings.attrs["source"]``) and the respondent's
+        first row.
     """
     pairs = normalize_tags(tags)
     per_item = item_ratings(llm_ratings)
@@ -120,7 +141,30 @@ def classic_scores(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFram
     order = {t: i for i, t in enumerate(dict.fromkeys(pairs["trait"]))}
     scores["_order"] = scores["trait"].map(order)
     scores = scores.sort_values([RESPONDENT, "_order"]).rename(columns={"trait": VALUE})
+    _check_every_respondent(llm_ratings, set(scores[RESPONDENT]), set(tagged_items))
     return scores[[*SCORE_COLUMNS, "std"]].reset_index(drop=True)
+
+
+def _check_every_respondent(llm_ratings: pd.DataFrame, scored: set[str],
+                            tagged: set[str]) -> None:
+    """Refuse a respondent that would vanish from the scores (no valid tagged rating)."""
+    names = llm_ratings[RESPONDENT].astype(str)
+    lost = [r for r in pd.unique(names) if r not in scored]
+    if not lost:
+        return
+    mine = (names == lost[0]).to_numpy()
+    rows = llm_ratings[mine]
+    on_tagged = rows["item_id"].astype(str).isin(tagged)
+    if on_tagged.any():
+        why = (f"has no valid rating of the {int(on_tagged.sum())} ratings of tagged items it "
+               "has (all unparsed)")
+    else:
+        why = (f"rated none of the {len(tagged)} tagged items (are the tags from another item "
+               "set?)")
+    more = f"; {len(lost) - 1} more respondent(s) alike" if len(lost) > 1 else ""
+    raise InputError(f"respondent {lost[0]!r} {why}: it would have no score{more}",
+                     file=llm_ratings.attrs.get("source"),
+                     row=int(np.flatnonzero(mine)[0]) + 1, field="item_id")
 
 
 def classic_summary(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFrame:

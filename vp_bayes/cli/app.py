@@ -12,7 +12,8 @@ and a wrong word is a usage error.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import ClassVar
 
@@ -106,6 +107,49 @@ def choices(name: str, values: Iterable[str]) -> type[StrEnum]:
         Members compare equal to their words, so they can be passed to the library as is.
     """
     return StrEnum(name, [(str(v), str(v)) for v in values])
+
+
+def within(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+           open_high: bool = False) -> Callable[[float | None], float | None]:
+    """An option callback refusing a number outside an interval (a one-line usage error).
+
+    Parameters
+    ----------
+    low, high
+        The bounds (None: unbounded on that side).
+    open_low, open_high
+        Whether a bound itself is excluded.
+
+    Returns
+    -------
+    callable
+        For ``typer.Option(callback=...)``: returns the value, or raises
+        ``typer.BadParameter`` ("Invalid value for '--mass': 1.5 is not in (0, 1)").
+    """
+    text = (("(" if open_low else "[") + ("-inf" if low is None else f"{low:g}") + ", "
+            + ("inf" if high is None else f"{high:g}") + (")" if open_high else "]"))
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        ok = math.isfinite(value)
+        if ok and low is not None:
+            ok = value > low if open_low else value >= low
+        if ok and high is not None:
+            ok = value < high if open_high else value <= high
+        if not ok:
+            raise typer.BadParameter(f"{value:g} is not in {text}")
+        return value
+
+    return check
+
+
+#: the option callback of an interval mass or probability: (0, 1)
+UNIT_OPEN = within(0.0, 1.0, open_low=True, open_high=True)
+#: the option callback of a positive number: (0, inf)
+POSITIVE = within(0.0, open_low=True)
+#: the option callback of a number that may be zero: [0, inf)
+NON_NEGATIVE = within(0.0)
 
 
 def example(*lines: str) -> str:

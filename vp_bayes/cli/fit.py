@@ -9,10 +9,10 @@ from typing import get_args
 import pandas as pd
 import typer
 
-from vp_bayes.cli.app import app, choices, example
+from vp_bayes.cli.app import NON_NEGATIVE, app, choices, example, within
 from vp_bayes.model.config import Init, ModelConfig, Sampler, SamplerConfig, Thresholds, ValueInput
 from vp_bayes.model.diagnostics import R_HAT_MAX
-from vp_bayes.output import unescape_cells, write_csv
+from vp_bayes.output import check_writable, write_csv
 from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
 
 SamplerName = choices("SamplerName", get_args(Sampler))
@@ -54,7 +54,8 @@ def fit(
     value_input: ValueInputName = typer.Option(
         ValueInputName(_MODEL.value_input), help="How participants' values enter (auto: "
         "instrument when raw answers exist, else latent)."),
-    keep_draws: int | None = typer.Option(None, help="Save only this many draws per chain."),
+    keep_draws: int | None = typer.Option(None, min=1,
+                                          help="Save only this many draws per chain."),
     strict: bool = typer.Option(False, help=f"Exit 1 when R-hat > {R_HAT_MAX} or divergences."),
     progress: bool = typer.Option(True, help="Show the sampler's progress."),
 ) -> None:
@@ -75,6 +76,8 @@ def fit(
                                      seed=seed, init=init))
     sampler_cfg = replace(cfg.sampler, **sampler_given)
     sampler_cfg.validate(source="command line")
+    check_writable(out)  # the model file and its card, before the fit
+    check_writable(out.with_suffix(".md"))
     wave = load_wave(wave_dir)
     typer.echo(f"fitting {wave.manifest.name}: {len(wave.participants)} participants, "
                f"{len(wave.items)} items, {len(wave.ratings)} ratings with {sampler_cfg.sampler} "
@@ -110,24 +113,26 @@ def select_bayes(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Fitted model file."),
     out: Path = typer.Option(..., "--out", help="Table to write (csv)."),
     tags: Path | None = typer.Option(None, help="Correlation tags (vp-bayes select) to compare."),
-    practical: float = typer.Option(PRACTICAL_LOADING,
+    practical: float = typer.Option(PRACTICAL_LOADING, callback=NON_NEGATIVE,
                                     help="Practical loading size (logits per SD)."),
-    probability: float = typer.Option(TAG_PROBABILITY,
+    probability: float = typer.Option(TAG_PROBABILITY, callback=within(0.0, 1.0, open_low=True),
                                       help="Posterior probability needed to tag."),
 ) -> None:
     """Posterior item selection: P(loading > practical size), compared with correlation tags."""
-    from vp_bayes.errors import InputError
     from vp_bayes.model.io import load_model
-    from vp_bayes.selection.bayes import agreement_counts, compare_selection, posterior_selection
+    from vp_bayes.selection.bayes import (
+        agreement_counts,
+        compare_selection,
+        posterior_selection,
+        read_selection_tags,
+    )
 
+    check_writable(out)
     item_model = load_model(model_path)
+    tag_table = (None if tags is None else
+                 read_selection_tags(tags, item_model.items, item_model.values))
     table = posterior_selection(item_model, practical=practical, probability=probability)
-    if tags is not None:
-        tag_table = unescape_cells(pd.read_csv(tags, dtype={"item_id": str}))
-        for col in ("item_id", "trait", "r", "tagged"):
-            if col not in tag_table.columns:
-                raise InputError("tag table lacks a column (write it with vp-bayes select)",
-                                 file=tags, row=0, field=col)
+    if tag_table is not None:
         table = compare_selection(table, tag_table)
         typer.echo(agreement_counts(table).to_string())
     else:

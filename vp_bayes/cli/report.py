@@ -8,6 +8,7 @@ import typer
 
 from vp_bayes.cli.app import app, choices, example
 from vp_bayes.dims import LATENT, SCALES
+from vp_bayes.output import check_writable
 
 ScaleName = choices("ScaleName", SCALES)
 
@@ -28,7 +29,8 @@ def report(
     title: str = typer.Option("vp_bayes report", help="Page title."),
     scale: ScaleName = typer.Option(ScaleName(LATENT), help="Portrait scale: latent (the human "
                                     "scale) or centered (minus the respondent's mean value)."),
-    max_portraits: int = typer.Option(30, help="Respondents drawn one by one (all are tabled)."),
+    max_portraits: int = typer.Option(30, min=0,
+                                      help="Respondents drawn one by one (all are tabled)."),
 ) -> None:
     """Write a self-contained HTML report: portraits, comparisons, selection, contrasts, fit."""
     from vp_bayes.errors import InputError
@@ -38,11 +40,22 @@ def report(
     if all(x is None for x in (model, portraits, contrasts, selection)):
         raise InputError("nothing to report: give MODEL.nc and/or --portraits, --contrasts, "
                          "--selection", field="model")
+    check_writable(out / "index.html")  # the folder, before anything is read
     item_model = None
     if model is not None:
         from vp_bayes.model.io import load_model
 
         item_model = load_model(model)
+    if item_model is not None and portraits is not None:
+        from vp_bayes.scoring.portraits import check_scored_through, draws_attrs
+
+        attrs = draws_attrs(portraits)
+        checked = attrs is not None and check_scored_through(
+            attrs, item_model, portraits if portraits.suffix.lower() == ".nc"
+            else portraits.with_suffix(".nc"))
+        if not checked:
+            typer.echo(f"warning: cannot check that {portraits} was scored through {model} "
+                       "(no portrait draws with the model's wave hash beside it)", err=True)
     sources = {name: str(path) for name, path in (
         ("model", model), ("portraits", portraits), ("contrasts", contrasts),
         ("selection", selection)) if path is not None}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from vp_bayes.cli.app import app, choices, example
+from vp_bayes.cli.app import POSITIVE, UNIT_OPEN, app, choices, example
 from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.output import check_writable
 from vp_bayes.scoring.portraits import METHODS, PERSONA_MODES
 from vp_bayes.scoring.summary import N_NOTES, N_SHOWN
 
@@ -36,9 +37,10 @@ def score_command(
     out: Path = typer.Option(..., "--out", help="Portrait table to write (CSV)."),
     draws_out: Path | None = typer.Option(
         None, help="Posterior draws (netCDF); default: beside --out with suffix .nc."),
-    mass: float = typer.Option(INTERVAL_MASS, help="Mass of the equal-tailed intervals."),
-    item_draws: int = typer.Option(200, help="Item-parameter draws S (thinned evenly)."),
-    per_draw: int = typer.Option(20, help="Samples M per item-parameter draw."),
+    mass: float = typer.Option(INTERVAL_MASS, callback=UNIT_OPEN,
+                               help="Mass of the equal-tailed intervals."),
+    item_draws: int = typer.Option(200, min=1, help="Item-parameter draws S (thinned evenly)."),
+    per_draw: int = typer.Option(20, min=1, help="Samples M per item-parameter draw."),
     seed: int = typer.Option(0, help="Base seed (each respondent: seed + its name)."),
     variant_offsets: bool = typer.Option(
         False, "--variant-offsets/--no-variant-offsets",
@@ -54,7 +56,8 @@ def score_command(
         "deviation integrated in the likelihood (calibrated on the real wave); cut: mixture "
         "over item draws, no item deviation (attenuated; see docs/scoring.md)."),
     prior_scale: float = typer.Option(
-        2.0, help="Prior SD of a respondent's values in human SDs (MVN(0, scale^2 R))."),
+        2.0, callback=POSITIVE,
+        help="Prior SD of a respondent's values in human SDs (MVN(0, scale^2 R))."),
     item_deviation: bool = typer.Option(
         True, "--item-deviation/--no-item-deviation",
         help="(marginal) the respondent's own noise: an item deviation shared by its "
@@ -66,7 +69,8 @@ def score_command(
         PersonaMode("joint"), help="joint: a model and its personas scored together (persona "
         "= model + shift); independent: each respondent alone."),
     persona_sd: float = typer.Option(
-        1.0, help="Prior SD of a persona's shift of each value (population SDs)."),
+        1.0, callback=POSITIVE,
+        help="Prior SD of a persona's shift of each value (population SDs)."),
     respondent: list[str] | None = typer.Option(
         None, help="Score only these respondents (repeatable)."),
     full: bool = typer.Option(
@@ -80,6 +84,12 @@ def score_command(
     from vp_bayes.scoring import note_lines, portrait_lines, save_portraits, score
     from vp_bayes.wave.ratings import read_llm_ratings
 
+    nc_path = draws_out if draws_out is not None else out.with_suffix(".nc")
+    if nc_path.resolve() == out.resolve():
+        raise InputError("the portrait table and the draws would be the same file (give --out "
+                         "a .csv name or --draws-out another path)", file=out, field="--out")
+    check_writable(out)
+    check_writable(nc_path)
     item_model = load_model(model)
     scale = (item_model.scale_min, item_model.scale_min + item_model.n_categories - 1)
     table = read_llm_ratings(ratings, scale=scale)

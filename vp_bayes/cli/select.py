@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from vp_bayes.cli.app import app, choices, example, import_app
+from vp_bayes.cli.app import app, choices, example, import_app, within
 from vp_bayes.dims import TRAIT_SETS
 from vp_bayes.errors import InputError
-from vp_bayes.output import write_csv
+from vp_bayes.output import check_writable, write_csv
 from vp_bayes.selection.correlation import CORRECTIONS, METHODS, SIGNS
 from vp_bayes.wave.io import FORMATS
 
@@ -38,8 +38,11 @@ def import_valueportrait(
 ) -> None:
     """Convert the Value Portrait release into a wave folder."""
     from vp_bayes.wave.importers.valueportrait import import_report, read_valueportrait
-    from vp_bayes.wave.io import write_wave
+    from vp_bayes.wave.io import MANIFEST_FILE, write_wave
 
+    if out_wave.exists() and not out_wave.is_dir():
+        raise InputError("is a file, not a folder", file=out_wave)
+    check_writable(out_wave / MANIFEST_FILE)
     wave = read_valueportrait(release_dir)
     path = write_wave(wave, out_wave, fmt=fmt.value)
     rep = import_report(release_dir)
@@ -60,8 +63,10 @@ def select(
                                     help="Wave folder (human ratings and trait scores)."),
     out: Path = typer.Option(..., "--out", help="Tag table to write (csv or parquet)."),
     method: Method = typer.Option(Method("spearman"), help="Correlation coefficient."),
-    threshold: float = typer.Option(0.3, help="Correlation threshold."),
-    alpha: float = typer.Option(0.05, help="Significance level."),
+    threshold: float = typer.Option(0.3, callback=within(0.0, 1.0, open_high=True),
+                                    help="Correlation threshold."),
+    alpha: float = typer.Option(0.05, callback=within(0.0, 1.0, open_low=True),
+                                help="Significance level."),
     correction: Correction = typer.Option(Correction("none"), help="Multiple-testing correction."),
     sign: Sign = typer.Option(Sign("positive"), help="Direction of a tagging correlation."),
     traits: str = typer.Option(
@@ -70,8 +75,8 @@ def select(
         None, help="Tag from this published correlation file instead of recomputing."),
     compare_published: Path | None = typer.Option(
         None, help="Compare the recomputed correlations with this published file."),
-    n_permutations: int = typer.Option(200, help="Permutations per item for the chance "
-                                       "expectation (0 = t approximation)."),
+    n_permutations: int = typer.Option(200, min=0, help="Permutations per item for the "
+                                       "chance expectation (0 = t approximation)."),
     seed: int = typer.Option(0, help="Seed of the permutations."),
 ) -> None:
     """Tag items for traits by the correlation rule; summarise tags, chance and FDR."""
@@ -87,6 +92,7 @@ def select(
     from vp_bayes.wave.io import load_wave
 
     method, correction, sign = method.value, correction.value, sign.value
+    check_writable(out)
     wave = load_wave(wave_dir)
     scores = wave_traits(wave, traits)
     names = [str(c) for c in scores.columns]
@@ -129,6 +135,7 @@ def classic_score(
     from vp_bayes.classic import classic_scores, classic_summary, read_tags
     from vp_bayes.wave.ratings import read_llm_ratings
 
+    check_writable(out)
     tag_table = read_tags(tags)
     llm = read_llm_ratings(ratings)
     scores = classic_scores(tag_table, llm)

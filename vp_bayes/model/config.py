@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_json
 
 Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t"]
@@ -22,6 +24,49 @@ Init = Literal["auto", "jitter", "advi"]
 # ESS questionnaire development report, ch. 7; Davidov, Schmidt & Schwartz 2008, POQ 72).
 # 0.6 is a round value inside that range; set it per value in the config when known.
 DEFAULT_RELIABILITY = 0.6
+VALUE_LEVELS = ("values", "values19")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# what each setting must be: (test, words for the message)
+_KINDS: dict[str, tuple[Any, str]] = {
+    "int": (_is_int, "a whole number"),
+    "number": (_is_number, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "reliability": (lambda v: _is_number(v) or (isinstance(v, dict) and all(
+        isinstance(k, str) and _is_number(x) for k, x in v.items())),
+        "a number or an object of numbers by value name"),
+    "axes": (lambda v: v is None or (isinstance(v, list | tuple) and all(
+        isinstance(a, str) for a in v)), "null or a list of column names"),
+}
+
+
+def _check_kinds(config: Any, kinds: dict[str, str], source: str) -> None:
+    """Raise :class:`InputError` naming the first setting of the wrong JSON type."""
+    for name, kind in kinds.items():
+        value = getattr(config, name)
+        test, words = _KINDS[kind]
+        if not test(value):
+            raise InputError(f"must be {words}, got {value!r}", file=source, field=name)
+
+
+def _unknown_keys(cls: type, d: Any, source: str, what: str, prefix: str) -> None:
+    if not isinstance(d, dict):
+        raise InputError(f"the {what} settings must be a JSON object, got {d!r}", file=source,
+                         field=prefix.rstrip(".") or what)
+    known = {f.name for f in fields(cls)}
+    for key in d:
+        if key not in known:
+            raise InputError(f"unknown {what} option (known: {sorted(known)})", file=source,
+                             field=f"{prefix}{key}")
 
 
 @dataclass(frozen=True)
@@ -86,22 +131,37 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> ModelConfig:
-        """Build from a dict, naming the unknown key if any."""
-        known = {f.name for f in fields(cls)}
-        for key in d:
-            if key not in known:
-                raise InputError(f"unknown model option (known: {sorted(known)})",
-                                 file=source, field=key)
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config",
+                  prefix: str = "") -> ModelConfig:
+        """Build from a dict (e.g. parsed JSON), naming an unknown key or a bad setting.
+
+        Parameters
+        ----------
+        d
+            Settings by field name.
+        source
+            Where they come from (the file in messages).
+        prefix
+            Put before a key in messages of unknown keys (``"model."``).
+        """
+        _unknown_keys(cls, d, source, "model", prefix)
         d = dict(d)
-        if d.get("demographic_axes") is not None:
+        if isinstance(d.get("demographic_axes"), list):
             d["demographic_axes"] = tuple(d["demographic_axes"])
         cfg = cls(**d)
         cfg.validate(source=source)
         return cfg
 
     def validate(self, *, source: str = "config") -> None:
-        """Raise :class:`InputError` for impossible settings."""
+        """Raise :class:`InputError` for a setting of the wrong type or an impossible one."""
+        _check_kinds(self, {
+            "value_level": "str", "thresholds": "str", "value_input": "str",
+            "reliability": "reliability", "response_style": "bool", "demographic_axes": "axes",
+            "lkj_eta": "number", "loading_scale_prior": "number", "loading_prior": "str",
+            "loading_nu": "number", "loading_parameterization": "str"}, source)
+        if self.value_level not in VALUE_LEVELS:
+            raise InputError(f"must be {' or '.join(VALUE_LEVELS)}", file=source,
+                             field="value_level")
         if self.thresholds not in ("shared", "item"):
             raise InputError("must be 'shared' or 'item'", file=source, field="thresholds")
         if self.value_input not in ("auto", "instrument", "latent", "exact"):
@@ -122,6 +182,8 @@ class ModelConfig:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
             raise InputError("must be positive", file=source, field="lkj_eta")
+        if self.loading_scale_prior <= 0:
+            raise InputError("must be positive", file=source, field="loading_scale_prior")
 
 
 @dataclass(frozen=True)
@@ -157,9 +219,33 @@ class SamplerConfig:
         """JSON-ready dict."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config",
+                  prefix: str = "") -> SamplerConfig:
+        """Build from a dict (e.g. parsed JSON), naming an unknown key or a bad setting.
+
+        Parameters
+        ----------
+        d
+            Settings by field name.
+        source
+            Where they come from (the file in messages).
+        prefix
+            Put before a key in messages of unknown keys (``"sampler."``).
+        """
+        _unknown_keys(cls, d, source, "sampler", prefix)
+        cfg = cls(**d)
+        cfg.validate(source=source)
+        return cfg
+
     def validate(self, *, source: str = "config") -> None:
-        """Raise :class:`InputError` naming the field for an unknown sampler or a budget that
-        is not positive."""
+        """Raise :class:`InputError` naming the field for a setting of the wrong type, an
+        unknown sampler or a budget that is not positive."""
+        _check_kinds(self, {
+            "sampler": "str", "draws": "int", "tune": "int", "chains": "int", "seed": "int",
+            "target_accept": "number", "low_rank_modified_mass_matrix": "bool",
+            "advi_iterations": "int", "advi_learning_rate": "number",
+            "advi_map_iterations": "int", "init": "str"}, source)
         for name, allowed in (("init", get_args(Init)), ("sampler", get_args(Sampler))):
             if getattr(self, name) not in allowed:
                 raise InputError(f"unknown {name} {getattr(self, name)!r} "
@@ -198,12 +284,7 @@ def read_config(path: str | Path) -> FitConfig:
         Naming the file and the offending key.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("config file not found", file=path) from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"invalid JSON ({err.msg})", file=path, row=err.lineno) from None
+    raw = read_json(path, what="config file")
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object with 'model' and/or 'sampler'", file=path)
     for key in raw:
@@ -211,12 +292,6 @@ def read_config(path: str | Path) -> FitConfig:
             raise InputError("unknown section (expected 'model' or 'sampler')", file=path,
                              field=key)
     model = ModelConfig.from_dict(raw.get("model", {}), source=str(path))
-    sampler_raw = raw.get("sampler", {})
-    known = {f.name for f in fields(SamplerConfig)}
-    for key in sampler_raw:
-        if key not in known:
-            raise InputError(f"unknown sampler option (known: {sorted(known)})", file=path,
-                             field=f"sampler.{key}")
-    sampler = SamplerConfig(**sampler_raw)
-    sampler.validate(source=str(path))
+    sampler = SamplerConfig.from_dict(raw.get("sampler", {}), source=str(path),
+                                      prefix="sampler.")
     return FitConfig(model=model, sampler=sampler)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from vp_bayes import __version__
+from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig, SamplerConfig
 from vp_bayes.model.fit import ItemModel
@@ -86,10 +86,14 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     Raises
     ------
     InputError
-        Missing file, not a vp_bayes model, incompatible version, missing variables, or a
-        wave whose hash differs from the one fitted.
+        Missing file, not a vp_bayes model, incompatible version, unreadable or unknown
+        settings, missing variables, a posterior with NaN or infinite values, cutpoints that
+        do not increase, a rating scale that does not match the cutpoints, or a wave whose
+        hash differs from the one fitted.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, not a model file", file=path)
     if not path.exists():
         raise InputError("model file not found", file=path)
     try:
@@ -113,16 +117,86 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     if wave is not None and wave.data_hash() != tree.attrs["wave_hash"]:
         raise InputError("the wave differs from the one this model was fitted on "
                          "(data hash mismatch)", file=path, field="wave_hash")
+    model_config = ModelConfig.from_dict(_json_attr(tree, "model_config", path),
+                                         source=str(path))
+    sampler_config = SamplerConfig.from_dict(_json_attr(tree, "sampler_config", path),
+                                             source=str(path), prefix="sampler_config.")
+    check_posterior(tree, path)
     diag = (tree["diagnostics"].to_dataset().to_dataframe()
             if "diagnostics" in tree.children else pd.DataFrame())
     if "item_parameter" in diag:
         diag["item_parameter"] = diag["item_parameter"].astype(bool)
-    model_config = ModelConfig.from_dict(json.loads(tree.attrs["model_config"]), source=str(path))
-    sampler_config = SamplerConfig(**json.loads(tree.attrs["sampler_config"]))
     return ItemModel(idata=tree, model_config=model_config, sampler_config=sampler_config,
                      wave_hash=tree.attrs["wave_hash"], version=tree.attrs["vp_bayes_version"],
                      diagnostics=diag, wave_name=tree.attrs.get("wave_name", ""),
                      fit_seconds=float(tree.attrs.get("fit_seconds", float("nan"))))
+
+
+def _json_attr(tree: xr.DataTree, key: str, path: Path) -> dict:
+    try:
+        value = json.loads(tree.attrs[key])
+    except (TypeError, ValueError) as err:
+        raise InputError(f"not a JSON object ({err})", file=path, field=key) from None
+    if not isinstance(value, dict):
+        raise InputError(f"not a JSON object: {value!r}", file=path, field=key)
+    return value
+
+
+def _whole(tree: xr.DataTree, key: str, path: Path, lowest: int | None = None) -> int:
+    value = tree.attrs[key]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"not a whole number: {value!r}", file=path, field=key)
+    if lowest is not None and value < lowest:
+        raise InputError(f"must be at least {lowest}, got {value}", file=path, field=key)
+    return int(value)
+
+
+def check_posterior(tree: xr.DataTree, path: str | Path) -> None:
+    """Refuse a model whose saved content cannot be right.
+
+    Checks that every numeric variable of the ``posterior`` is finite (no NaN or infinity),
+    that the loadings have ``item`` and ``value`` dimensions,
+    that the cutpoints increase in every draw (and item), and that the attributes
+    ``n_categories`` (one more than the number of cutpoints) and ``scale_min`` are whole
+    numbers that agree with them.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the variable or attribute at fault.
+    """
+    path = Path(path)
+    post = tree["posterior"].to_dataset()
+    for name, da in post.data_vars.items():
+        if not np.issubdtype(da.dtype, np.number):
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(np.asarray(da.values, dtype=float))))
+        if bad:
+            raise InputError(f"{bad} of {da.size} posterior values are NaN or infinite: the "
+                             "file is damaged or the fit failed; refit", file=path,
+                             field=str(name))
+    for name, needed in (("beta", (dims.ITEM, dims.VALUE)), ("kappa", (dims.CUTPOINT,))):
+        for dim in needed:
+            if dim not in post[name].dims:
+                raise InputError(f"lacks the dimension {dim!r} (has {', '.join(post[name].dims)})",
+                                 file=path, field=name)
+    kappa = post["kappa"]
+    other = [d for d in kappa.dims if d != dims.CUTPOINT]
+    gaps = np.diff(kappa.transpose(*other, dims.CUTPOINT).values, axis=-1)
+    if (gaps <= 0).any():
+        where = np.argwhere(gaps <= 0)[0]
+        at = ", ".join(f"{d} {kappa[d].values[i] if d in kappa.coords else i}"
+                       for d, i in zip(other, where[:-1], strict=True))
+        raise InputError(f"cutpoints do not increase ({at}, cutpoints {where[-1]} and "
+                         f"{where[-1] + 1})", file=path, field="kappa")
+    n_categories = _whole(tree, "n_categories", path, lowest=2)
+    _whole(tree, "scale_min", path)
+    n_cuts = kappa.sizes[dims.CUTPOINT]
+    if n_categories != n_cuts + 1:
+        raise InputError(f"{n_categories} rating categories but {n_cuts} cutpoints (a scale of "
+                         f"K categories has K - 1)", file=path, field="n_categories")
 
 
 _STARTS = {"advi": "their own draws from a mean-field ADVI fit",

@@ -9,6 +9,7 @@ rating table by the cut posterior (:mod:`vp_bayes.scoring.laplace`), and returns
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,69 @@ def _model_attrs(item_model: Any) -> dict[str, Any]:
     }
 
 
+def check_scored_through(attrs: Mapping[str, Any], item_model: Any,
+                         file: str | Path | None = None) -> bool:
+    """Refuse portraits that were scored through another item model than ``item_model``.
+
+    :func:`score` stores the fitted wave's data hash and the model's settings in the portrait
+    draws' attributes; both must equal ``item_model``'s (a model refitted on the same wave
+    with the same settings counts as the same model).
+
+    Parameters
+    ----------
+    attrs
+        The attributes of the portrait draws (``Portraits.draws.attrs``).
+    item_model
+        The model the portraits are about to be used with.
+    file
+        The portrait file, for the message.
+
+    Returns
+    -------
+    bool
+        True when checked; False when ``attrs`` carry no wave hash (portraits made by hand),
+        so nothing can be compared.
+
+    Raises
+    ------
+    InputError
+        Naming ``file`` and the attribute that differs.
+    """
+    saved = str(attrs.get("wave_hash", "") or "")
+    if not saved:
+        return False
+    mine = _model_attrs(item_model)
+    if saved != mine["wave_hash"]:
+        raise InputError(
+            f"scored through a model of another wave (wave hash {saved[:12]}...; the model "
+            f"given was fitted on {mine['wave_hash'][:12]}...): score the ratings with this "
+            "model", file=file, field="wave_hash")
+    config = str(attrs.get("model_config", "") or "")
+    if config and config != mine["model_config"]:
+        raise InputError(f"scored through a model with other settings ({config}; the model "
+                         f"given has {mine['model_config']}): score the ratings with this "
+                         "model", file=file, field="model_config")
+    return True
+
+
+def draws_attrs(path: str | Path) -> dict[str, Any] | None:
+    """The attributes of a portrait draws file, for :func:`check_scored_through`.
+
+    ``path`` is the draws file (``.nc``) or a portrait table (CSV/Parquet), whose draws
+    :func:`save_portraits` writes beside it with the suffix ``.nc``. None when there is no
+    such file or it cannot be read (the readers of the table report their own problems).
+    """
+    path = Path(path)
+    nc = path if path.suffix.lower() == ".nc" else path.with_suffix(".nc")
+    if not nc.is_file():
+        return None
+    try:
+        with xr.open_dataset(nc, engine=NETCDF_ENGINE) as ds:
+            return dict(ds.attrs)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def score(
     item_model: Any,
     ratings: pd.DataFrame,
@@ -406,6 +470,11 @@ def score(
     for name, val in (("persona_sd", persona_sd), ("prior_scale", prior_scale)):
         if not val > 0:
             raise InputError("must be positive", field=name)
+    if not 0.0 < mass < 1.0:
+        raise InputError("interval mass must lie strictly between 0 and 1", field="mass")
+    for name, count in (("n_item_draws", n_item_draws), ("n_per_draw", n_per_draw)):
+        if not count >= 1:
+            raise InputError(f"must be at least 1, got {count}", field=name)
     draws = draws if draws is not None else item_draws(item_model, n_item_draws)
     names = [str(r) for r in pd.unique(ratings["respondent"])]
     if not names:

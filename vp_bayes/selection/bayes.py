@@ -8,12 +8,15 @@ effect) for a logistic latent response with unit-scale person variation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from vp_bayes import dims
+from vp_bayes.errors import InputError
 
 if TYPE_CHECKING:
     from vp_bayes.model.fit import ItemModel
@@ -33,6 +36,7 @@ def posterior_selection(item_model: ItemModel, *, practical: float = PRACTICAL_L
         ``item_id, value, loading_mean, lower, upper, prob_positive,
         prob_positive_practical, posterior_tagged``.
     """
+    check_selection_rule(practical, probability)
     beta = item_model.posterior["beta"].stack(**{dims.SAMPLE: ("chain", "draw")})
     beta = beta.transpose(dims.ITEM, dims.VALUE, dims.SAMPLE).values
     lo, hi = np.quantile(beta, [(1 - mass) / 2, 1 - (1 - mass) / 2], axis=-1)
@@ -51,6 +55,93 @@ def posterior_selection(item_model: ItemModel, *, practical: float = PRACTICAL_L
     table["posterior_tagged"] = table["prob_positive_practical"] >= probability
     table.attrs.update(practical=practical, probability=probability, mass=mass)
     return table
+
+
+def check_selection_rule(practical: float, probability: float) -> None:
+    """Refuse a negative (or infinite) practical size or a probability outside (0, 1]."""
+    if not (np.isfinite(practical) and practical >= 0.0):
+        raise InputError(f"a practical loading size must be a finite number >= 0, got "
+                         f"{practical:g}", field="practical")
+    if not (np.isfinite(probability) and 0.0 < probability <= 1.0):
+        raise InputError(f"a posterior probability must lie in (0, 1], got {probability:g}",
+                         field="probability")
+
+
+def read_selection_tags(path: str | Path, items: Sequence[str],
+                        values: Sequence[str]) -> pd.DataFrame:
+    """Read correlation tags (``vp-bayes select``) to compare with a model's selection.
+
+    Every row must belong to the model: its item among ``items`` and its trait among
+    ``values``, so that no row is silently left out of the comparison.
+
+    Parameters
+    ----------
+    path
+        CSV or Parquet with ``item_id, trait`` (or ``value``), ``r`` and ``tagged``.
+    items, values
+        The model's item ids and value names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``item_id, trait, r, tagged`` (canonical value names, booleans).
+
+    Raises
+    ------
+    InputError
+        Naming the file, row and field: an unreadable file, a missing column, an empty or
+        unknown item id (tags of another wave), an unknown trait or one the model does not
+        have, an ``r`` that is not a number in [-1, 1], a ``tagged`` cell that is not a
+        boolean, or a repeated (item, trait) pair.
+    """
+    from vp_bayes.classic import parse_booleans
+    from vp_bayes.readers import read_table
+
+    path = Path(path)
+    raw = read_table(path, what="tag file")
+    trait_col = "trait" if "trait" in raw.columns else dims.VALUE
+    for col in ("item_id", trait_col, "r", "tagged"):
+        if col not in raw.columns:
+            raise InputError("tag table lacks a column (write it with vp-bayes select)",
+                             file=path, row=0, field=col if col != dims.VALUE else "trait")
+    if raw.empty:
+        raise InputError("no rows below the header", file=path, row=1)
+    ids = raw["item_id"].astype(str).str.strip()
+    known_items = {str(i) for i in items}
+    unknown = ~ids.isin(known_items) | raw["item_id"].isna()
+    if unknown.any():
+        pos = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputError(
+            f"item {ids.iloc[pos]!r} is not an item of the model ({int(unknown.sum())} of "
+            f"{len(ids)} rows are not; tags from another wave?)", file=path, row=pos + 1,
+            field="item_id")
+    traits = []
+    for row, name in enumerate(raw[trait_col].astype(str), start=1):
+        try:
+            trait = dims.canonical_trait(name)
+        except KeyError:
+            raise InputError(f"unknown trait {name!r}", file=path, row=row,
+                             field=trait_col) from None
+        if trait not in values:
+            raise InputError(f"{trait!r} is not a value of the model (its values: "
+                             f"{', '.join(values)})", file=path, row=row, field=trait_col)
+        traits.append(trait)
+    r = pd.to_numeric(raw["r"], errors="coerce")
+    empty = raw["r"].isna() | (raw["r"].astype(str).str.strip() == "")  # no correlation
+    bad = ~empty & ~r.between(-1.0, 1.0)
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"not a correlation in [-1, 1]: {raw['r'].iloc[pos]!r}", file=path,
+                         row=pos + 1, field="r")
+    out = pd.DataFrame({"item_id": ids.to_numpy(), "trait": traits,
+                        "r": r.to_numpy(dtype=float),
+                        "tagged": parse_booleans(raw["tagged"], path)})
+    dup = out.duplicated(["item_id", "trait"])
+    if dup.any():
+        pos = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"second row of ({out['item_id'].iloc[pos]}, "
+                         f"{out['trait'].iloc[pos]})", file=path, row=pos + 1, field=trait_col)
+    return out
 
 
 def compare_selection(posterior: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ exact null distribution of ``scipy.stats.pearsonr``); Kendall uses ``scipy.stats
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from scipy import stats
 
 from vp_bayes.dims import TRAIT_SETS, canonical_trait
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_json
 from vp_bayes.wave.core import Wave
 
 METHODS: tuple[str, ...] = ("spearman", "pearson", "kendall")
@@ -280,6 +281,7 @@ def select_items(
         :data:`COLUMNS` order first.
     """
     _check_choice("sign", sign, SIGNS)
+    check_rule(threshold, alpha)
     out = correlations.copy()
     r = out["r"].to_numpy(dtype=float)
     out["p_adjusted"] = adjust_pvalues(out["p"].to_numpy(dtype=float), correction)
@@ -294,6 +296,42 @@ def select_items(
         out["n"] = pd.NA
     rest = [c for c in out.columns if c not in COLUMNS]
     return out[COLUMNS + rest].reset_index(drop=True)
+
+
+def check_rule(threshold: float, alpha: float) -> None:
+    """Refuse a correlation threshold outside [0, 1) or a significance level outside (0, 1]."""
+    if not (math.isfinite(threshold) and 0.0 <= threshold < 1.0):
+        raise InputError(f"a correlation threshold must lie in [0, 1), got {threshold:g}",
+                         field="threshold")
+    if not (math.isfinite(alpha) and 0.0 < alpha <= 1.0):
+        raise InputError(f"a significance level must lie in (0, 1], got {alpha:g}",
+                         field="alpha")
+
+
+_PUBLISHED_KEYS = ("portrait_id", "option_id", "pvq_dimension", "spearman_corr",
+                   "spearman_p_value")
+
+
+def _published_row(rec: object, path: Path, row: int) -> tuple[str, str, float, float]:
+    if not isinstance(rec, dict):
+        raise InputError(f"record is not a JSON object: {rec!r}", file=path, row=row)
+    for key in _PUBLISHED_KEYS:
+        if key not in rec:
+            raise InputError("missing key", file=path, row=row, field=key)
+    try:
+        trait = canonical_trait(str(rec["pvq_dimension"]))
+    except KeyError:
+        raise InputError(f"unknown trait {rec['pvq_dimension']!r}", file=path, row=row,
+                         field="pvq_dimension") from None
+    numbers = []
+    for key, lo, hi in (("spearman_corr", -1.0, 1.0), ("spearman_p_value", 0.0, 1.0)):
+        value = rec[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not lo <= value <= hi:
+            raise InputError(f"must be a number in [{lo:g}, {hi:g}], got {value!r}", file=path,
+                             row=row, field=key)
+        numbers.append(float(value))
+    return f"{rec['portrait_id']}_{rec['option_id']}", trait, numbers[0], numbers[1]
 
 
 def published_correlations(path: str | Path, **rule: object) -> pd.DataFrame:
@@ -312,26 +350,23 @@ def published_correlations(path: str | Path, **rule: object) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``item_id, trait, r, p, p_adjusted, n, tagged`` (``n`` unknown: NA),
         canonical trait names, sorted by item then the file's order of traits.
+
+    Raises
+    ------
+    InputError
+        An unreadable file, a document that is not a non-empty list of records, or a record
+        (its 1-based position is the row) with a missing key, an unknown trait, a
+        correlation outside [-1, 1] or a p-value outside [0, 1].
     """
     path = Path(path)
     if path.is_dir():
         from vp_bayes.wave.importers.valueportrait import CORRELATIONS, _release_root
 
         path = _release_root(path) / CORRELATIONS
-    if not path.exists():
-        raise InputError("published correlation file not found", file=path)
-    with path.open(encoding="utf-8") as fh:
-        records = json.load(fh)
-    rows = []
-    for i, rec in enumerate(records, start=1):
-        try:
-            item_id = f"{rec['portrait_id']}_{rec['option_id']}"
-            trait = canonical_trait(rec["pvq_dimension"])
-            rows.append((item_id, trait, float(rec["spearman_corr"]),
-                         float(rec["spearman_p_value"])))
-        except KeyError as err:
-            raise InputError(f"missing or unknown key {err}", file=path, row=i,
-                             field=str(err.args[0])) from err
+    records = read_json(path, what="published correlation file")
+    if not isinstance(records, list) or not records:
+        raise InputError("expected a non-empty JSON list of correlation records", file=path)
+    rows = [_published_row(rec, path, i) for i, rec in enumerate(records, start=1)]
     table = pd.DataFrame(rows, columns=["item_id", "trait", "r", "p"])
     if table.duplicated(["item_id", "trait"]).any():
         row = int(np.flatnonzero(table.duplicated(["item_id", "trait"]).to_numpy())[0]) + 1
