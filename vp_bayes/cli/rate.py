@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vp_bayes.cli.app import app, example
+from vp_bayes.cli.app import NON_NEGATIVE, POSITIVE, app, example, within
 from vp_bayes.errors import InputError
 
 
@@ -49,25 +49,31 @@ def rate_command(
                                         help="CSV (persona_id,text), builtin or builtin:AXES."),
     persona_mode: PersonaMode = typer.Option(PersonaMode.system, "--persona-mode",
                                              help="Message that carries the persona."),
-    samples: int = typer.Option(1, "--samples", help="Samples per item x variant x persona."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature."),
+    samples: int = typer.Option(1, "--samples", min=1,
+                                help="Samples per item x variant x persona."),
+    temperature: float = typer.Option(0.0, "--temperature", callback=NON_NEGATIVE,
+                                      help="Sampling temperature."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (seed + sample is sent)."),
-    max_tokens: int = typer.Option(64, "--max-tokens", help="Longest answer, in tokens."),
-    top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling mass."),
+    max_tokens: int = typer.Option(64, "--max-tokens", min=1, help="Longest answer, in tokens."),
+    top_p: float | None = typer.Option(None, "--top-p", callback=within(0.0, 1.0, open_low=True),
+                                       help="Nucleus sampling mass."),
     logprobs: bool = typer.Option(False, "--logprobs", help="Also record p1..p6, p_valid."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai)."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Per-attempt timeout, seconds."),
-    max_retries: int = typer.Option(6, "--max-retries", help="Retries per request (openai)."),
-    retry_delay: float = typer.Option(1.0, "--retry-delay",
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight (openai)."),
+    timeout: float = typer.Option(60.0, "--timeout", callback=POSITIVE,
+                                  help="Per-attempt timeout, seconds."),
+    max_retries: int = typer.Option(6, "--max-retries", min=0,
+                                    help="Retries per request (openai)."),
+    retry_delay: float = typer.Option(1.0, "--retry-delay", callback=NON_NEGATIVE,
                                       help="Base backoff delay in seconds (doubles per retry)."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Batch size (transformers)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Batch size (transformers)."),
     gguf_file: str | None = typer.Option(None, "--gguf-file", help="GGUF file in --model."),
     revision: str | None = typer.Option(None, "--revision", help="Model revision."),
     cache: Path | None = typer.Option(None, "--cache", help="SQLite cache (default by --out)."),
     cache_wait: float = typer.Option(
         0.0, "--cache-wait", min=0.0,
         help="Seconds to wait while another rate process holds the cache (0: stop at once)."),
-    items_limit: int | None = typer.Option(None, "--items-limit", help="First N items only."),
+    items_limit: int | None = typer.Option(None, "--items-limit", min=1,
+                                           help="First N items only."),
     item_ids: str | None = typer.Option(None, "--items", help="Comma list of item ids."),
     respondent: str | None = typer.Option(None, "--respondent",
                                           help="Name in the respondent column (default --model)."),
@@ -95,6 +101,10 @@ def rate_command(
         table = table.head(items_limit)
     tmpl = load_templates(templates)
     chosen = _split(variants) or list(VARIANTS)
+    unknown = [v for v in chosen if v not in tmpl]
+    if unknown:
+        raise InputError(f"unknown prompt variant {unknown[0]!r}; known: "
+                         f"{', '.join(sorted(tmpl))}", field="--variants")
     people = resolve_personas(personas, persona)
     settings = Settings(temperature=temperature, seed=seed, max_tokens=max_tokens, top_p=top_p,
                         logprobs=logprobs)

@@ -26,6 +26,7 @@ import xarray as xr
 
 from vp_bayes.dims import GROUP, SAMPLE, VALUE, canonical_trait
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_table
 
 REFERENCE_SEED = 2026
 REFERENCE_DRAWS = 4000
@@ -162,7 +163,7 @@ def read_reference(
         raise InputError(f"must be a finite number >= 0, got {se}", field="ess_se")
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise InputError(f"must be a finite number > 0, got {scale}", field="reference_scale")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_table(path, what="reference file").fillna("").astype(str)
     df.columns = [c.strip() for c in df.columns]
     mean_col = _check_columns(df, path)
     if df.empty:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from vp_bayes import dims
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_table
 
 BUILTIN_PATH = Path(__file__).resolve().parent / "personas.csv"
 PROFILE_PREFIX = "**Your Profile**: "
@@ -93,12 +94,12 @@ def load_personas(path: str | Path) -> list[Persona]:
         Naming file, row and field for a missing column, empty or duplicate id or empty text.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("personas file not found", file=path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_table(path, what="personas file").fillna("").astype(str)
     for col in ("persona_id", "text"):
         if col not in df.columns:
             raise InputError("missing column", file=path, row=0, field=col)
+    if df.empty:
+        raise InputError("no personas below the header", file=path, row=1)
     seen: set[str] = set()
     out = []
     for i, (pid, text) in enumerate(zip(df["persona_id"], df["text"], strict=True)):

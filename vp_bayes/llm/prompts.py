@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_table
 
 VARIANTS: tuple[str, ...] = ("v1", "v1_reversed", "v2", "v2_reversed", "v3", "v3_reversed")
 FORMS: tuple[str, ...] = ("reddit", "sharegpt")
@@ -63,7 +64,11 @@ def _read_template_dir(directory: Path) -> Templates:
             path = sub / f"{form}_prompt.txt"
             if not path.is_file():
                 raise InputError(f"missing template {form}_prompt.txt", file=sub)
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})",
+                                 file=path) from None
             if "{content}" not in text or "{text}" not in text:
                 raise InputError("template lacks {text} or {content} placeholder", file=path)
             forms[form] = text
@@ -187,12 +192,9 @@ def read_items(path: str | Path) -> pd.DataFrame:
                 break
         else:
             raise InputError("no items.csv or items.parquet in this folder", file=path)
-    if not path.is_file():
-        raise InputError("items file not found", file=path)
-    if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_table(path, what="items file")
+    if df.empty:
+        raise InputError("no items below the header", file=path, row=1)
     for col in ("item_id", "query", "response"):
         if col not in df.columns:
             raise InputError("missing column", file=path, row=0, field=col)

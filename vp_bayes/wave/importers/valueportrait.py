@@ -16,7 +16,6 @@ value scores. The eight queries missing from ``data/query-response`` (ids 1901, 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 
 from vp_bayes.dims import BIG_FIVE, HIGHER_ORDER, VALUES_10, canonical_trait
 from vp_bayes.errors import InputError
+from vp_bayes.readers import read_json
 from vp_bayes.wave.core import Manifest, Wave
 
 SURVEY = Path("data/prolific/survey/main/survey.json")
@@ -60,11 +60,33 @@ class ImportReport:
 def _load_json(path: Path) -> Any:
     if not path.exists():
         raise InputError("file of the Value Portrait release not found", file=path)
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON ({err.msg}, line {err.lineno})", file=path) from err
+    return read_json(path, what="file of the Value Portrait release")
+
+
+def _field(container: Any, key: str, path: Path, where: str, kind: type | tuple[type, ...],
+           what: str) -> Any:
+    """``container[key]`` when ``container`` is a mapping holding a ``kind`` there."""
+    if not isinstance(container, dict):
+        raise InputError(f"expected a JSON object, got {_short(container)}", file=path,
+                         field=where)
+    if key not in container:
+        raise InputError(f"missing key '{key}'", file=path, field=where)
+    value = container[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InputError(f"'{key}' must be {what}, got {_short(value)}", file=path,
+                         field=f"{where}.{key}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _records(value: Any, path: Path, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InputError(f"expected a JSON list, got {_short(value)}", file=path, field=where)
+    return value
 
 
 def read_survey(path: Path) -> pd.DataFrame:
@@ -95,10 +117,12 @@ def read_survey(path: Path) -> pd.DataFrame:
         if not isinstance(group, dict):
             raise InputError("rater group is not a mapping", file=path, field=f"[{g - 1}]")
         for query_id, options in group.items():
-            for option in options:
-                item_id = f"{query_id}_{option['option_id']}"
-                where = f"[{g - 1}]['{query_id}'] option {option['option_id']}"
-                for entry in option["data"]:
+            for k, option in enumerate(_records(options, path, f"[{g - 1}]['{query_id}']")):
+                at = f"[{g - 1}]['{query_id}'][{k}]"
+                option_id = _field(option, "option_id", path, at, int | str, "an id")
+                item_id = f"{query_id}_{option_id}"
+                where = f"[{g - 1}]['{query_id}'] option {option_id}"
+                for entry in _field(option, "data", path, where, list, "a list"):
                     rating, pid = _parse_entry(entry, path, where)
                     key = (pid, item_id)
                     if key in seen:
@@ -198,30 +222,43 @@ def read_item_texts(release_dir: Path) -> pd.DataFrame:
     rows: dict[str, dict[str, Any]] = {}
     for source in SOURCES:
         rel = QUERY_DIR / f"{source}.json"
-        for query in _load_json(release_dir / rel):
-            qid = str(query["extra"]["portrait_id"])
-            _add_query(rows, qid, query["content"], query["outputs"], source, False, rel)
-    for query in _load_json(release_dir / PHASE1):
-        qid = str(query["portrait_id"])
+        path = release_dir / rel
+        for k, query in enumerate(_records(_load_json(path), path, "(top level)")):
+            extra = _field(query, "extra", path, f"[{k}]", dict, "an object")
+            qid = str(_field(extra, "portrait_id", path, f"[{k}].extra", int | str, "an id"))
+            _add_query(rows, qid, query, source, False, rel, path, f"[{k}]")
+    path = release_dir / PHASE1
+    for k, query in enumerate(_records(_load_json(path), path, "(top level)")):
+        qid = str(_field(query, "portrait_id", path, f"[{k}]", int | str, "an id"))
         if f"{qid}_1" in rows:
             continue
         source = SOURCE_BY_DIGIT.get(qid[:1], "unknown")
-        _add_query(rows, qid, query["content"], query["outputs"], source, True, PHASE1)
+        _add_query(rows, qid, query, source, True, PHASE1, path, f"[{k}]")
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "item_id"
     return frame
 
 
-def _add_query(rows: dict[str, dict[str, Any]], qid: str, content: dict[str, Any],
-               outputs: list[dict[str, Any]], source: str, inferred: bool, rel: Path) -> None:
-    for out in outputs:
-        item_id = f"{qid}_{out['id']}"
+def _add_query(rows: dict[str, dict[str, Any]], qid: str, query: Any, source: str,
+               inferred: bool, rel: Path, path: Path, where: str) -> None:
+    content = _field(query, "content", path, where, dict, "an object")
+    outputs = _field(query, "outputs", path, where, list, "a list")
+    for k, out in enumerate(outputs):
+        at = f"{where}.outputs[{k}]"
+        option = _field(out, "id", path, at, int | str, "an id")
+        try:
+            option_id = int(option)
+        except ValueError:
+            raise InputError(f"'id' must be a whole number, got {option!r}", file=path,
+                             field=f"{at}.id") from None
+        response = _field(out, "content", path, at, str, "a text")
+        item_id = f"{qid}_{option}"
         rows[item_id] = {
             "portrait_id": qid,
-            "option_id": int(out["id"]),
+            "option_id": option_id,
             "title": content.get("title"),
             "query": content.get("text"),
-            "response": out["content"],
+            "response": response,
             "source": source,
             "source_inferred": inferred,
             "text_file": rel.as_posix(),
