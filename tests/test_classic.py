@@ -13,7 +13,7 @@ from vp_bayes.dims import canonical_trait
 from vp_bayes.errors import InputError
 
 TAGS = pd.DataFrame({"item_id": ["i1", "i2", "i2", "i3", "i4"],
-                     "trait": ["Power", "power", "hedonism", "hedonism", "tradition"]})
+                     "value": ["Power", "power", "hedonism", "hedonism", "tradition"]})
 
 
 def _llm(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
@@ -51,13 +51,14 @@ def test_hand_computed_scores() -> None:
 
 
 def test_tags_from_correlation_table(tmp_path: Path) -> None:
+    # a tag file of an earlier version: the trait column was named "trait"
     table = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "trait": ["power"] * 3,
                           "r": [0.5, 0.1, 0.4], "p": [0.01, 0.5, 0.01],
                           "tagged": [True, False, True]})
     path = tmp_path / "tags.csv"
     table.to_csv(path, index=False)
     tags = read_tags(path)
-    assert tags.to_dict("list") == {"item_id": ["i1", "i3"], "trait": ["power", "power"]}
+    assert tags.to_dict("list") == {"item_id": ["i1", "i3"], "value": ["power", "power"]}
     out = classic_scores(tags, LLM).set_index(["respondent", "value"])
     assert out.loc[("m", "power"), "score"] == pytest.approx(4.0)  # (5 + 3) / 2
     table["tagged"] = ["yes", "no", "yes"]

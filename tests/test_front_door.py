@@ -112,12 +112,12 @@ def test_wave_summaries_count_the_tables(run, tmp_path):
 
 def test_select_and_classic_scores(run):
     tags, sim = run["tags"], run["sim"]
-    assert list(tags.columns) == ["item_id", "trait", "r", "p", "p_adjusted", "n", "tagged"]
+    assert list(tags.columns) == ["item_id", "value", "r", "p", "p_adjusted", "n", "tagged"]
     assert len(tags) == SIM["n_items"] * N_VALUES
     assert np.isfinite(tags["r"]).all() and tags["r"].abs().le(1).all()
     counts = vb.summary(tags)
-    assert list(counts.columns) == ["trait", "n_items", "n_tagged"]
-    assert list(counts["trait"]) == list(dims.VALUES_10)
+    assert list(counts.columns) == ["value", "n_items", "n_tagged"]
+    assert list(counts["value"]) == list(dims.VALUES_10)
     assert (counts["n_items"] == SIM["n_items"]).all()
     assert counts["n_tagged"].sum() == tags["tagged"].sum() > 0
     classic = vb.classic_scores(tags, sim.llm_ratings)

@@ -47,11 +47,11 @@ def test_matches_scipy_per_pair(method: str) -> None:
     ref = {"spearman": stats.spearmanr, "pearson": stats.pearsonr, "kendall": stats.kendalltau}
     for row in table.itertuples():
         x = RATINGS[RATINGS.item_id == row.item_id].set_index("participant_id")["rating"]
-        res = ref[method](x.to_numpy(float), TRAITS.loc[x.index, row.trait].to_numpy())
+        res = ref[method](x.to_numpy(float), TRAITS.loc[x.index, row.value].to_numpy())
         assert row.r == pytest.approx(res.statistic, abs=1e-12)
         assert row.p == pytest.approx(res.pvalue, rel=1e-9, abs=1e-15)
         assert row.n == 6
-    assert list(table.columns) == ["item_id", "trait", "r", "p", "p_adjusted", "n", "tagged"]
+    assert list(table.columns) == ["item_id", "value", "r", "p", "p_adjusted", "n", "tagged"]
 
 
 def test_spearman_by_hand() -> None:
@@ -73,12 +73,12 @@ def test_spearman_by_hand() -> None:
 )
 def test_sign_modes(sign: str, expected: set) -> None:
     table = item_trait_correlations(RATINGS, TRAITS, sign=sign)
-    tagged = set(map(tuple, table.loc[table.tagged, ["item_id", "trait"]].to_numpy()))
+    tagged = set(map(tuple, table.loc[table.tagged, ["item_id", "value"]].to_numpy()))
     assert tagged == expected
 
 
 def test_threshold_is_strict_and_alpha_applies() -> None:
-    table = pd.DataFrame({"item_id": ["a", "b", "c"], "trait": ["power"] * 3,
+    table = pd.DataFrame({"item_id": ["a", "b", "c"], "value": ["power"] * 3,
                           "r": [0.3, 0.31, 0.9], "p": [0.001, 0.001, 0.06]})
     out = select_items(table)
     assert out["tagged"].tolist() == [False, True, False]
@@ -103,7 +103,7 @@ def test_bh_hand_table() -> None:
 
 @pytest.mark.parametrize(("correction", "n_tags"), [("none", 2), ("bonferroni", 1)])
 def test_correction_changes_tags(correction: str, n_tags: int) -> None:
-    table = pd.DataFrame({"item_id": list("abcd"), "trait": ["power"] * 4,
+    table = pd.DataFrame({"item_id": list("abcd"), "value": ["power"] * 4,
                           "r": [0.5, 0.5, 0.1, 0.1], "p": [0.001, 0.02, 0.5, 0.9]})
     # bonferroni: 0.004 and 0.08; BH: 0.004 and 0.04
     assert select_items(table, correction=correction)["tagged"].sum() == n_tags
@@ -113,7 +113,7 @@ def test_correction_changes_tags(correction: str, n_tags: int) -> None:
 def test_missing_traits_reduce_n_and_unknown_raters_fail() -> None:
     traits = TRAITS.copy()
     traits.loc["P2", "tradition"] = np.nan
-    table = item_trait_correlations(RATINGS, traits).set_index(["item_id", "trait"])
+    table = item_trait_correlations(RATINGS, traits).set_index(["item_id", "value"])
     assert table.loc[("up", "tradition"), "n"] == 5
     assert table.loc[("up", "power"), "n"] == 6
     bad = pd.concat([RATINGS, pd.DataFrame({"participant_id": ["P9"], "item_id": ["up"],
@@ -237,3 +237,18 @@ def test_cli_select(release_dir: Path, tmp_path: Path) -> None:
     assert "480 of 520 items match" in res.output
     tags = pd.read_csv(tmp_path / "t.csv", dtype={"item_id": str})
     assert tags["tagged"].sum() == 284
+
+
+def test_tag_files_of_earlier_versions_are_read(tmp_path: Path) -> None:
+    """Tag tables name the trait column ``value`` (dims.TAG_COLUMNS); ``trait`` still reads."""
+    from vp_bayes import dims
+    from vp_bayes.selection.bayes import read_selection_tags
+
+    assert dims.TAG_COLUMNS[:2] == ("item_id", "value")
+    for col in ("value", "trait"):
+        path = tmp_path / f"{col}.csv"
+        pd.DataFrame({"item_id": ["a", "b"], col: ["power", "Hedonism"], "r": [0.4, 0.1],
+                      "tagged": [True, False]}).to_csv(path, index=False)
+        got = read_selection_tags(path, ["a", "b"], ["power", "hedonism"])
+        assert list(got.columns) == ["item_id", "value", "r", "tagged"]
+        assert got["value"].tolist() == ["power", "hedonism"]

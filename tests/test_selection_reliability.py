@@ -62,5 +62,5 @@ def test_tagged_sets_of_the_real_wave(release_dir):
     # every tag of a (value, group) set with at least two items is used once
     items = wave.items.reset_index().set_index("item_id")["rater_group"].astype(str)
     tagged = tags[tags["tagged"]].assign(group=lambda t: t["item_id"].map(items))
-    sizes = tagged.groupby(["trait", "group"]).size()
+    sizes = tagged.groupby(["value", "group"]).size()
     assert table["n_items"].sum() == sizes[sizes >= 2].sum()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from vp_bayes.dims import INTERVAL_MASS, LATENT
+from vp_bayes.dims import INTERVAL_MASS, ITEM_ID, LATENT, VALUE
 from vp_bayes.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from vp_bayes.scoring.portraits import Portraits
     from vp_bayes.wave.core import Wave
 
-TAG_COLUMNS = ("item_id", "trait", "tagged")  # a correlation tag table (:func:`select`)
+TAG_COLUMNS = (ITEM_ID, VALUE, "tagged")  # what makes a tag table (:data:`dims.TAG_COLUMNS`)
 
 
 def _as_wave(wave: Wave | str | Path) -> Wave:
@@ -158,7 +158,7 @@ def select(
     Returns
     -------
     pandas.DataFrame
-        The tag table ``item_id, trait, r, p, p_adjusted, n, tagged`` (one row per item and
+        The tag table ``item_id, value, r, p, p_adjusted, n, tagged`` (one row per item and
         trait), accepted by :func:`vp_bayes.classic_scores`; :func:`summary` counts its tags.
     """
     from vp_bayes.selection import item_trait_correlations, wave_traits
@@ -299,9 +299,9 @@ def _tag_summary(tags: pd.DataFrame) -> pd.DataFrame:
     """Per trait: items tested and items tagged (:func:`vp_bayes.selection.tag_counts`)."""
     from vp_bayes.selection import tag_counts
 
-    tested = tags.groupby("trait", sort=False)["item_id"].nunique()
+    tested = tags.groupby(VALUE, sort=False)[ITEM_ID].nunique()
     out = pd.DataFrame({"n_items": tested, "n_tagged": tag_counts(tags, list(tested.index))})
-    return out.rename_axis("trait").reset_index()
+    return out.rename_axis(VALUE).reset_index()
 
 
 def summary(obj: Any) -> pd.DataFrame:
@@ -317,7 +317,7 @@ def summary(obj: Any) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``obj.summary()``; for a tag table one row per trait: ``trait, n_items, n_tagged``.
+        ``obj.summary()``; for a tag table one row per trait: ``value, n_items, n_tagged``.
 
     Raises
     ------

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait
+from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait, current_columns
 from vp_bayes.errors import InputError
 from vp_bayes.readers import read_table
 from vp_bayes.wave.ratings import item_ratings
@@ -27,18 +27,18 @@ SCORE_COLUMNS: list[str] = [RESPONDENT, VALUE, "score", "centered_score", "n_ite
 
 
 def read_tags(path: str | Path) -> pd.DataFrame:
-    """Read a tag table written by ``vp-bayes select`` (or any ``item_id,trait`` table).
+    """Read a tag table written by ``vp-bayes select`` (or any ``item_id,value`` table).
 
     Parameters
     ----------
     path
-        CSV or Parquet with ``item_id`` and ``trait`` (or ``value``) columns and optionally
-        a boolean ``tagged`` column (then only tagged rows count).
+        CSV or Parquet with ``item_id`` and ``value`` columns (``trait`` in files of earlier
+        versions) and optionally a boolean ``tagged`` column (then only tagged rows count).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``item_id, trait`` of the tagged pairs (canonical trait names).
+        Columns ``item_id, value`` of the tagged pairs (canonical trait names).
 
     Raises
     ------
@@ -59,9 +59,9 @@ def read_tags(path: str | Path) -> pd.DataFrame:
 
 
 def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.DataFrame:
-    """Reduce a tag or correlation table to its tagged ``item_id, trait`` pairs."""
-    trait_col = "trait" if "trait" in tags.columns else VALUE
-    for col in ("item_id", trait_col):
+    """Reduce a tag or correlation table to its tagged ``item_id, value`` pairs."""
+    tags = current_columns(tags)
+    for col in ("item_id", VALUE):
         if col not in tags.columns:
             raise InputError(f"tag table lacks column {col!r}", file=source, row=0, field=col)
     keep = np.ones(len(tags), dtype=bool)
@@ -73,13 +73,13 @@ def normalize_tags(tags: pd.DataFrame, source: str | Path | None = None) -> pd.D
         raise InputError("empty item id", file=source, row=int(np.flatnonzero(empty)[0]) + 1,
                          field="item_id")
     traits = []
-    for i, name in enumerate(tags[trait_col].astype(str), start=1):
+    for i, name in enumerate(tags[VALUE].astype(str), start=1):
         try:
             traits.append(canonical_trait(name))
         except KeyError as err:
             raise InputError(f"unknown trait {name!r}", file=source, row=i,
-                             field=trait_col) from err
-    out = pd.DataFrame({"item_id": tags["item_id"].astype(str).to_numpy(), "trait": traits})
+                             field=VALUE) from err
+    out = pd.DataFrame({"item_id": tags["item_id"].astype(str).to_numpy(), VALUE: traits})
     out = out[keep].drop_duplicates().reset_index(drop=True)
     return out
 
@@ -105,7 +105,7 @@ def classic_scores(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFram
     Parameters
     ----------
     tags
-        Tagged ``item_id, trait`` pairs, or a correlation table with a ``tagged`` column
+        Tagged ``item_id, value`` pairs, or a correlation table with a ``tagged`` column
         (see :func:`normalize_tags`).
     llm_ratings
         A long table ``respondent, item_id, variant, rating`` (NaN = unparsed), e.g. from
@@ -133,14 +133,14 @@ def classic_scores(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFram
     baseline = (valid[valid["item_id"].isin(tagged_items)]
                 .groupby(RESPONDENT)["rating"].mean().rename("baseline"))
     joined = valid.merge(pairs, on="item_id", how="inner")
-    grouped = joined.groupby([RESPONDENT, "trait"], sort=False)["rating"]
+    grouped = joined.groupby([RESPONDENT, VALUE], sort=False)["rating"]
     scores = grouped.agg(score="mean", n_items="count").reset_index()
     scores["std"] = grouped.std(ddof=0).to_numpy()
     scores = scores.merge(baseline, left_on=RESPONDENT, right_index=True, how="left")
     scores["centered_score"] = scores["score"] - scores["baseline"]
-    order = {t: i for i, t in enumerate(dict.fromkeys(pairs["trait"]))}
-    scores["_order"] = scores["trait"].map(order)
-    scores = scores.sort_values([RESPONDENT, "_order"]).rename(columns={"trait": VALUE})
+    order = {t: i for i, t in enumerate(dict.fromkeys(pairs[VALUE]))}
+    scores["_order"] = scores[VALUE].map(order)
+    scores = scores.sort_values([RESPONDENT, "_order"])
     _check_every_respondent(llm_ratings, set(scores[RESPONDENT]), set(tagged_items))
     return scores[[*SCORE_COLUMNS, "std"]].reset_index(drop=True)
 

@@ -7,9 +7,12 @@ Import them from here; never spell a dimension or value name as a bare string el
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from vp_bayes.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- dimension names -------------------------------------------------------
 PARTICIPANT: Final = "participant"  # a human in a survey wave
@@ -93,6 +96,21 @@ LATENT: Final = "latent"  # the human population's scale: 0 = population mean, 1
 CENTERED: Final = "centered"  # minus the respondent's mean over values, draw by draw
 Scale = Literal["latent", "centered"]
 SCALES: Final[tuple[str, ...]] = (LATENT, CENTERED)
+
+# --- columns of the tables the package writes --------------------------------
+# A trait is ``value`` in every table (tags, selection, portraits, contrasts, classic scores).
+ITEM_ID: Final = "item_id"
+# Tag table (``vp-bayes select``): one row per (item, value) pair of the correlation rule.
+TAG_COLUMNS: Final[tuple[str, ...]] = (ITEM_ID, VALUE, "r", "p", "p_adjusted", "n", "tagged")
+# Column names in files written by earlier versions -> today's (readers accept both).
+OLD_COLUMNS: Final[dict[str, str]] = {"trait": VALUE}
+
+
+def current_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the column names of earlier versions (:data:`OLD_COLUMNS`) renamed."""
+    return frame.rename(columns={old: new for old, new in OLD_COLUMNS.items()
+                                 if new not in frame.columns})
+
 
 # --- defaults --------------------------------------------------------------
 INTERVAL_MASS: Final = 0.90  # every interval in vp_bayes is equal-tailed 90% unless asked

@@ -8,7 +8,7 @@ import pandas as pd
 import typer
 
 from vp_bayes.cli.app import app, choices, example, import_app, within
-from vp_bayes.dims import TRAIT_SETS
+from vp_bayes.dims import TRAIT_SETS, VALUE
 from vp_bayes.errors import InputError
 from vp_bayes.output import check_writable, write_csv
 from vp_bayes.selection.correlation import CORRECTIONS, METHODS, SIGNS
@@ -99,7 +99,7 @@ def select(
     rule = dict(threshold=threshold, alpha=alpha, sign=sign)
     if published is not None:
         table = published_correlations(published)
-        table = table[table["trait"].isin(names)].reset_index(drop=True)
+        table = table[table[VALUE].isin(names)].reset_index(drop=True)
         if table.empty:
             raise InputError("published file has none of the requested traits",
                              file=published, field="pvq_dimension")

@@ -77,14 +77,15 @@ def read_selection_tags(path: str | Path, items: Sequence[str],
     Parameters
     ----------
     path
-        CSV or Parquet with ``item_id, trait`` (or ``value``), ``r`` and ``tagged``.
+        CSV or Parquet with ``item_id, value`` (``trait`` in files of earlier versions),
+        ``r`` and ``tagged``.
     items, values
         The model's item ids and value names.
 
     Returns
     -------
     pandas.DataFrame
-        ``item_id, trait, r, tagged`` (canonical value names, booleans).
+        ``item_id, value, r, tagged`` (canonical value names, booleans).
 
     Raises
     ------
@@ -98,12 +99,12 @@ def read_selection_tags(path: str | Path, items: Sequence[str],
     from vp_bayes.readers import read_table
 
     path = Path(path)
-    raw = read_table(path, what="tag file")
-    trait_col = "trait" if "trait" in raw.columns else dims.VALUE
+    raw = dims.current_columns(read_table(path, what="tag file"))
+    trait_col = dims.VALUE
     for col in ("item_id", trait_col, "r", "tagged"):
         if col not in raw.columns:
             raise InputError("tag table lacks a column (write it with vp-bayes select)",
-                             file=path, row=0, field=col if col != dims.VALUE else "trait")
+                             file=path, row=0, field=col)
     if raw.empty:
         raise InputError("no rows below the header", file=path, row=1)
     ids = raw["item_id"].astype(str).str.strip()
@@ -133,24 +134,24 @@ def read_selection_tags(path: str | Path, items: Sequence[str],
         pos = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"not a correlation in [-1, 1]: {raw['r'].iloc[pos]!r}", file=path,
                          row=pos + 1, field="r")
-    out = pd.DataFrame({"item_id": ids.to_numpy(), "trait": traits,
+    out = pd.DataFrame({"item_id": ids.to_numpy(), trait_col: traits,
                         "r": r.to_numpy(dtype=float),
                         "tagged": parse_booleans(raw["tagged"], path)})
-    dup = out.duplicated(["item_id", "trait"])
+    dup = out.duplicated(["item_id", trait_col])
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"second row of ({out['item_id'].iloc[pos]}, "
-                         f"{out['trait'].iloc[pos]})", file=path, row=pos + 1, field=trait_col)
+                         f"{out[trait_col].iloc[pos]})", file=path, row=pos + 1, field=trait_col)
     return out
 
 
 def compare_selection(posterior: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
-    """Join the posterior decision with correlation tags (``item_id, trait, r, tagged``).
+    """Join the posterior decision with correlation tags (``item_id, value, r, tagged``).
 
     Adds ``spearman_tagged``, ``r`` and ``agreement`` in {both, correlation only,
     posterior only, neither}.
     """
-    t = tags.rename(columns={"trait": "value", "tagged": "spearman_tagged"})
+    t = dims.current_columns(tags).rename(columns={"tagged": "spearman_tagged"})
     t = t[["item_id", "value", "r", "spearman_tagged"]].copy()
     t["item_id"] = t["item_id"].astype(str)
     t["value"] = t["value"].map(dims.canonical_trait)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vp_bayes.dims import TRAIT_SETS, canonical_trait
+from vp_bayes.dims import ITEM_ID, TAG_COLUMNS, TRAIT_SETS, VALUE, canonical_trait
 from vp_bayes.errors import InputError
 from vp_bayes.readers import read_json
 from vp_bayes.wave.core import Wave
@@ -29,7 +29,7 @@ from vp_bayes.wave.core import Wave
 METHODS: tuple[str, ...] = ("spearman", "pearson", "kendall")
 CORRECTIONS: tuple[str, ...] = ("none", "fdr_bh", "bonferroni")
 SIGNS: tuple[str, ...] = ("positive", "negative", "both")
-COLUMNS: list[str] = ["item_id", "trait", "r", "p", "p_adjusted", "n", "tagged"]
+COLUMNS: list[str] = list(TAG_COLUMNS)  # the tag table (vp_bayes.dims owns the names)
 
 
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
@@ -216,7 +216,7 @@ def item_trait_correlations(
     Returns
     -------
     pandas.DataFrame
-        Columns ``item_id, trait, r, p, p_adjusted, n, tagged``; items sorted, traits in
+        Columns ``item_id, value, r, p, p_adjusted, n, tagged``; items sorted, traits in
         the column order of ``traits``. ``n`` counts raters with both a rating and a score.
     """
     _check_choice("method", method, METHODS)
@@ -245,7 +245,7 @@ def item_trait_correlations(
         r, p = _item_stats(x_all[complete], y_all[complete], method)
         n = int(complete.sum())
         rows.extend((item_id, t, r[j], p[j], n) for j, t in enumerate(trait_names))
-    table = pd.DataFrame(rows, columns=["item_id", "trait", "r", "p", "n"])
+    table = pd.DataFrame(rows, columns=[ITEM_ID, VALUE, "r", "p", "n"])
     return select_items(table, threshold=threshold, alpha=alpha, correction=correction,
                         sign=sign)
 
@@ -266,7 +266,7 @@ def select_items(
     Parameters
     ----------
     correlations
-        Columns ``item_id, trait, r, p`` (others kept).
+        Columns ``item_id, value, r, p`` (others kept).
     threshold, alpha
         Correlation threshold and significance level.
     correction
@@ -348,7 +348,7 @@ def published_correlations(path: str | Path, **rule: object) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``item_id, trait, r, p, p_adjusted, n, tagged`` (``n`` unknown: NA),
+        Columns ``item_id, value, r, p, p_adjusted, n, tagged`` (``n`` unknown: NA),
         canonical trait names, sorted by item then the file's order of traits.
 
     Raises
@@ -367,9 +367,9 @@ def published_correlations(path: str | Path, **rule: object) -> pd.DataFrame:
     if not isinstance(records, list) or not records:
         raise InputError("expected a non-empty JSON list of correlation records", file=path)
     rows = [_published_row(rec, path, i) for i, rec in enumerate(records, start=1)]
-    table = pd.DataFrame(rows, columns=["item_id", "trait", "r", "p"])
-    if table.duplicated(["item_id", "trait"]).any():
-        row = int(np.flatnonzero(table.duplicated(["item_id", "trait"]).to_numpy())[0]) + 1
+    table = pd.DataFrame(rows, columns=[ITEM_ID, VALUE, "r", "p"])
+    if table.duplicated([ITEM_ID, VALUE]).any():
+        row = int(np.flatnonzero(table.duplicated([ITEM_ID, VALUE]).to_numpy())[0]) + 1
         raise InputError("duplicate (item, trait) record", file=path, row=row,
                          field="pvq_dimension")
     table["n"] = pd.array([pd.NA] * len(table), dtype="Int64")
@@ -379,8 +379,8 @@ def published_correlations(path: str | Path, **rule: object) -> pd.DataFrame:
 
 def tag_counts(table: pd.DataFrame, traits: Sequence[str] | None = None) -> pd.Series:
     """Number of tags per trait (all traits of ``traits`` listed, zero included)."""
-    counts = table.loc[table["tagged"], "trait"].value_counts()
-    index = list(traits) if traits is not None else list(dict.fromkeys(table["trait"]))
+    counts = table.loc[table["tagged"], VALUE].value_counts()
+    index = list(traits) if traits is not None else list(dict.fromkeys(table[VALUE]))
     return counts.reindex(index, fill_value=0).astype(int).rename("tags")
 
 
@@ -394,7 +394,7 @@ def compare_correlations(recomputed: pd.DataFrame, published: pd.DataFrame,
         Indexed by ``item_id``: ``max_abs_dr``, ``max_abs_dp``, ``match`` (both <= tol),
         over the (item, trait) pairs the two tables share.
     """
-    both = recomputed.merge(published, on=["item_id", "trait"], suffixes=("", "_pub"))
+    both = recomputed.merge(published, on=[ITEM_ID, VALUE], suffixes=("", "_pub"))
     both["dr"] = (both["r"] - both["r_pub"]).abs()
     both["dp"] = (both["p"] - both["p_pub"]).abs()
     per_item = both.groupby("item_id").agg(max_abs_dr=("dr", "max"), max_abs_dp=("dp", "max"))
@@ -460,7 +460,7 @@ def expected_chance_tags(
     Returns
     -------
     pandas.DataFrame
-        One row per trait: ``trait, expected_tags, per_test_rate, n_tests``; plus
+        One row per trait: ``value, expected_tags, per_test_rate, n_tests``; plus
         ``mc_se`` (Monte Carlo standard error of ``expected_tags``) for permutations.
     """
     _check_choice("how", how, ("permutation", "t"))
@@ -471,7 +471,7 @@ def expected_chance_tags(
         prob = chance_tag_probability(n_per_item, threshold, alpha, sign)
         tot = float(prob.sum())
         m = len(n_per_item)
-        return pd.DataFrame({"trait": names, "expected_tags": tot, "per_test_rate": tot / m,
+        return pd.DataFrame({VALUE: names, "expected_tags": tot, "per_test_rate": tot / m,
                              "n_tests": m})
     if method not in ("spearman", "pearson"):
         raise InputError("permutation chance expectation supports spearman or pearson",
@@ -502,5 +502,5 @@ def expected_chance_tags(
     m = hits.shape[0]
     # each item's hit fraction is a mean of n_permutations Bernoulli draws
     se = np.sqrt((hits * (1 - hits)).sum(axis=0) / n_permutations)
-    return pd.DataFrame({"trait": names, "expected_tags": rate * m, "per_test_rate": rate,
+    return pd.DataFrame({VALUE: names, "expected_tags": rate * m, "per_test_rate": rate,
                          "n_tests": m, "mc_se": se})

@@ -79,7 +79,7 @@ def tagged_set_reliability(wave: Wave, tags: pd.DataFrame, *, group: str = "rate
     wave
         A wave with human ratings.
     tags
-        ``item_id`` and ``value`` (or ``trait``) columns, optionally ``tagged`` (then only
+        ``item_id`` and ``value`` columns, optionally ``tagged`` (then only
         tagged rows count), e.g. :func:`vp_bayes.selection.correlation.published_correlations`.
     group
         Item column that splits the items into rater groups (a single group if absent).
@@ -96,7 +96,7 @@ def tagged_set_reliability(wave: Wave, tags: pd.DataFrame, *, group: str = "rate
         :data:`COLUMNS`; sets with fewer than ``MIN_ITEMS`` items or ``MIN_PARTICIPANTS``
         complete participants are left out.
     """
-    pairs = normalize_tags(tags).rename(columns={"trait": "value"})
+    pairs = normalize_tags(tags)
     items = wave.items.reset_index()
     groups = items.set_index("item_id")[group].astype(str) if group in items.columns \
         else pd.Series("all", index=items["item_id"].astype(str))

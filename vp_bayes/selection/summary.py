@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vp_bayes.dims import VALUE
 from vp_bayes.selection.correlation import (
     compare_correlations,
     expected_chance_tags,
@@ -63,7 +64,7 @@ def tag_summary(table: pd.DataFrame, ratings: pd.DataFrame, traits: pd.DataFrame
     fdr = select_items(table, correction="fdr_bh", **rule)
     summary = pd.DataFrame({
         "tags": tag_counts(table, names),
-        "chance": chance.set_index("trait")["expected_tags"].reindex(names).round(1),
+        "chance": chance.set_index(VALUE)["expected_tags"].reindex(names).round(1),
         "fdr_bh_tags": tag_counts(fdr, names),
     })
     summary.loc[TOTAL] = summary.sum()
@@ -113,7 +114,7 @@ def comparison_lines(recomputed: pd.DataFrame, published: pd.DataFrame, source: 
     Parameters
     ----------
     recomputed, published
-        Correlation tables (``item_id, trait, r, p``).
+        Correlation tables (``item_id, value, r, p``).
     source
         The published file (named in the first line).
     items
