@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 SETTINGS = {
-    "default (marginal + noise + offsets, prior x2)": {},
-    "default without variant offsets": {"variant_offsets": False},
+    "default (marginal, respondent noise, prior x2)": {},
+    "default with variant offsets": {"variant_offsets": True},
     "earlier default (cut, pooled, human prior)": {
         "method": "cut", "variant_offsets": False, "item_deviation": False, "prior_scale": 1.0},
 }
