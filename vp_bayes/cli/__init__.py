@@ -1,4 +1,4 @@
-"""Command-line interface: a thin typer layer over the library.
+"""Command-line interface: the typer layer over the library (ARCHITECTURE.md says what it does).
 
 Each module in this package registers its commands on :data:`vp_bayes.cli.app.app` and is
 imported when one of its commands is used (:data:`vp_bayes.cli.app.PIPELINE`).
