@@ -122,9 +122,9 @@ def loadings_vs_tags(model, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.Ser
     loads = post["beta"].mean((dims.CHAIN, dims.DRAW)).to_pandas()  # item x value
     loads = loads.loc[:, list(dims.VALUES_10)]
     tags = published_correlations(RELEASE / "release")
-    tags["trait"] = tags["trait"].map(dims.canonical_trait)
-    rho = tags.pivot(index="item_id", columns="trait", values="r").reindex(loads.index)
-    tagged = tags.pivot(index="item_id", columns="trait", values="tagged").reindex(
+    tags["value"] = tags["value"].map(dims.canonical_trait)
+    rho = tags.pivot(index="item_id", columns="value", values="r").reindex(loads.index)
+    tagged = tags.pivot(index="item_id", columns="value", values="tagged").reindex(
         loads.index).fillna(False).astype(bool)
     resid = human_residuals(ratings, tuple(loads.index)).fillna(0.0)
     m = loads.to_numpy()

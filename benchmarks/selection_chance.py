@@ -50,7 +50,7 @@ def main() -> None:
     summary = pd.DataFrame({
         "published": tag_counts(pub, VALUES_10),
         "recomputed": tag_counts(recomputed, VALUES_10),
-        "chance": chance.set_index("trait")["expected_tags"].round(1),
+        "chance": chance.set_index("value")["expected_tags"].round(1),
         "fdr_bh": tag_counts(select_items(pub, correction="fdr_bh"), VALUES_10),
     })
     summary.loc["total"] = summary.sum()

@@ -706,7 +706,7 @@ if HAVE_RELEASE:
     print("with the portrait:", {c: round(spearmanr(explained[c], explained["portrait"])
                                           .statistic, 2) for c in explained.columns})
 
-    tagged_of = published.pivot(index="item_id", columns="trait", values="tagged")
+    tagged_of = published.pivot(index="item_id", columns="value", values="tagged")
     tagged_of = tagged_of.reindex(loads.index).fillna(False).astype(bool)
     why = pd.DataFrame({
         "tagged_items": tagged_of.sum(),
