@@ -14,7 +14,7 @@ from vp_bayes.errors import InputError
 from vp_bayes.instruments import (
     get_instrument,
     keyed_answers,
-    mrat_centred,
+    mrat_centered,
     question_values,
     raw_scores,
 )
@@ -65,7 +65,7 @@ def test_pvq21_hand_computed() -> None:
     assert raw.loc["p1", "universalism"] == pytest.approx(2.0)
     assert raw.loc["p1", "power"] == pytest.approx(3.0)
     mrat = 64 / 21  # 63 + 3 + 1 - 2 - 1
-    cen = mrat_centred(ans, p21, "values")
+    cen = mrat_centered(ans, p21, "values")
     assert cen.loc["p1", "self_direction"] == pytest.approx(5 - mrat)
     assert cen.loc["p1", "universalism"] == pytest.approx(2 - mrat)
     higher = raw_scores(ans, p21, "higher")
@@ -85,7 +85,7 @@ def test_pvq_rr_hand_computed() -> None:
     assert "face" not in r10.columns
     # MRAT includes the face questions although face has no basic value
     mrat = (48 * 2 + 18 + 3 + 15) / 57
-    cen = mrat_centred(ans, rr, "values")
+    cen = mrat_centered(ans, rr, "values")
     assert cen.loc["p1", "tradition"] == pytest.approx(3.5 - mrat)
     assert cen.loc["p1", "stimulation"] == pytest.approx(2 - mrat)
 
@@ -110,7 +110,7 @@ def test_mrat_identity_on_partitions(name: str, level: str) -> None:
     ans = pd.DataFrame(
         rng.integers(1, 7, size=(50, inst.n_questions)).astype(float), columns=inst.questions
     )
-    cen = mrat_centred(ans, inst, level)
+    cen = mrat_centered(ans, inst, level)
     counts = Counter(question_values(inst, level).values())
     weights = np.array([counts[t] for t in cen.columns], dtype=float)
     np.testing.assert_allclose(cen.to_numpy() @ weights, 0.0, atol=1e-10)
@@ -120,10 +120,10 @@ def test_mrat_identity_fails_when_face_is_left_out() -> None:
     rr = get_instrument("pvq_rr")
     rng = np.random.default_rng(8)
     ans = pd.DataFrame(rng.integers(1, 7, size=(30, 57)).astype(float), columns=rr.questions)
-    cen = mrat_centred(ans, rr, "values")
+    cen = mrat_centered(ans, rr, "values")
     counts = Counter(question_values(rr, "values").values())
     total = cen.to_numpy() @ np.array([counts[t] for t in cen.columns], dtype=float)
-    face = mrat_centred(ans, rr, "values19")["face"].to_numpy()
+    face = mrat_centered(ans, rr, "values19")["face"].to_numpy()
     np.testing.assert_allclose(total, -3 * face, atol=1e-10)
     assert np.abs(total).max() > 0.1
 
@@ -136,10 +136,10 @@ def test_missing_answers() -> None:
     strict = raw_scores(ans, p21, "values", min_answered=2)
     assert np.isnan(strict.loc["p1", "self_direction"])
     assert strict.loc["p1", "power"] == 3.0
-    cen = mrat_centred(ans, p21, "values")
+    cen = mrat_centered(ans, p21, "values")
     assert cen.loc["p1", "power"] == pytest.approx(3 - (6 + 19 * 3) / 20)
     nothing = _answers(p21, {}, default=np.nan)
-    assert mrat_centred(nothing, p21, "values").isna().all(axis=None)
+    assert mrat_centered(nothing, p21, "values").isna().all(axis=None)
 
 
 def test_bad_answers_raise() -> None:

@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 from vp_bayes.dims import VALUES_10
 from vp_bayes.errors import InputError
-from vp_bayes.instruments import get_instrument, mrat_centred
+from vp_bayes.instruments import get_instrument, mrat_centered
 from vp_bayes.wave import load_wave
 from vp_bayes.wave.simulate import (
     LLM_RATINGS_FILE,
@@ -159,7 +159,7 @@ def test_mean_rating_increases_with_item_location(large) -> None:
 
 
 def test_mrat_scores_track_true_values(large) -> None:
-    scores = mrat_centred(large.wave.answers, get_instrument("pvq_rr"), "values")
+    scores = mrat_centered(large.wave.answers, get_instrument("pvq_rr"), "values")
     theta = large.truth["theta"].to_pandas()
     for v in VALUES_10:
         r = np.corrcoef(scores[v], theta.loc[scores.index, v])[0, 1]
@@ -171,7 +171,7 @@ def test_mrat_scores_track_true_values(large) -> None:
 
 def test_group_effects_show_in_the_answers(large) -> None:
     """The gender difference of MRAT scores has the sign of the true effect where it is big."""
-    scores = mrat_centred(large.wave.answers, get_instrument("pvq_rr"), "values")
+    scores = mrat_centered(large.wave.answers, get_instrument("pvq_rr"), "values")
     gender = large.wave.participants["gender"]
     diff = scores[gender == "male"].mean() - scores[gender == "female"].mean()
     effect = large.truth["effect_gender"].to_pandas()

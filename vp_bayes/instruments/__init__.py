@@ -235,7 +235,7 @@ def raw_scores(
     return frame
 
 
-def mrat_centred(
+def mrat_centered(
     answers: pd.DataFrame, instrument: Instrument, level: str, *, min_answered: int = 1
 ) -> pd.DataFrame:
     """MRAT-centred trait scores: trait mean minus the person's mean over all questions.
@@ -264,7 +264,7 @@ __all__ = [
     "Instrument",
     "get_instrument",
     "keyed_answers",
-    "mrat_centred",
+    "mrat_centered",
     "question_values",
     "raw_scores",
 ]

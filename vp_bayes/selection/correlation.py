@@ -91,10 +91,10 @@ def wave_traits(wave: Wave, spec: str | Sequence[str] = "values") -> pd.DataFram
     if wave.values is not None:
         frame = wave.values
     elif wave.answers is not None and wave.manifest.instrument is not None:
-        from vp_bayes.instruments import get_instrument, mrat_centred
+        from vp_bayes.instruments import get_instrument, mrat_centered
 
         inst = get_instrument(wave.manifest.instrument)
-        frame = pd.concat([mrat_centred(wave.answers, inst, level) for level in inst.levels],
+        frame = pd.concat([mrat_centered(wave.answers, inst, level) for level in inst.levels],
                           axis=1)
         frame = frame.loc[:, ~frame.columns.duplicated()]
     else:

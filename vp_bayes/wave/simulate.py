@@ -69,7 +69,7 @@ from vp_bayes.dims import (
     respondent_name,
 )
 from vp_bayes.errors import InputError
-from vp_bayes.instruments import get_instrument, mrat_centred, question_values
+from vp_bayes.instruments import get_instrument, mrat_centered, question_values
 from vp_bayes.output import write_csv
 from vp_bayes.wave.core import Manifest, Wave
 from vp_bayes.wave.io import write_wave
@@ -150,7 +150,7 @@ def ordered_logistic(
     return 1 + (cdf < u[..., None]).sum(axis=-1)
 
 
-def _centred_normal(rng: np.random.Generator, n_groups: int, sd: float) -> np.ndarray:
+def _centered_normal(rng: np.random.Generator, n_groups: int, sd: float) -> np.ndarray:
     draw = rng.normal(0.0, sd, size=(n_groups, len(VALUES_10)))
     return draw - draw.mean(axis=0, keepdims=True)
 
@@ -250,7 +250,7 @@ def simulate_wave(
     corr = circumplex_correlation(n_val, circumplex)
     chol = np.linalg.cholesky(corr)
     groups = {a: rng.integers(0, len(g), size=n_participants) for a, g in axes.items()}
-    effects = {a: _centred_normal(rng, len(g), effect_sd) for a, g in axes.items()}
+    effects = {a: _centered_normal(rng, len(g), effect_sd) for a, g in axes.items()}
     mu = sum((effects[a][groups[a]] for a in axes), start=np.zeros((n_participants, n_val)))
     theta = mu + rng.standard_normal((n_participants, n_val)) @ chol.T
     alpha = rng.normal(0.0, sigma_alpha, size=n_participants)
@@ -325,7 +325,7 @@ def _simulate_llms(
         return out
     rows_t, rows_a, rows_o = [], [], []
     for a, groups in axes.items():
-        out.distortions[a] = _centred_normal(rng, len(groups), distortion_sd)
+        out.distortions[a] = _centered_normal(rng, len(groups), distortion_sd)
         for g_idx, group in enumerate(groups):
             persona = persona_id({a: group})
             out.names.append(respondent_name(base[0], persona))
@@ -390,7 +390,7 @@ def _make_wave(settings, pids, iids, groups, answers, rated, y, questions) -> Wa
     raw = pd.DataFrame(answers.astype(float), index=p_index, columns=list(questions))
     desc = "Simulated by vp_bayes.wave.simulate; settings: " + json.dumps(settings)
     if settings["prescored"]:
-        values = mrat_centred(raw, get_instrument("pvq_rr"), "values")
+        values = mrat_centered(raw, get_instrument("pvq_rr"), "values")
         values.columns = list(values.columns)  # plain column index, as load_wave gives
         manifest = Manifest(f"simulated-{settings['seed']}", None, description=desc)
         return Wave(manifest, participants, items, ratings, None, values)
