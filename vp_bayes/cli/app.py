@@ -127,7 +127,8 @@ def within(low: float | None = None, high: float | None = None, *, open_low: boo
         ``typer.BadParameter`` ("Invalid value for '--mass': 1.5 is not in (0, 1)").
     """
     text = (("(" if open_low else "[") + ("-inf" if low is None else f"{low:g}") + ", "
-            + ("inf" if high is None else f"{high:g}") + (")" if open_high else "]"))
+            + ("inf" if high is None else f"{high:g}")
+            + (")" if open_high or high is None else "]"))
 
     def check(value: float | None) -> float | None:
         if value is None:

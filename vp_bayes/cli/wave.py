@@ -67,9 +67,11 @@ def simulate(
     ),
 ) -> None:
     """Simulate a wave with known truth (truth.nc) and LLM ratings (llm_ratings.csv)."""
-    from vp_bayes.wave.io import summarize_wave
+    from vp_bayes.output import check_writable
+    from vp_bayes.wave.io import MANIFEST_FILE, summarize_wave
     from vp_bayes.wave.simulate import simulate_wave, write_simulated
 
+    check_writable(out / MANIFEST_FILE)
     sim = simulate_wave(
         n_participants=participants,
         n_items=items,

@@ -97,7 +97,10 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     if not path.exists():
         raise InputError("model file not found", file=path)
     try:
-        tree = xr.open_datatree(path, engine="netcdf4").load()
+        # loaded, then closed: an open HDF5 handle left to the garbage collector can crash
+        # the process when the file is opened again
+        with xr.open_datatree(path, engine="netcdf4") as opened:
+            tree = opened.load()
     except (OSError, ValueError) as err:
         raise InputError(f"not a readable netCDF model ({err})", file=path) from None
     for key in REQUIRED_ATTRS:

@@ -8,6 +8,7 @@ rating table by the cut posterior (:mod:`vp_bayes.scoring.laplace`), and returns
 
 from __future__ import annotations
 
+import ast
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -358,9 +359,15 @@ def check_scored_through(attrs: Mapping[str, Any], item_model: Any,
             "model", file=file, field="wave_hash")
     config = str(attrs.get("model_config", "") or "")
     if config and config != mine["model_config"]:
-        raise InputError(f"scored through a model with other settings ({config}; the model "
-                         f"given has {mine['model_config']}): score the ratings with this "
-                         "model", file=file, field="model_config")
+        try:
+            saved_cfg, my_cfg = ast.literal_eval(config), ast.literal_eval(mine["model_config"])
+            differ = ", ".join(f"{k} {saved_cfg.get(k)!r} vs {my_cfg.get(k)!r}"
+                               for k in sorted(set(saved_cfg) | set(my_cfg))
+                               if saved_cfg.get(k) != my_cfg.get(k))
+        except (ValueError, SyntaxError, AttributeError):
+            differ = config
+        raise InputError(f"scored through a model with other settings ({differ}): score the "
+                         "ratings with this model", file=file, field="model_config")
     return True
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vp_bayes.errors import InputError
-from vp_bayes.output import unescape_cells
+from vp_bayes.readers import read_table
 
 KEY_COLUMNS: tuple[str, ...] = ("respondent", "item_id", "variant")
 REQUIRED: tuple[str, ...] = (*KEY_COLUMNS, "rating")
@@ -78,23 +78,11 @@ def read_llm_ratings(path: str | Path, scale: tuple[int, int] = (1, 6)) -> pd.Da
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise InputError("file not found", file=path)
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix in {".csv", ".txt", ""} or suffix.endswith("csv"):
-            frame = unescape_cells(pd.read_csv(path, dtype=str, keep_default_na=False,
-                                               na_values=[""]))  # write_csv's escape
-        else:
-            raise InputError(f"unknown table format {suffix!r} (use .csv or .parquet)",
-                             file=path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(f"cannot read table: {err}", file=path) from err
-    return frame.reset_index(drop=True)
+    if path.is_file() and not (suffix in {".parquet", ".csv", ".txt", ""}
+                               or suffix.endswith("csv")):
+        raise InputError(f"unknown table format {suffix!r} (use .csv or .parquet)", file=path)
+    return read_table(path, what="rating table")  # CSV cells as text, write_csv's escape undone
 
 
 def _first_bad(mask: np.ndarray | pd.Series) -> int:
