@@ -196,7 +196,8 @@ print("demographic columns:", list(full.participants.columns))
 
 One row per posterior variable: the worst R-hat and the smallest bulk/tail effective sample
 size over its elements. `convergence_problems` turns them into plain-word warnings
-(R-hat > 1.01, divergences, low E-BFMI, bulk ESS < 400 for item parameters). With these
+(R-hat > 1.01, divergences, low E-BFMI, bulk or tail ESS < 400; the thresholds live in
+`vp_bayes.model.diagnostics`). With these
 short chains, expect warnings: they are the honest price of a one-minute tutorial.
 '''),
         code('''
@@ -701,10 +702,10 @@ if HAVE_RELEASE:
     })
     display(explained.round(2))
     print("Spearman over the ten values, with the paper:",
-          {c: round(spearmanr(explained[c], explained["paper"]).statistic, 2)
+          {c: round(float(spearmanr(explained[c], explained["paper"]).statistic), 2)
            for c in explained.columns})
-    print("with the portrait:", {c: round(spearmanr(explained[c], explained["portrait"])
-                                          .statistic, 2) for c in explained.columns})
+    print("with the portrait:", {c: round(float(spearmanr(explained[c], explained["portrait"])
+                                                .statistic), 2) for c in explained.columns})
 
     tagged_of = published.pivot(index="item_id", columns="value", values="tagged")
     tagged_of = tagged_of.reindex(loads.index).fillna(False).astype(bool)
@@ -733,8 +734,8 @@ if HAVE_RELEASE:
     tagged_only = score(real_model, on_tags, progress=False, person_fit=False)
     explained["portrait_tagged_items_only"] = value_means(tagged_only.table, "centered_mean")
     display(explained.round(2))
-    print("Spearman with the paper:", round(spearmanr(
-        explained["portrait_tagged_items_only"], explained["paper"]).statistic, 2))
+    print("Spearman with the paper:", round(float(spearmanr(
+        explained["portrait_tagged_items_only"], explained["paper"]).statistic), 2))
 '''
 
 EXPLAIN_END_MD = '''\
