@@ -368,10 +368,10 @@ def test_cli_score_methods_and_persona_options(model, table, tmp_path):
     attrs = load_portraits(out.with_suffix(".nc")).draws.attrs
     assert (attrs["method"], attrs["personas"], attrs["persona_sd"]) == (
         "marginal", "independent", 0.5)
-    # unknown words are usage errors (choices); a bad number is the library's InputError
+    # unknown words and numbers out of range are usage errors
     for option, value, named in [("--method", "exact", "Invalid value for '--method'"),
                                  ("--personas", "pooled", "Invalid value for '--personas'"),
-                                 ("--persona-sd", "0", "field 'persona_sd'")]:
+                                 ("--persona-sd", "0", "Invalid value for '--persona-sd'")]:
         res = subprocess.run(base + [option, value], capture_output=True, text=True,
                              timeout=300)
         assert res.returncode == 2, (option, res.stderr)
