@@ -82,6 +82,7 @@ def score_command(
     from vp_bayes.errors import InputError
     from vp_bayes.model.io import load_model
     from vp_bayes.scoring import note_lines, portrait_lines, save_portraits, score
+    from vp_bayes.scoring.posterior import item_draws as read_item_draws
     from vp_bayes.wave.ratings import read_llm_ratings
 
     nc_path = draws_out if draws_out is not None else out.with_suffix(".nc")
@@ -99,7 +100,12 @@ def score_command(
             raise InputError(f"respondent(s) not in the table: {', '.join(missing)}",
                              file=ratings, field="respondent")
         table = table[table["respondent"].isin(respondent)]
-    portraits = score(item_model, table, mass=mass, n_item_draws=item_draws,
+    try:  # the item model's draws, read before any respondent is scored
+        draws = read_item_draws(item_model, item_draws)
+    except InputError as err:
+        raise InputError(err.message, file=err.file or model, row=err.row,
+                         field=err.field) from None
+    portraits = score(item_model, table, mass=mass, n_item_draws=item_draws, draws=draws,
                       n_per_draw=per_draw, seed=seed, variant_offsets=variant_offsets,
                       soft=soft, importance=importance, method=method.value,
                       personas=personas.value,

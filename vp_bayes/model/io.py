@@ -125,6 +125,11 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     sampler_config = SamplerConfig.from_dict(_json_attr(tree, "sampler_config", path),
                                              source=str(path), prefix="sampler_config.")
     check_posterior(tree, path)
+    per_item = dims.ITEM in tree["posterior"]["kappa"].dims
+    if per_item != (model_config.thresholds == "item"):
+        raise InputError(f"the settings say thresholds {model_config.thresholds!r} but the "
+                         f"cutpoints are {'per item' if per_item else 'shared'}", file=path,
+                         field="model_config")
     diag = (tree["diagnostics"].to_dataset().to_dataframe()
             if "diagnostics" in tree.children else pd.DataFrame())
     if "item_parameter" in diag:

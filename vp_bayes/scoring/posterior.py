@@ -124,7 +124,9 @@ def item_draws(item_model: Any, n_item_draws: int = 200) -> ItemDraws:
     """
     post = item_model.idata["posterior"].to_dataset()
     config = item_model.model_config
-    for name in ("beta", "kappa"):
+    needed = ["beta", "kappa", *(["b"] if config.thresholds == "shared" else []),
+              *(["corr"] if "theta" in post else [])]
+    for name in needed:
         if name not in post:
             raise InputError("posterior variable missing from the item model", field=name)
     n_total = post.sizes[dims.CHAIN] * post.sizes[dims.DRAW]
