@@ -329,6 +329,9 @@ CASES: list[Case] = [
              b.wave / "participants.csv", _wave(b, t) / "participants.csv",
              lambda ls: [*ls[:3], ls[3] + ",x,y", *ls[4:]]).parent)],
          "malformed CSV", "participants.csv", row=3),
+    Case("validate: corrupt parquet",
+         lambda b, t: ["validate", str(_parquet_junk(_wave(b, t)))],
+         "cannot read parquet", "items.parquet"),
     Case("validate: every problem listed",
          lambda b, t: ["validate", str(_edit_csv(
              b.wave / "ratings.csv", _wave(b, t) / "ratings.csv",
@@ -599,6 +602,10 @@ CASES: list[Case] = [
                        str(t / "r.csv"), "--personas",
                        str(_text(t, "p.csv", "persona_id,text\nx,hello\ny,hi\nx,hey\n"))],
          "duplicate persona id", "p.csv", row=3, field="persona_id"),
+    Case("rate: --templates not UTF-8",
+         lambda b, t: ["rate", str(b.wave), "--backend", "openai", "--model", "m", "--out",
+                       str(t / "r.csv"), "--templates", str(_templates(t))],
+         "not UTF-8", "reddit_prompt.txt"),
     Case("rate: --items-limit -1", _options("rate", "wave")(
         "--backend", "openai", "--model", "m", "--out", "{tmp}/r.csv", "--items-limit", "-1"),
         "Invalid value for '--items-limit'"),
@@ -758,6 +765,21 @@ def _utf16(folder: Path, name: str) -> Path:
 def _json_changed(folder: Path, name: str, edit: Callable[[object], object]) -> Path:
     _json_edit(next(folder.rglob(name)), edit)
     return folder
+
+
+def _templates(tmp: Path) -> Path:
+    """A template folder whose one variant's reddit form is Latin-1 text."""
+    folder = tmp / "templates" / "v9"
+    folder.mkdir(parents=True)
+    (folder / "reddit_prompt.txt").write_bytes("{title} {text} {content} caf\xe9".encode("latin-1"))
+    (folder / "sharegpt_prompt.txt").write_text("{text} {content}")
+    return folder.parent
+
+
+def _parquet_junk(wave: Path) -> Path:
+    """The wave with items.csv replaced by a file named items.parquet that is not Parquet."""
+    (wave / "items.csv").rename(wave / "items.parquet")
+    return wave
 
 
 def _published(tmp: Path, at: int, drop: str | None = None, **values: float) -> Path:
