@@ -251,6 +251,21 @@ def _other_portraits(base: Base, tmp: Path, **attrs: str) -> Path:
     return out
 
 
+def _manifest_folder(base: Base, tmp: Path) -> list[str]:
+    """The good model and ratings; a folder where ``score`` would write its manifest."""
+    (tmp / "manifest_folder" / "p.manifest.json").mkdir(parents=True)
+    return [str(base.model), str(base.ratings)]
+
+
+def _portraits_without_theta(base: Base, tmp: Path) -> Path:
+    """The good portrait draws without their ``theta`` variable."""
+    with xr.open_dataset(base.portraits, engine="scipy") as ds:
+        ds = ds.load()
+    out = tmp / "p.nc"
+    ds.drop_vars("theta").to_netcdf(out, engine="scipy")
+    return out
+
+
 def _portrait_csv_beside_other_nc(base: Base, tmp: Path) -> Path:
     """A portrait table whose draws beside it (same stem, .nc) come from another wave."""
     from vp_bayes.scoring import load_portraits
@@ -648,6 +663,28 @@ CASES: list[Case] = [
     Case("score: unknown --respondent", _options("score", "model", "ratings")(
         "--out", "{tmp}/p.csv", "--respondent", "gpt-9"), "not in the table",
         "llm_ratings.csv", field="respondent"),
+    Case("score: the manifest path is a folder", _options("score", "model", "ratings")(
+        "--out", "{tmp}/manifest_folder/p.csv", args=_manifest_folder), "is a folder",
+        "p.manifest.json"),
+    # --- compare PORTRAITS.nc --------------------------------------------------------------
+    Case("compare: portraits missing",
+         lambda b, t: ["compare", str(t / "p.nc")], "portrait draws file not found", "p.nc"),
+    Case("compare: portraits not netCDF",
+         lambda b, t: ["compare", str(_text(t, "p.nc", "theta\n1\n"))],
+         "not a readable netCDF file", "p.nc"),
+    Case("compare: portraits without theta",
+         lambda b, t: ["compare", str(_portraits_without_theta(b, t))],
+         "not a portrait draws file", "p.nc", field="theta"),
+    Case("compare: unknown --model", _options("compare", "portraits")("--model", "gpt-9"),
+         "unknown respondent(s) gpt-9", "portraits.nc", field="respondent"),
+    Case("compare: unknown --value", _options("compare", "portraits")("--value", "honesty"),
+         "unknown value 'honesty'", "portraits.nc", field="value"),
+    Case("compare: --out not writable", _options("compare", "portraits")(
+        "--out", U + "/pairs.csv"), "is a file, not a folder", "pairs.csv"),
+    Case("compare: --ranks-out not writable", _options("compare", "portraits")(
+        "--ranks-out", U + "/ranks.csv"), "is a file, not a folder", "ranks.csv"),
+    Case("compare: --mass 0", _options("compare", "portraits")("--mass", "0"),
+         "Invalid value for '--mass'"),
     # --- classic-score TAGS RATINGS --out ------------------------------------------------
     Case("classic-score: tags missing", _options("classic-score")(
         "--out", "{tmp}/c.csv", args=lambda b, t: [str(t / "tags.csv"), str(b.ratings)]),
@@ -836,6 +873,7 @@ def test_the_good_files_are_accepted(base, tmp_path, monkeypatch, capsys):
         ["classic-score", str(base.tags), str(base.ratings), "--out", str(tmp_path / "c.csv")],
         ["contrast", str(base.model), str(base.portraits), "--axis", "gender", "--out",
          str(tmp_path / "c.csv")],
+        ["compare", str(base.portraits), "--out", str(tmp_path / "pairs.csv")],
     ]
     for args in runs:
         code, out, err = _run(monkeypatch, capsys, args)

@@ -68,6 +68,11 @@ CASES: list[tuple[str, list[str], str]] = [
      "Invalid value for '--item-draws'"),
     ("score", ["m.nc", "r.csv", "--out", "p.csv", "--method", "exact"],
      "Invalid value for '--method'"),
+    # compare PORTRAITS.nc (nothing else required)
+    ("compare", [], "Missing argument 'PORTRAITS.nc'"),
+    ("compare", ["p.nc", "--bogus"], "No such option: --bogus"),
+    ("compare", ["p.nc", "--scale", "centred"], "Invalid value for '--scale'"),
+    ("compare", ["p.nc", "--mass", "1.5"], "Invalid value for '--mass'"),
     # classic-score TAGS RATINGS --out (its only option is a path: a missing value instead)
     ("classic-score", [], "Missing argument 'TAGS'"),
     ("classic-score", ["t.csv", "r.csv", "--out", "c.csv", "--bogus"], "No such option: --bogus"),

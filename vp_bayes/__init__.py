@@ -8,6 +8,7 @@ over the fitted object)::
     model = vb.fit(sim.wave, draws=400, tune=400)             # ItemModel
     portraits = vb.score(model, sim.llm_ratings)              # Portraits
     contrasts = vb.contrast(model, portraits)                 # ContrastReport
+    models = vb.compare_models(portraits)                     # leaderboard, ranks, P(a > b)
     vb.report("report/", item_model=model, portraits=portraits, contrasts=contrasts)
 
 Every result object has a ``summary()`` returning a tidy DataFrame; :func:`vb.summary
@@ -56,6 +57,14 @@ _EXPORTS: dict[str, str] = {
     "score": "vp_bayes.scoring.portraits",
     "save_portraits": "vp_bayes.scoring.portraits",
     "load_portraits": "vp_bayes.scoring.portraits",
+    "export_portrait": "vp_bayes.scoring.export",
+    "run_manifest": "vp_bayes.scoring.export",
+    # comparing respondents: is model A more benevolent than B, how do the LLMs rank
+    "ModelComparison": "vp_bayes.contrasts.models",
+    "compare_models": "vp_bayes.contrasts.models",
+    "pairwise": "vp_bayes.contrasts.models",
+    "ranks": "vp_bayes.contrasts.models",
+    "leaderboard": "vp_bayes.contrasts.models",
     # contrasts
     "ContrastReport": "vp_bayes.contrasts.tables",
     "Reference": "vp_bayes.contrasts.reference",
@@ -73,7 +82,8 @@ __all__ = [
     "Wave", "SimulatedWave", "load_wave", "write_wave", "simulate_wave", "read_llm_ratings",
     "select", "classic_scores",
     "ModelConfig", "SamplerConfig", "ItemModel", "fit", "save_model", "load_model",
-    "Portraits", "score", "save_portraits", "load_portraits",
+    "Portraits", "score", "save_portraits", "load_portraits", "export_portrait", "run_manifest",
+    "ModelComparison", "compare_models", "pairwise", "ranks", "leaderboard",
     "ContrastReport", "Reference", "read_reference", "contrast",
     "report", "summary", "InputError",
 ]  # fmt: skip
@@ -82,12 +92,20 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from vp_bayes import report
     from vp_bayes.api import contrast, fit, select, summary
     from vp_bayes.classic import classic_scores
+    from vp_bayes.contrasts.models import (
+        ModelComparison,
+        compare_models,
+        leaderboard,
+        pairwise,
+        ranks,
+    )
     from vp_bayes.contrasts.reference import Reference, read_reference
     from vp_bayes.contrasts.tables import ContrastReport
     from vp_bayes.errors import InputError
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.fit import ItemModel
     from vp_bayes.model.io import load_model, save_model
+    from vp_bayes.scoring.export import export_portrait, run_manifest
     from vp_bayes.scoring.portraits import Portraits, load_portraits, save_portraits, score
     from vp_bayes.wave.core import Wave
     from vp_bayes.wave.io import load_wave, write_wave

@@ -311,8 +311,8 @@ def summary(obj: Any) -> pd.DataFrame:
     ----------
     obj
         A result object with a ``summary()`` method (:class:`Wave`, :class:`SimulatedWave`,
-        :class:`ItemModel`, :class:`Portraits`, :class:`ContrastReport`), or a correlation
-        tag table from :func:`select`.
+        :class:`ItemModel`, :class:`Portraits`, :class:`ContrastReport`,
+        :class:`ModelComparison`), or a correlation tag table from :func:`select`.
 
     Returns
     -------
@@ -333,4 +333,4 @@ def summary(obj: Any) -> pd.DataFrame:
     if callable(method):
         return method()
     raise TypeError(f"no summary for {type(obj).__name__!r}: expected a Wave, SimulatedWave, "
-                    "ItemModel, Portraits, ContrastReport or a tag table")
+                    "ItemModel, Portraits, ContrastReport, ModelComparison or a tag table")

@@ -34,6 +34,7 @@ PIPELINE: dict[str, str | None] = {
     "select-bayes": "fit",
     "rate": "rate",
     "score": "score",
+    "compare": "compare",
     "classic-score": "select",
     "contrast": "contrast",
     "report": "report",

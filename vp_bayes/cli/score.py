@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import typer
@@ -15,14 +14,6 @@ from vp_bayes.scoring.summary import N_NOTES, N_SHOWN
 
 Method = choices("Method", METHODS)
 PersonaMode = choices("PersonaMode", PERSONA_MODES)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @app.command("score", epilog=example(
@@ -82,6 +73,7 @@ def score_command(
     from vp_bayes.errors import InputError
     from vp_bayes.model.io import load_model
     from vp_bayes.scoring import note_lines, portrait_lines, save_portraits, score
+    from vp_bayes.scoring.export import file_sha256, manifest_path, run_manifest, write_json
     from vp_bayes.scoring.posterior import item_draws as read_item_draws
     from vp_bayes.wave.ratings import read_llm_ratings
 
@@ -89,8 +81,9 @@ def score_command(
     if nc_path.resolve() == out.resolve():
         raise InputError("the portrait table and the draws would be the same file (give --out "
                          "a .csv name or --draws-out another path)", file=out, field="--out")
-    check_writable(out)
-    check_writable(nc_path)
+    manifest_out = manifest_path(out)
+    for path in (out, nc_path, manifest_out):
+        check_writable(path)
     item_model = load_model(model)
     scale = (item_model.scale_min, item_model.scale_min + item_model.n_categories - 1)
     table = read_llm_ratings(ratings, scale=scale)
@@ -111,9 +104,14 @@ def score_command(
                       personas=personas.value,
                       persona_sd=persona_sd, prior_scale=prior_scale,
                       item_deviation=item_deviation, person_fit=person_fit)
-    portraits.draws.attrs.update(model_file=str(model), model_file_sha256=_sha256(model),
-                                 ratings_file=str(ratings))
+    portraits.draws.attrs.update(model_file=str(model), model_file_sha256=file_sha256(model),
+                                 ratings_file=str(ratings),
+                                 ratings_file_sha256=file_sha256(ratings))
     csv_path, nc_path = save_portraits(portraits, out, draws_out)
+    write_json(run_manifest(portraits, model_file=model, ratings_file=ratings,
+                            outputs={"table": csv_path, "draws": nc_path},
+                            settings={"respondents_selected": respondent or None}),
+               manifest_out)
     names = [str(r) for r in portraits.draws["respondent"].values]
     for line in note_lines(portraits.notes, names, max_notes=None if full else N_NOTES):
         typer.echo(line)
@@ -122,4 +120,5 @@ def score_command(
             typer.echo(line)
     n_resp = portraits.draws.sizes["respondent"]
     typer.echo(f"\nscored {n_resp} respondent(s) with {portraits.draws.attrs['n_item_draws']} "
-               f"item draws x {per_draw} samples; wrote {csv_path} and {nc_path}")
+               f"item draws x {per_draw} samples; wrote {csv_path}, {nc_path} and "
+               f"{manifest_out}")

@@ -721,7 +721,8 @@ def load_portraits(draws_path: str | Path, mass: float | None = None) -> Portrai
         with xr.open_dataset(draws_path, engine=NETCDF_ENGINE) as ds:
             ds = ds.load()
     except (OSError, ValueError, TypeError) as err:
-        raise InputError(f"not a readable netCDF file ({err})", file=draws_path) from None
+        reason = " ".join(str(err).split())  # netCDF's messages span lines: one line
+        raise InputError(f"not a readable netCDF file ({reason})", file=draws_path) from None
     for name in ("theta", "theta_centred", "percentile"):
         if name not in ds:
             raise InputError("not a portrait draws file (variable missing)", file=draws_path,
