@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vp_bayes import dims
+from vp_bayes import dims, readers
 from vp_bayes.errors import InputError
-from vp_bayes.output import unescape_cells
 
 PORTRAIT_COLUMNS = ("respondent", "value", "mean", "lower", "upper")
 PORTRAIT_NUMERIC = ("mean", "sd", "lower", "upper", "centered_mean", "centered_lower",
@@ -33,18 +32,10 @@ _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", file=path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        return unescape_cells(pd.read_csv(path, keep_default_na=True))  # write_csv's escape
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise InputError(f"cannot read table ({err})", file=path) from None
+def read_table(path: str | Path, what: str = "table") -> pd.DataFrame:
+    """Read a CSV or Parquet table with pandas' type inference (the shared reader,
+    :func:`vp_bayes.readers.read_table`: one line per problem, write_csv's escape undone)."""
+    return readers.read_table(path, what, text=False)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], path: str | Path) -> None:
@@ -189,17 +180,17 @@ def read_portraits(path: str | Path) -> pd.DataFrame:
         from vp_bayes.scoring.portraits import load_portraits
 
         return check_portraits(load_portraits(path).table, path)
-    return check_portraits(read_table(path), path)
+    return check_portraits(read_table(path, "portraits table"), path)
 
 
 def read_contrasts(path: str | Path) -> pd.DataFrame:
     """Read and check CONTRASTS.csv / .parquet."""
-    return check_contrasts(read_table(path), path)
+    return check_contrasts(read_table(path, "contrasts table"), path)
 
 
 def read_selection(path: str | Path) -> pd.DataFrame:
     """Read and check a selection comparison table (CSV / Parquet)."""
-    return check_selection(read_table(path), path)
+    return check_selection(read_table(path, "selection table"), path)
 
 
 def selection_summary(selection: pd.DataFrame) -> pd.DataFrame:

@@ -147,8 +147,8 @@ def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndar
         probs_q = category_probs_np((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
                                     cut[:, :, None, :] / sig[..., None, None])
         logp = np.log(np.clip(probs_q, 1e-300, None))
-        probs = np.exp(logp + log_w[:, None]).sum(axis=2)  # (r, U, K) marginal over e
-        expected = np.einsum("ruk,u->rk", probs, cells_per_unit)
+        # expected category counts: probabilities marginal over e, times cells per unit
+        expected = np.einsum("ruqk,q,u->rk", probs_q, np.exp(log_w), cells_per_unit)
         rows = np.arange(r)[:, None]
         for y, out in ((np.broadcast_to(cells.rating, rep.shape), stats_obs), (rep, stats_rep)):
             cell_lp = logp[rows, cell_unit[None, :], :, y]  # (r, C, Q)

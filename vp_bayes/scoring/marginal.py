@@ -323,10 +323,9 @@ class MarginalProblem:
         return np.flatnonzero(np.r_[True, np.diff(self._item) != 0])
 
     @cached_property
-    def _item_of_entry(self) -> np.ndarray:
-        """Rank among the rated items of each entry's item (E,)."""
-        starts = self._item_starts
-        return np.repeat(np.arange(starts.size), np.diff(np.r_[starts, self.unit.size]))
+    def _item_bounds(self) -> np.ndarray:
+        """Entry bounds of the rated items (J_e + 1,): item r is ``[b[r], b[r+1])``."""
+        return np.r_[self._item_starts, self.unit.size]
 
     def _tau(self, x: np.ndarray) -> np.ndarray:
         """SD of the respondent's item deviation at points x (N, D) -> (N,); 0 without one."""
@@ -365,7 +364,7 @@ class MarginalProblem:
         t, log_w = _nodes(self.n_nodes)
         args = (np.ascontiguousarray(mu), np.ascontiguousarray(s), off,
                 bool(self.layout.n_offsets), self._sigma(x), self._item,
-                np.r_[self._item_starts, self.unit.size], self.weight, self.lower, self.upper,
+                self._item_bounds, self.weight, self.lower, self.upper,
                 self.gap, bool(self.layout.has_tau), t, log_w)
         return args, (mu, s, ct)
 
