@@ -38,7 +38,7 @@ def published(path: Path) -> pd.DataFrame:
 
 def unsupported_orderings(draws, paper: pd.DataFrame, mass: float) -> pd.DataFrame:
     """Published orderings a > b not supported by the posterior (one row each)."""
-    cen = draws["theta_centred"]
+    cen = draws[dims.THETA_CENTERED]
     lo = cen.quantile((1 - mass) / 2, dim=dims.SAMPLE)
     hi = cen.quantile((1 + mass) / 2, dim=dims.SAMPLE)
     rows = []

@@ -78,7 +78,7 @@ def human_relative(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def supported_orderings(draws, paper: pd.DataFrame, mass: float) -> tuple[int, int]:
     """(supported, total) published orderings a > b with P(a > b) >= mass."""
-    cen = draws["theta_centred"]
+    cen = draws[dims.THETA_CENTERED]
     names = set(map(str, draws[dims.RESPONDENT].values))
     models = [m for m in paper.index if m in names]
     ok = total = 0

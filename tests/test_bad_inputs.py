@@ -97,7 +97,7 @@ def _portrait_draws(model, respondents: list[str], wave_hash: str | None = None)
     per = (dims.RESPONDENT,)
     ds = xr.Dataset(
         {"theta": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE), theta),
-         "theta_centred": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
+         "theta_centered": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
                            theta - theta.mean(-1, keepdims=True)),
          "percentile": ((dims.RESPONDENT, dims.VALUE), np.full((len(respondents), v), 50.0)),
          "n_ratings": (per, np.full(len(respondents), 48, dtype=np.int32)),

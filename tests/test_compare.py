@@ -52,7 +52,7 @@ def _portraits(theta: dict[str, np.ndarray], **attrs) -> xr.Dataset:
     arr = np.stack([theta[n] for n in names])
     ds = xr.Dataset(
         {"theta": ((RESPONDENT, SAMPLE, VALUE), arr),
-         "theta_centred": ((RESPONDENT, SAMPLE, VALUE), arr - arr.mean(-1, keepdims=True)),
+         "theta_centered": ((RESPONDENT, SAMPLE, VALUE), arr - arr.mean(-1, keepdims=True)),
          "percentile": ((RESPONDENT, VALUE), np.full((len(names), arr.shape[-1]), 50.0))},
         coords={RESPONDENT: names, SAMPLE: np.arange(arr.shape[1]), VALUE: VALS})
     ds.attrs.update(attrs)
@@ -380,3 +380,17 @@ def test_score_writes_a_run_manifest(scored):
     assert manifest["outputs"]["draws"] == str(scored["draws"])
     again = vb.run_manifest(load_portraits(scored["draws"]), model_file=scored["model"])
     assert again["model_file"]["sha256"] == digest and again["ratings_file"] is None
+
+
+def test_portraits_of_earlier_versions_load(scored, tmp_path):
+    """Files written before the rename hold ``theta_centred``: read as ``theta_centered``."""
+    import xarray as xr
+
+    with xr.open_dataset(scored["draws"]) as ds:
+        old = ds.load().rename({"theta_centered": "theta_centred"})
+    old.to_netcdf(tmp_path / "old.nc", engine="scipy")
+    then, now = load_portraits(tmp_path / "old.nc"), load_portraits(scored["draws"])
+    pd.testing.assert_frame_equal(then.table, now.table)
+    centered = vb.pairwise(now, ["sim-llm-1", "sim-llm-2"], scale="centered")
+    pd.testing.assert_frame_equal(
+        vb.pairwise(then, ["sim-llm-1", "sim-llm-2"], scale="centered"), centered)

@@ -64,7 +64,7 @@ def _save_portraits(path, rng, llm_shift: np.ndarray) -> None:
     r = (RESPONDENT,)
     ds = xr.Dataset(
         {"theta": ((RESPONDENT, SAMPLE, VALUE), theta),
-         "theta_centred": ((RESPONDENT, SAMPLE, VALUE),
+         "theta_centered": ((RESPONDENT, SAMPLE, VALUE),
                            theta - theta.mean(-1, keepdims=True)),
          "percentile": ((RESPONDENT, VALUE), np.full((3, len(VALS)), 50.0)),
          "n_ratings": (r, np.full(3, 10, dtype=np.int32)),

@@ -84,7 +84,7 @@ def test_small_release_is_read_exactly(tmp_path: Path) -> None:
     assert list(wave.values.columns) == [*VALUES_10, *BIG_FIVE, *HIGHER_ORDER]
     assert wave.values.loc["P2", "stimulation"] == pytest.approx(0.1 - 2)
     assert wave.values.loc["P3", "openness"] == pytest.approx(5.0)
-    assert wave.manifest.instrument is None and wave.manifest.values_centred
+    assert wave.manifest.instrument is None and wave.manifest.values_centered
     rep = import_report(tmp_path)
     assert rep.n_value_entries_without_ratings == 1
     assert rep.inferred_source_items == ("3901_1", "3901_2")

@@ -134,17 +134,17 @@ def test_build_model_rejects_an_invalid_config(sim):
 
 
 @pytest.mark.parametrize("prior", ["student_t", "normal"])
-def test_centred_and_noncentred_loadings_have_the_same_prior(sim, prior):
+def test_centered_and_noncentered_loadings_have_the_same_prior(sim, prior):
     """Only the geometry differs: the prior of beta (spread over items) agrees."""
     spreads = {}
-    for par in ("noncentred", "centred"):
+    for par in ("noncentered", "centered"):
         model = build_model(sim.wave, ModelConfig(loading_prior=prior,
                                                   loading_parameterization=par))
-        assert ("beta_c_z" in model.named_vars) == (par == "centred")
+        assert ("beta_c_z" in model.named_vars) == (par == "centered")
         beta = _prior(model, ["beta"], n=2000)["beta"].values  # (chain, draw, item, value)
         dev = beta - beta.mean(axis=2, keepdims=True)
         spreads[par] = np.median(np.abs(dev))
-    assert spreads["centred"] == pytest.approx(spreads["noncentred"], rel=0.1)
+    assert spreads["centered"] == pytest.approx(spreads["noncentered"], rel=0.1)
     with pytest.raises(InputError, match="loading_parameterization"):
         ModelConfig(loading_parameterization="mixed").validate()
 

@@ -101,6 +101,15 @@ def test_load_refuses_bad_files(tiny, tmp_path, attrs, field):
         load_model(_rewrite_attrs(path, **attrs))
 
 
+def test_load_reads_the_earlier_spelling_of_the_parameterization(tiny, tmp_path):
+    _, model = tiny
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    old = dict(model.model_config.to_dict(), loading_parameterization="noncentred")
+    loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
+    assert loaded.model_config.loading_parameterization == "noncentered"
+    assert loaded.model_config == model.model_config
+
+
 def test_load_refuses_non_models(tmp_path):
     with pytest.raises(InputError, match="model file not found"):
         load_model(tmp_path / "missing.nc")

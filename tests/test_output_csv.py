@@ -85,7 +85,7 @@ def test_wave_round_trip_with_hostile_text(tmp_path: Path) -> None:
     src.mkdir()
     (src / "wave.json").write_text(json.dumps({
         "name": "hostile", "instrument": "pvq21", "scale": {"min": 1, "max": 6},
-        "values_centred": True, "value_level": "values", "description": "=evil()"}))
+        "values_centered": True, "value_level": "values", "description": "=evil()"}))
     pd.DataFrame({"participant_id": ["-p1", "p2", "@p3"],
                   "gender": ["=cmd|' /C calc'!A0", "male", "+female"],
                   "age": ["-", "20-39", "40-59"]}).to_csv(src / "participants.csv", index=False)

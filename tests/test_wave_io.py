@@ -22,7 +22,7 @@ MANIFEST = {
     "name": "tiny",
     "instrument": "pvq21",
     "scale": {"min": 1, "max": 6},
-    "values_centred": True,
+    "values_centered": True,
     "value_level": "values",
     "description": "hand-made test wave",
 }
@@ -284,6 +284,33 @@ def test_values_spellings_are_canonical(tmp_path: Path) -> None:
     assert wave.answers is None
     assert "self_direction" in wave.values.columns
     assert wave.values.loc["p2", "stimulation"] == pytest.approx(-0.15)
+
+
+def _set_manifest(folder: Path, **changes) -> None:
+    raw = json.loads((folder / "wave.json").read_text())
+    raw.update(changes)
+    (folder / "wave.json").write_text(json.dumps(raw))
+
+
+def test_earlier_spelling_of_the_centering_flag_is_read(tmp_path: Path) -> None:
+    new = load_wave(_write_good(tmp_path / "new", values=True))
+    old = _write_good(tmp_path / "old", values=True)
+    raw = json.loads((old / "wave.json").read_text())
+    raw["values_centred"] = raw.pop("values_centered")
+    (old / "wave.json").write_text(json.dumps(raw))
+    assert load_wave(old).manifest == new.manifest
+    # models fitted before the rename keep matching their wave
+    assert load_wave(old).data_hash() == new.data_hash()
+    _set_manifest(old, values_centered=False)  # both spellings, disagreeing: named, exit 2
+    with pytest.raises(InputError, match="field 'values_centred'.*contradicts"):
+        load_wave(old)
+
+
+def test_hash_sees_the_centering_flag(tmp_path: Path) -> None:
+    folder = _write_good(tmp_path / "wave", values=True)
+    before = load_wave(folder).data_hash()
+    _set_manifest(folder, values_centered=False)
+    assert load_wave(folder).data_hash() != before
 
 
 @pytest.mark.parametrize("values", [False, True])

@@ -13,6 +13,7 @@ from vp_bayes.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 # --- dimension names -------------------------------------------------------
 PARTICIPANT: Final = "participant"  # a human in a survey wave
@@ -105,11 +106,24 @@ TAG_COLUMNS: Final[tuple[str, ...]] = (ITEM_ID, VALUE, "r", "p", "p_adjusted", "
 # Column names in files written by earlier versions -> today's (readers accept both).
 OLD_COLUMNS: Final[dict[str, str]] = {"trait": VALUE}
 
+# --- variables of the portrait draws file (``portraits.nc``) -------------------
+THETA: Final = "theta"  # (respondent, sample, value) on the latent scale
+THETA_CENTERED: Final = "theta_centered"  # minus the respondent's mean over values
+PERCENTILE: Final = "percentile"
+# Variable names in files written by earlier versions -> today's (loaders rename).
+OLD_VARIABLES: Final[dict[str, str]] = {"theta_centred": THETA_CENTERED}
+
 
 def current_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the column names of earlier versions (:data:`OLD_COLUMNS`) renamed."""
     return frame.rename(columns={old: new for old, new in OLD_COLUMNS.items()
                                  if new not in frame.columns})
+
+
+def current_variables(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the variable names of earlier versions (:data:`OLD_VARIABLES`) renamed."""
+    return ds.rename({old: new for old, new in OLD_VARIABLES.items()
+                      if old in ds and new not in ds})
 
 
 # --- defaults --------------------------------------------------------------

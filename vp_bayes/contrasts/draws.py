@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from vp_bayes import dims
 from vp_bayes.dims import (
     CENTERED,
     CHAIN,
@@ -180,9 +181,10 @@ def portrait_draws(portraits: object, scale: Scale = LATENT) -> xr.DataArray:
     """Respondents' value draws ``(respondent, sample, value)`` on the latent or centered scale."""
     ds = portraits_dataset(portraits)
     if check_scale(scale) == CENTERED:
-        da = ds["theta_centred"] if "theta_centred" in ds else center(ds["theta"])
+        ds = dims.current_variables(ds)
+        da = ds[dims.THETA_CENTERED] if dims.THETA_CENTERED in ds else center(ds[dims.THETA])
     else:
-        da = ds["theta"]
+        da = ds[dims.THETA]
     da = stack_samples(da)
     return da.assign_coords({RESPONDENT: [str(r) for r in da[RESPONDENT].values]})
 

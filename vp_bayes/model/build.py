@@ -156,7 +156,7 @@ def _value_measurement(data: ModelData, theta, alpha) -> None:
               dims="value_obs")
 
 
-def _centred_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
+def _centered_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
     """Loadings drawn directly around the value's mean loading (centred parameterisation)."""
     if config.loading_prior == "student_t":
         return pm.StudentT("beta_c_z", nu=config.loading_nu, mu=m, sigma=s,
@@ -173,8 +173,8 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
     if ipsative:  # only the identified part of the mean loading is kept and diagnosed
         m = pm.Deterministic("beta_mean", m - (m @ null) @ null.T, dims=dims.VALUE)
     s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
-    if config.loading_parameterization == "centred":
-        beta = _centred_loadings(config, m, s)
+    if config.loading_parameterization == "centered":
+        beta = _centered_loadings(config, m, s)
     else:
         # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
         if config.loading_prior == "student_t":

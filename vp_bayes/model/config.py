@@ -25,6 +25,8 @@ Init = Literal["auto", "jitter", "advi"]
 # 0.6 is a round value inside that range; set it per value in the config when known.
 DEFAULT_RELIABILITY = 0.6
 VALUE_LEVELS = ("values", "values19")
+# loading_parameterization as earlier versions spelled it -> today's
+_OLD_PARAMETERIZATIONS = {"noncentred": "noncentered", "centred": "centered"}
 
 
 def _is_int(v: Any) -> bool:
@@ -106,9 +108,11 @@ class ModelConfig:
     loading_nu
         Degrees of freedom of the Student-t loading prior.
     loading_parameterization
-        ``"noncentred"`` (default: ``beta = m + s w`` with standardised deviations w, best when
-        each item has few ratings) or ``"centred"`` (``beta ~ prior(m, s)`` directly, best when
-        items are well informed). The same model; only the sampler's geometry differs.
+        ``"noncentered"`` (default: ``beta = m + s w`` with standardised deviations w, best
+        when each item has few ratings) or ``"centered"`` (``beta ~ prior(m, s)`` directly,
+        best when items are well informed). The same model; only the sampler's geometry
+        differs. (Configs of earlier versions spell them ``noncentred``/``centred``; both
+        are read.)
     """
 
     value_level: str = "values"
@@ -121,7 +125,7 @@ class ModelConfig:
     loading_scale_prior: float = 0.5
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
-    loading_parameterization: str = "noncentred"
+    loading_parameterization: str = "noncentered"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -146,6 +150,8 @@ class ModelConfig:
         """
         _unknown_keys(cls, d, source, "model", prefix)
         d = dict(d)
+        if d.get("loading_parameterization") in _OLD_PARAMETERIZATIONS:
+            d["loading_parameterization"] = _OLD_PARAMETERIZATIONS[d["loading_parameterization"]]
         if isinstance(d.get("demographic_axes"), list):
             d["demographic_axes"] = tuple(d["demographic_axes"])
         cfg = cls(**d)
@@ -175,8 +181,8 @@ class ModelConfig:
         if self.loading_prior not in ("normal", "student_t"):
             raise InputError("must be 'normal' or 'student_t'", file=source,
                              field="loading_prior")
-        if self.loading_parameterization not in ("noncentred", "centred"):
-            raise InputError("must be 'noncentred' or 'centred'", file=source,
+        if self.loading_parameterization not in ("noncentered", "centered"):
+            raise InputError("must be 'noncentered' or 'centered'", file=source,
                              field="loading_parameterization")
         if self.loading_nu <= 0:
             raise InputError("must be positive", file=source, field="loading_nu")

@@ -63,7 +63,7 @@ class Portraits:
     Attributes
     ----------
     draws
-        ``theta (respondent, sample, value)``, ``theta_centred``, ``alpha (respondent,
+        ``theta (respondent, sample, value)``, ``theta_centered``, ``alpha (respondent,
         sample)``, ``percentile (respondent, value)``, per-respondent counts and diagnostics;
         settings in ``attrs``. With ``method="cut"`` sample ``i`` uses item draw
         ``item_draw[i]`` for every respondent; with ``"marginal"`` (item parameters integrated
@@ -579,7 +579,7 @@ def _dataset(draws: ItemDraws, names: list[str], results: list[dict], counts: li
     r_dim = (dims.RESPONDENT,)
     data = {
         "theta": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE), theta),
-        "theta_centred": ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
+        dims.THETA_CENTERED: ((dims.RESPONDENT, dims.SAMPLE, dims.VALUE),
                           theta - theta.mean(axis=-1, keepdims=True)),
         "alpha": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["alpha"] for r in results])),
         "tau": ((dims.RESPONDENT, dims.SAMPLE), np.stack([r["tau"] for r in results])),
@@ -659,7 +659,7 @@ def portrait_table(draws: xr.Dataset, mass: float = dims.INTERVAL_MASS) -> pd.Da
     if not 0.0 < mass < 1.0:
         raise InputError("interval mass must lie strictly between 0 and 1", field="mass")
     q = [(1.0 - mass) / 2.0, (1.0 + mass) / 2.0]
-    theta, cen = draws["theta"], draws["theta_centred"]
+    theta, cen = draws["theta"], draws[dims.THETA_CENTERED]
     tq = theta.quantile(q, dim=dims.SAMPLE)
     cq = cen.quantile(q, dim=dims.SAMPLE)
     frame = xr.Dataset({
@@ -723,7 +723,8 @@ def load_portraits(draws_path: str | Path, mass: float | None = None) -> Portrai
     except (OSError, ValueError, TypeError) as err:
         reason = " ".join(str(err).split())  # netCDF's messages span lines: one line
         raise InputError(f"not a readable netCDF file ({reason})", file=draws_path) from None
-    for name in ("theta", "theta_centred", "percentile"):
+    ds = dims.current_variables(ds)  # files of earlier versions spell theta_centred
+    for name in (dims.THETA, dims.THETA_CENTERED, dims.PERCENTILE):
         if name not in ds:
             raise InputError("not a portrait draws file (variable missing)", file=draws_path,
                              field=name)

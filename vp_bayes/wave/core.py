@@ -33,7 +33,7 @@ class Manifest:
         ``"pvq_rr"``, ``"pvq21"`` or ``None`` when only pre-scored values are given.
     scale_min, scale_max
         The item-rating scale (1..6 for Value Portrait).
-    values_centred
+    values_centered
         For pre-scored values: whether they are MRAT-centred.
     value_level
         ``"values"`` (10 basic values) or ``"values19"`` (PVQ-RR refined values).
@@ -45,9 +45,20 @@ class Manifest:
     instrument: str | None = None
     scale_min: int = 1
     scale_max: int = 6
-    values_centred: bool = True
+    values_centered: bool = True
     value_level: str = "values"
     description: str = ""
+
+    def hash_text(self) -> str:
+        """The manifest as the data hash reads it: a fixed text, whatever the field names.
+
+        It is the dataclass ``repr`` of the first versions (which spelled the flag
+        ``values_centred``), kept verbatim so that models fitted then still match their wave.
+        """
+        return (f"Manifest(name={self.name!r}, instrument={self.instrument!r}, "
+                f"scale_min={self.scale_min!r}, scale_max={self.scale_max!r}, "
+                f"values_centred={self.values_centered!r}, value_level={self.value_level!r}, "
+                f"description={self.description!r})")
 
     @property
     def n_categories(self) -> int:
@@ -108,7 +119,7 @@ class Wave:
     def data_hash(self) -> str:
         """SHA-256 of the wave's content (independent of file format and row order)."""
         h = hashlib.sha256()
-        h.update(repr(self.manifest).encode())
+        h.update(self.manifest.hash_text().encode())
         for name in ("participants", "items", "ratings", "answers", "values"):
             frame = getattr(self, name)
             h.update(name.encode())

@@ -3,7 +3,7 @@
 Layout (every table may be ``.csv`` or ``.parquet``, not both)::
 
     wave.json          {"name", "instrument": "pvq_rr"|"pvq21"|null, "scale": {"min", "max"},
-                        "values_centred": bool, "value_level": "values"|"values19",
+                        "values_centered": bool, "value_level": "values"|"values19",
                         "description"}
     participants.csv   participant_id + demographic columns (strings, empty = missing)
     instrument.csv     participant_id + q1..qK raw answers (empty = missing)      } exactly
@@ -43,7 +43,9 @@ FORMATS: tuple[str, ...] = ("csv", "parquet")
 WAVE_INSTRUMENTS: tuple[str, ...] = ("pvq_rr", "pvq21")
 VALUE_LEVELS: tuple[str, ...] = ("values", "values19")
 RATING_COLUMNS: tuple[str, ...] = ("participant_id", "item_id", "rating")
-_MANIFEST_KEYS = ("name", "instrument", "scale", "values_centred", "value_level", "description")
+_MANIFEST_KEYS = ("name", "instrument", "scale", "values_centered", "value_level", "description")
+# wave.json keys as earlier versions spelled them -> today's (read, never written)
+_OLD_MANIFEST_KEYS = {"values_centred": "values_centered"}
 _TEXT = "str"  # pandas' string dtype (missing = NaN)
 
 
@@ -203,6 +205,20 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _current_keys(raw: dict[str, Any], path: Path, problems: _Problems) -> dict[str, Any]:
+    """``raw`` with the keys of earlier versions (:data:`_OLD_MANIFEST_KEYS`) renamed."""
+    out = dict(raw)
+    for old, new in _OLD_MANIFEST_KEYS.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        if new in out and out[new] != value:
+            problems.add(InputError(f"contradicts {new!r} (an earlier version's spelling of "
+                                    "it); keep one", file=path, field=old))
+        out.setdefault(new, value)
+    return out
+
+
 def read_manifest(path: Path, problems: _Problems | None = None) -> Manifest:
     """Read and check ``wave.json``.
 
@@ -228,6 +244,7 @@ def read_manifest(path: Path, problems: _Problems | None = None) -> Manifest:
     if not isinstance(raw, dict):
         problems.stop(InputError("the manifest must be a JSON object", file=path))
     unusable = False  # a key the other checks need is bad (collecting mode)
+    raw = _current_keys(raw, path, problems)
     for key in raw:
         if key not in _MANIFEST_KEYS:
             problems.add(InputError(
@@ -258,9 +275,9 @@ def read_manifest(path: Path, problems: _Problems | None = None) -> Manifest:
         if ints and scale["min"] >= scale["max"]:
             unusable = True
             problems.add(InputError("scale min must be below max", file=path, field="scale"))
-    centred = raw.get("values_centred", True)
-    if not isinstance(centred, bool):
-        problems.add(InputError("must be true or false", file=path, field="values_centred"))
+    centered = raw.get("values_centered", True)
+    if not isinstance(centered, bool):
+        problems.add(InputError("must be true or false", file=path, field="values_centered"))
     level = raw.get("value_level", "values")
     if level not in VALUE_LEVELS:
         unusable = True
@@ -276,7 +293,7 @@ def read_manifest(path: Path, problems: _Problems | None = None) -> Manifest:
         instrument=instrument,
         scale_min=scale["min"],
         scale_max=scale["max"],
-        values_centred=centred if isinstance(centred, bool) else True,
+        values_centered=centered if isinstance(centered, bool) else True,
         value_level=level,
         description=description if isinstance(description, str) else "",
     )
@@ -288,7 +305,7 @@ def manifest_dict(manifest: Manifest) -> dict[str, Any]:
         "name": manifest.name,
         "instrument": manifest.instrument,
         "scale": {"min": manifest.scale_min, "max": manifest.scale_max},
-        "values_centred": manifest.values_centred,
+        "values_centered": manifest.values_centered,
         "value_level": manifest.value_level,
         "description": manifest.description,
     }
@@ -663,7 +680,7 @@ def summarize_wave(wave: Wave) -> dict[str, Any]:
     if wave.answers is not None:
         source = f"instrument.csv ({m.instrument})"
     else:
-        source = f"values.csv ({m.value_level}, {'centred' if m.values_centred else 'raw'})"
+        source = f"values.csv ({m.value_level}, {'centred' if m.values_centered else 'raw'})"
     return {
         "name": m.name,
         "instrument": m.instrument,

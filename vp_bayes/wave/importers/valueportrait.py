@@ -321,7 +321,7 @@ def read_valueportrait(release_dir: str | Path, name: str = "valueportrait") -> 
         instrument=None,
         scale_min=SCALE[0],
         scale_max=SCALE[1],
-        values_centred=True,
+        values_centered=True,
         value_level="values",
         description=(
             "Value Portrait release (Han et al., ACL 2025; holi-lab/ValuePortrait, MIT). "
