@@ -134,3 +134,13 @@ def test_cli_classic_score(published, release_dir: Path, tmp_path: Path) -> None
     scores = pd.read_csv(tmp_path / "s.csv")
     assert len(scores) == 270
     assert "llama-3.1-8b-instruct" in res.output  # listed among respondents with unparsed
+    # 27 respondents: the first 20 rows of scores, then where the rest are
+    shown = [m for m in scores["respondent"].unique() if f"\n{m} " in res.output]
+    assert len(shown) == 20
+    assert "... 7 more respondents (all in" in res.output
+    full = CliRunner().invoke(app, ["classic-score", str(tmp_path / "tags.csv"),
+                                    str(release_dir / "llm_ratings_27.csv"),
+                                    "--out", str(tmp_path / "s.csv"), "--full"])
+    assert full.exit_code == 0, full.output
+    assert all(f"\n{m} " in full.output for m in scores["respondent"].unique())
+    assert "more respondents" not in full.output

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from vp_bayes.dims import INTERVAL_MASS, ITEM_ID, LATENT, VALUE
+from vp_bayes.dims import INTERVAL_MASS, ITEM_ID, LATENT, TAG_ALPHA, TAG_THRESHOLD, VALUE
 from vp_bayes.errors import InputError
 
 if TYPE_CHECKING:
@@ -127,8 +127,8 @@ def select(
     *,
     traits: str | Sequence[str] = "values",
     method: str = "spearman",
-    threshold: float = 0.3,
-    alpha: float = 0.05,
+    threshold: float = TAG_THRESHOLD,
+    alpha: float = TAG_ALPHA,
     correction: str = "none",
     sign: str = "positive",
 ) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from vp_bayes.dims import RESPONDENT, VALUE, canonical_trait, current_columns
 from vp_bayes.errors import InputError
+from vp_bayes.output import N_SHOWN
 from vp_bayes.readers import read_table
 from vp_bayes.wave.ratings import item_ratings
 
@@ -179,3 +180,49 @@ def classic_summary(tags: pd.DataFrame, llm_ratings: pd.DataFrame) -> pd.DataFra
     )
     out["n_unparsed"] -= on_tagged.groupby(RESPONDENT)["n_valid"].sum()
     return out.reset_index()
+
+
+def classic_lines(scores: pd.DataFrame, info: pd.DataFrame, *, full: bool = False,
+                  max_respondents: int = N_SHOWN,
+                  table_path: str | Path | None = None) -> list[str]:
+    """The lines ``vp-bayes classic-score`` prints.
+
+    Parameters
+    ----------
+    scores
+        :func:`classic_scores`' table.
+    info
+        :func:`classic_summary`'s table.
+    full
+        Every respondent and every flagged respondent; otherwise at most ``max_respondents``
+        of each, then a line naming how many more there are and where the table is.
+    max_respondents
+        Cap of the summary.
+    table_path
+        Where the full table was written.
+
+    Returns
+    -------
+    list of str
+        Lines (a table is one multi-line string).
+    """
+    cap = None if full else max(max_respondents, 0)
+    where = f" (all in {table_path})" if table_path is not None else ""
+    lines: list[str] = []
+    flagged = info[(info["n_items_no_valid"] > 0) | (info["n_unparsed"] > 0)]
+    if len(flagged):
+        lines.append("respondents with unparsed ratings on tagged items "
+                     "(items with no valid rating are left out):")
+        lines.append(flagged.head(cap).to_string(index=False))
+        if cap is not None and len(flagged) > cap:
+            lines.append(f"... {len(flagged) - cap} more respondents with unparsed ratings "
+                         "(--full lists them)")
+    wide = scores.pivot(index=RESPONDENT, columns=VALUE, values="centered_score")
+    wide = wide[list(dict.fromkeys(scores[VALUE]))]
+    wide = wide.loc[list(dict.fromkeys(scores[RESPONDENT]))]
+    lines.append("centered scores (mean rating on the value's tagged items minus the mean "
+                 "over all tagged items):")
+    lines.append(wide.head(cap).round(3).to_string())
+    if cap is not None and len(wide) > cap:
+        lines.append(f"... {len(wide) - cap} more respondents{where}; --full prints every row")
+    return lines

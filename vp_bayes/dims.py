@@ -127,6 +127,10 @@ def current_variables(ds: xr.Dataset) -> xr.Dataset:
 
 
 # --- defaults --------------------------------------------------------------
+# The paper's tagging rule: an item is tagged for a value when its human ratings correlate
+# with the raters' value scores with Spearman rho > TAG_THRESHOLD and p < TAG_ALPHA.
+TAG_THRESHOLD: Final = 0.3
+TAG_ALPHA: Final = 0.05
 INTERVAL_MASS: Final = 0.90  # every interval in vp_bayes is equal-tailed 90% unless asked
 RATING_LABELS: Final[dict[int, str]] = {
     6: "very much like me",

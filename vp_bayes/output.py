@@ -30,6 +30,8 @@ import pandas as pd
 
 from vp_bayes.errors import InputError
 
+N_SHOWN = 20  # respondents a command prints unless asked for every row (--full)
+
 #: first characters that make a spreadsheet read a cell as a formula (OWASP).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")

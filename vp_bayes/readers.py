@@ -59,6 +59,17 @@ def _not_utf8(path: Path, err: UnicodeDecodeError) -> InputError:
                       "UTF-8", file=path)
 
 
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file (a template, say), with the shared message when it is not UTF-8."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from None
+    except OSError as err:
+        raise InputError(f"cannot read ({err.strerror or err})", file=path) from None
+
+
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError("file is empty", file=path, row=0)

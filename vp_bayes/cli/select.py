@@ -8,9 +8,9 @@ import pandas as pd
 import typer
 
 from vp_bayes.cli.app import app, choices, example, import_app, within
-from vp_bayes.dims import TRAIT_SETS, VALUE
+from vp_bayes.dims import TAG_ALPHA, TAG_THRESHOLD, TRAIT_SETS, VALUE
 from vp_bayes.errors import InputError
-from vp_bayes.output import check_writable, write_csv
+from vp_bayes.output import N_SHOWN, check_writable, write_csv
 from vp_bayes.selection.correlation import CORRECTIONS, METHODS, SIGNS
 from vp_bayes.wave.io import FORMATS
 
@@ -63,9 +63,9 @@ def select(
                                     help="Wave folder (human ratings and trait scores)."),
     out: Path = typer.Option(..., "--out", help="Tag table to write (csv or parquet)."),
     method: Method = typer.Option(Method("spearman"), help="Correlation coefficient."),
-    threshold: float = typer.Option(0.3, callback=within(0.0, 1.0, open_high=True),
+    threshold: float = typer.Option(TAG_THRESHOLD, callback=within(0.0, 1.0, open_high=True),
                                     help="Correlation threshold."),
-    alpha: float = typer.Option(0.05, callback=within(0.0, 1.0, open_low=True),
+    alpha: float = typer.Option(TAG_ALPHA, callback=within(0.0, 1.0, open_low=True),
                                 help="Significance level."),
     correction: Correction = typer.Option(Correction("none"), help="Multiple-testing correction."),
     sign: Sign = typer.Option(Sign("positive"), help="Direction of a tagging correlation."),
@@ -130,9 +130,11 @@ def classic_score(
     ratings: Path = typer.Argument(..., metavar="RATINGS",
                                    help="LLM rating table (respondent,item_id,variant,rating)."),
     out: Path = typer.Option(..., "--out", help="Score table to write (csv or parquet)."),
+    full: bool = typer.Option(False, "--full", help="Print every respondent, not the first "
+                              f"{N_SHOWN}."),
 ) -> None:
-    """The paper's centred-mean value scores of every respondent."""
-    from vp_bayes.classic import classic_scores, classic_summary, read_tags
+    """The paper's centered-mean value scores of every respondent."""
+    from vp_bayes.classic import classic_lines, classic_scores, classic_summary, read_tags
     from vp_bayes.wave.ratings import read_llm_ratings
 
     check_writable(out)
@@ -140,16 +142,10 @@ def classic_score(
     llm = read_llm_ratings(ratings)
     scores = classic_scores(tag_table, llm)
     _write_table(scores, out)
-    info = classic_summary(tag_table, llm)
     typer.echo(f"wrote {out}: {scores['respondent'].nunique()} respondents x "
                f"{scores['value'].nunique()} values from {len(tag_table)} tags on "
                f"{tag_table['item_id'].nunique()} items; {llm.attrs['n_unparsed']} unparsed "
                "ratings in the table")
-    flagged = info[(info["n_items_no_valid"] > 0) | (info["n_unparsed"] > 0)]
-    if len(flagged):
-        typer.echo("respondents with unparsed ratings on tagged items "
-                   "(items with no valid rating are left out):")
-        typer.echo(flagged.to_string(index=False))
-    wide = scores.pivot(index="respondent", columns="value", values="centered_score")
-    wide = wide[list(dict.fromkeys(scores["value"]))]
-    typer.echo(wide.round(3).to_string())
+    for line in classic_lines(scores, classic_summary(tag_table, llm), full=full,
+                              table_path=out):
+        typer.echo(line)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from vp_bayes.errors import InputError
-from vp_bayes.readers import read_table
+from vp_bayes.readers import read_table, read_text
 
 VARIANTS: tuple[str, ...] = ("v1", "v1_reversed", "v2", "v2_reversed", "v3", "v3_reversed")
 FORMS: tuple[str, ...] = ("reddit", "sharegpt")
@@ -64,11 +64,7 @@ def _read_template_dir(directory: Path) -> Templates:
             path = sub / f"{form}_prompt.txt"
             if not path.is_file():
                 raise InputError(f"missing template {form}_prompt.txt", file=sub)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})",
-                                 file=path) from None
+            text = read_text(path)
             if "{content}" not in text or "{text}" not in text:
                 raise InputError("template lacks {text} or {content} placeholder", file=path)
             forms[form] = text

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-N_SHOWN = 20  # respondents in the printed summary
+from vp_bayes.output import N_SHOWN
+
 N_NOTES = 10  # per-respondent notes printed before '... N more'
 N_EXTREME = 2  # values named as highest and as lowest per respondent
 

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vp_bayes.dims import ITEM_ID, TAG_COLUMNS, TRAIT_SETS, VALUE, canonical_trait
+from vp_bayes.dims import (
+    ITEM_ID,
+    TAG_ALPHA,
+    TAG_COLUMNS,
+    TAG_THRESHOLD,
+    TRAIT_SETS,
+    VALUE,
+    canonical_trait,
+)
 from vp_bayes.errors import InputError
 from vp_bayes.readers import read_json
 from vp_bayes.wave.core import Wave
@@ -194,8 +202,8 @@ def item_trait_correlations(
     ratings: pd.DataFrame,
     traits: pd.DataFrame,
     method: str = "spearman",
-    threshold: float = 0.3,
-    alpha: float = 0.05,
+    threshold: float = TAG_THRESHOLD,
+    alpha: float = TAG_ALPHA,
     correction: str = "none",
     sign: str = "positive",
 ) -> pd.DataFrame:
@@ -252,8 +260,8 @@ def item_trait_correlations(
 
 def select_items(
     correlations: pd.DataFrame,
-    threshold: float = 0.3,
-    alpha: float = 0.05,
+    threshold: float = TAG_THRESHOLD,
+    alpha: float = TAG_ALPHA,
     correction: str = "none",
     sign: str = "positive",
 ) -> pd.DataFrame:
@@ -405,15 +413,15 @@ def compare_correlations(recomputed: pd.DataFrame, published: pd.DataFrame,
 # --------------------------------------------------------------------------------------
 # chance expectation
 # --------------------------------------------------------------------------------------
-def critical_r(n: np.ndarray | int, alpha: float = 0.05) -> np.ndarray:
+def critical_r(n: np.ndarray | int, alpha: float = TAG_ALPHA) -> np.ndarray:
     """Smallest |r| with two-sided t-test p < alpha at n observations."""
     dof = np.asarray(n, dtype=float) - 2
     t = stats.t.isf(alpha / 2, dof)
     return t / np.sqrt(dof + t * t)
 
 
-def chance_tag_probability(n: np.ndarray | int, threshold: float = 0.3, alpha: float = 0.05,
-                           sign: str = "positive") -> np.ndarray:
+def chance_tag_probability(n: np.ndarray | int, threshold: float = TAG_THRESHOLD,
+                           alpha: float = TAG_ALPHA, sign: str = "positive") -> np.ndarray:
     """P(tag) for one (item, trait) test under rho = 0, by the t approximation.
 
     The rule tags when ``r > c`` with ``c = max(threshold, critical_r(n, alpha))``; under
@@ -431,8 +439,8 @@ def chance_tag_probability(n: np.ndarray | int, threshold: float = 0.3, alpha: f
 def expected_chance_tags(
     ratings: pd.DataFrame,
     traits: pd.DataFrame,
-    threshold: float = 0.3,
-    alpha: float = 0.05,
+    threshold: float = TAG_THRESHOLD,
+    alpha: float = TAG_ALPHA,
     method: str = "spearman",
     sign: str = "positive",
     how: str = "permutation",

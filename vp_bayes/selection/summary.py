@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vp_bayes.dims import VALUE
+from vp_bayes.dims import TAG_ALPHA, TAG_THRESHOLD, VALUE
 from vp_bayes.selection.correlation import (
     compare_correlations,
     expected_chance_tags,
@@ -30,8 +30,8 @@ def _sci(x: float) -> str:
 
 
 def tag_summary(table: pd.DataFrame, ratings: pd.DataFrame, traits: pd.DataFrame, *,
-                method: str = "spearman", threshold: float = 0.3, alpha: float = 0.05,
-                sign: str = "positive", n_permutations: int = 200,
+                method: str = "spearman", threshold: float = TAG_THRESHOLD,
+                alpha: float = TAG_ALPHA, sign: str = "positive", n_permutations: int = 200,
                 seed: int = 0) -> pd.DataFrame:
     """Tags per trait beside the number expected by chance and the number surviving FDR.
 
