@@ -15,6 +15,7 @@ class BackendName(StrEnum):
     """Available backends."""
 
     openai = "openai"
+    openai_batch = "openai-batch"
     transformers = "transformers"
 
 
@@ -31,12 +32,15 @@ def _split(value: str | None) -> list[str]:
 
 @app.command("rate", epilog=example(
     "vp-bayes rate vp_wave --backend openai --model gpt-4o-mini --out gpt.csv",
+    "vp-bayes rate vp_wave --backend openai-batch --model gpt-4o-mini --price 0.075,0.30 "
+    "--out gpt.csv",
     "vp-bayes rate vp_wave --backend transformers --model HuggingFaceTB/SmolLM2-135M-Instruct "
     "--items-limit 20 --personas builtin:gender --out smol.csv"))
 def rate_command(
     items: Path = typer.Argument(..., metavar="ITEMS",
                                  help="Wave folder or items table (csv/parquet)."),
-    backend: BackendName = typer.Option(..., "--backend", help="openai or transformers."),
+    backend: BackendName = typer.Option(..., "--backend",
+                                        help="openai, openai-batch (Batch API) or transformers."),
     model: str = typer.Option(..., "--model", help="Model name (openai) or path/hub name."),
     out: Path = typer.Option(..., "--out", help="Output ratings CSV."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server."),
@@ -66,6 +70,15 @@ def rate_command(
     retry_delay: float = typer.Option(1.0, "--retry-delay", callback=NON_NEGATIVE,
                                       help="Base backoff delay in seconds (doubles per retry)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Batch size (transformers)."),
+    poll_interval: float = typer.Option(30.0, "--poll-interval", callback=POSITIVE,
+                                        help="Seconds between batch polls (openai-batch)."),
+    batch_retries: int = typer.Option(2, "--batch-retries", min=0,
+                                      help="Resubmissions of missing requests (openai-batch)."),
+    batch_max_requests: int = typer.Option(50_000, "--batch-max-requests", min=1, max=50_000,
+                                           help="Requests per batch file (openai-batch)."),
+    price: str | None = typer.Option(None, "--price",
+                                     help="USD per 1M tokens, PRICE or INPUT,OUTPUT "
+                                          "(openai-batch cost line)."),
     gguf_file: str | None = typer.Option(None, "--gguf-file", help="GGUF file in --model."),
     revision: str | None = typer.Option(None, "--revision", help="Model revision."),
     cache: Path | None = typer.Option(None, "--cache", help="SQLite cache (default by --out)."),
@@ -108,6 +121,10 @@ def rate_command(
     people = resolve_personas(personas, persona)
     settings = Settings(temperature=temperature, seed=seed, max_tokens=max_tokens, top_p=top_p,
                         logprobs=logprobs)
+    if backend is BackendName.openai_batch:
+        from vp_bayes.llm.backends.openai_batch import parse_price
+
+        batch_price = parse_price(price)  # a bad price stops before anything is written
     check_outputs(out)
     # the cache is locked and checked before a model is loaded or a request is sent
     with RatingCache(cache or default_cache_path(out), wait=cache_wait) as rating_cache:
@@ -119,6 +136,17 @@ def rate_command(
                                max_retries=max_retries, base_delay=retry_delay,
                                temperature=temperature, max_tokens=max_tokens, top_p=top_p,
                                logprobs=logprobs)
+        elif backend is BackendName.openai_batch:
+            from vp_bayes.llm.backends.openai_batch import OpenAIBatchBackend
+
+            be = OpenAIBatchBackend(model, base_url=base_url, api_key_env=api_key_env,
+                                    timeout=timeout, max_retries=max_retries,
+                                    base_delay=retry_delay, temperature=temperature,
+                                    max_tokens=max_tokens, top_p=top_p, logprobs=logprobs,
+                                    poll_interval=poll_interval, batch_retries=batch_retries,
+                                    max_file_requests=batch_max_requests,
+                                    price=batch_price,
+                                    log=lambda line: typer.echo(line, err=True))
         else:
             from vp_bayes.llm.backends.transformers import TransformersBackend
 
@@ -131,6 +159,8 @@ def rate_command(
                                 settings=settings, templates=tmpl, cache=rating_cache,
                                 progress=progress)
     typer.echo(summary.line())
+    for line in be.report_lines() if backend is BackendName.openai_batch else []:
+        typer.echo(line)
     if len(ratings):
         counts = ratings["rating"].value_counts(dropna=False).sort_index()
         typer.echo("rating counts: " + ", ".join(f"{k if k is not None else 'NA'}={v}"

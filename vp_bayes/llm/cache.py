@@ -6,7 +6,10 @@ that decides the answer (:func:`request_key`); an API key never enters it and is
 the base URL enters without its userinfo and credential query parameters
 (:func:`~vp_bayes.llm.redact.strip_url_credentials`), and every text stored (answer, metadata,
 error, request record) passes :func:`~vp_bayes.llm.redact.redact` first. Failed requests go to
-a separate ``failures`` table and are retried by the next run.
+a separate ``failures`` table and are retried by the next run. The ``batches`` table records the
+OpenAI Batch API jobs of :mod:`vp_bayes.llm.backends.openai_batch` (input file id, batch id,
+the request keys it holds, last status) as soon as each is uploaded and created, so a killed run
+polls them again instead of paying twice; it is created in caches written before it existed.
 
 One process at a time: :class:`RatingCache` holds an exclusive lock on ``<cache>.lock`` (an
 advisory ``flock``, released when the process ends, even when killed) from opening to closing.
@@ -67,14 +70,32 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    input_file_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    base_url TEXT,
+    model TEXT,
+    keys TEXT NOT NULL,
+    status TEXT NOT NULL,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    error TEXT,
+    collected INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
-#: the columns of each table of a rating cache (``meta`` is absent from caches before 0.2).
+#: the columns of each table of a rating cache (``meta`` is absent from caches before 0.2,
+#: ``batches`` from caches written before the batch backend; opening one adds them).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "answers": ("key", "request", "raw_text", "rating", "p1", "p2", "p3", "p4", "p5", "p6",
                 "p_valid", "reported_model", "system_fingerprint", "latency_s", "meta",
                 "created_at"),
     "failures": ("key", "request", "error", "attempts", "updated_at"),
     "meta": ("key", "value"),
+    "batches": ("input_file_id", "batch_id", "base_url", "model", "keys", "status",
+                "output_file_id", "error_file_id", "error", "collected", "created_at",
+                "updated_at"),
 }
 FORMAT = "vp_bayes rating cache"
 
@@ -393,3 +414,49 @@ class RatingCache:
         """Recorded failures by key: ``error`` and ``attempts``."""
         cur = self.conn.execute("SELECT key, error, attempts FROM failures")
         return {k: {"error": e, "attempts": a} for k, e, a in cur}
+
+    # -- OpenAI Batch API jobs (vp_bayes.llm.backends.openai_batch) ----------------------------
+
+    def add_batch_file(self, input_file_id: str, keys: Iterable[str], *,
+                       base_url: str | None, model: str | None) -> None:
+        """Record an uploaded batch input file (before its batch is created) and commit."""
+        now = time.time()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO batches VALUES (?,NULL,?,?,?,'uploaded',NULL,NULL,NULL,0,?,?)",
+            (input_file_id, strip_url_credentials(base_url), redact(model),
+             json.dumps(list(keys)), now, now))
+        self.conn.commit()
+
+    def update_batch(self, input_file_id: str, **fields: Any) -> None:
+        """Update a batch row's ``batch_id``, ``status``, file ids, ``error`` or ``collected``.
+
+        Texts are stored redacted; the change is committed at once.
+        """
+        allowed = {"batch_id", "status", "output_file_id", "error_file_id", "error", "collected"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown batch field {sorted(unknown)[0]!r}")
+        names = sorted(fields)
+        values = [int(fields[n]) if n == "collected" else redact(fields[n]) for n in names]
+        sets = ", ".join(f"{n} = ?" for n in names)
+        self.conn.execute(f"UPDATE batches SET {sets}, updated_at = ? WHERE input_file_id = ?",
+                          (*values, time.time(), input_file_id))
+        self.conn.commit()
+
+    def batches(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Recorded batch jobs, oldest first; ``keys`` parsed into a list.
+
+        Parameters
+        ----------
+        open_only
+            Only jobs whose results were not yet collected.
+        """
+        where = " WHERE collected = 0" if open_only else ""
+        cur = self.conn.execute(f"SELECT * FROM batches{where} ORDER BY created_at, rowid")
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur:
+            rec = dict(zip(names, row, strict=True))
+            rec["keys"] = json.loads(rec["keys"])
+            out.append(rec)
+        return out

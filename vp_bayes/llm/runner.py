@@ -2,7 +2,8 @@
 
 The request list is items x variants x personas x samples. Requests whose key is in the cache
 are skipped; the rest run (async backends: at most ``concurrency`` at once; batched backends:
-``batch_size`` at a time), each answer committed to the cache as it arrives. Requests that
+``batch_size`` at a time; remote backends such as the OpenAI Batch API: all at once, as jobs
+recorded in the cache), each answer committed to the cache as it arrives. Requests that
 fail after the backend's retries are recorded as failures (not answers) and retried next run.
 
 Outputs: the ratings table ``respondent,item_id,variant,sample,rating[,p1..p6,p_valid]`` (one
@@ -177,6 +178,8 @@ def run_requests(
                     results = [err] * len(batch)
                 for req, res in zip(batch, results, strict=True):
                     finished(req, res)
+        elif backend.remote:
+            backend.run_remote(todo, cache, finished)
         else:
             asyncio.run(_run_async(todo, backend, finished))
     finally:

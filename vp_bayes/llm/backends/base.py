@@ -1,17 +1,24 @@
 """What every backend shares: the request, the answer and the backend interface.
 
 A backend is either *async* (``async answer(request) -> Answer``; the runner runs many at once
-under a semaphore) or *batched* (``answer_batch(requests) -> list[Answer | Exception]``; the
-runner feeds it ``batch_size`` requests at a time). Settings that decide an answer are listed
-by :meth:`Backend.identity` and enter the cache key; credentials never do.
+under a semaphore), *batched* (``answer_batch(requests) -> list[Answer | Exception]``; the
+runner feeds it ``batch_size`` requests at a time) or *remote* (``run_remote(requests, cache,
+finished)``: the backend gets every uncached request at once and the open cache, for jobs that
+outlive the process such as the OpenAI Batch API, and calls ``finished`` per request).
+Settings that decide an answer are listed by :meth:`Backend.identity` and enter the cache key;
+credentials never do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vp_bayes.dims import RATING_LABELS
+
+if TYPE_CHECKING:
+    from vp_bayes.llm.cache import RatingCache
 
 #: the six answer phrases ordered by rating 1..6.
 OPTION_PHRASES: tuple[str, ...] = tuple(RATING_LABELS[r] for r in range(1, 7))
@@ -58,6 +65,7 @@ class Backend:
 
     name: ClassVar[str] = "base"
     batched: ClassVar[bool] = False
+    remote: ClassVar[bool] = False
     concurrency: int = 1
     batch_size: int = 1
 
@@ -71,6 +79,15 @@ class Backend:
 
     def answer_batch(self, requests: list[Request]) -> list[Answer | Exception]:
         """Answer several requests (batched backends)."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def run_remote(self, requests: Sequence[Request], cache: RatingCache,
+                   finished: Callable[[Request, Answer | Exception], None]) -> None:
+        """Answer the uncached requests through jobs recorded in ``cache`` (remote backends).
+
+        ``finished(request, answer_or_error)`` is called once per request that is done for this
+        run (an answer, or the error it failed with for good).
+        """
         raise NotImplementedError  # pragma: no cover - interface
 
     async def aclose(self) -> None:
