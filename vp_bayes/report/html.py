@@ -1,10 +1,14 @@
-"""The HTML report: one self-contained ``index.html`` (images inline) plus the PNG files.
+"""The HTML report: one self-contained ``index.html`` plus the PNG files of its raster figures.
 
-Sections (each has an ``id``): ``portraits`` (forest + circular plot per respondent),
-``comparison`` (respondents dodged on one forest), ``selection`` (Bayesian vs correlation
-item selection), ``contrasts`` (demographic contrasts), ``diagnostics`` (convergence, sampler
-and posterior predictive check, with warnings in plain words). The report only reads results;
-it never fits anything.
+Sections (each has an ``id``, in this order): ``summary`` (what was scored, with which model,
+convergence and person-fit warnings, the findings in brief), ``leaderboard`` (respondents x
+values, sortable), ``ranking`` (posterior ranks per value), ``pairs`` (P(a > b) matrix),
+``population`` (each respondent against the fitted participants), ``findings`` (the paper's
+findings retested), ``contrasts`` (demographic contrasts), ``selection`` (Bayesian vs
+correlation item selection), ``diagnostics`` (convergence, sampler, predictive check) and
+``portraits`` (each respondent's forest and circle, collapsed, last). The comparison sections
+are :mod:`vp_bayes.report.sections` (inline SVG); contrasts and the predictive check stay PNG.
+The report only reads results; it never fits anything.
 """
 
 from __future__ import annotations
@@ -12,23 +16,24 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+import xarray as xr
 
 from vp_bayes import __version__, dims
+from vp_bayes.errors import InputError
 from vp_bayes.model.diagnostics import (
     ESS_MIN,
     R_HAT_MAX,
     convergence_problems,
     sampler_summary,
 )
-from vp_bayes.report import plots
+from vp_bayes.report import assets, findings, plots, sections
 from vp_bayes.report.tables import (
     check_contrasts,
     check_portraits,
@@ -41,34 +46,22 @@ if TYPE_CHECKING:
 
     from vp_bayes.model.fit import ItemModel
 
-SECTIONS = ("portraits", "comparison", "selection", "contrasts", "diagnostics")
+SECTIONS = ("summary", "leaderboard", "ranking", "pairs", "population", "findings",
+            "contrasts", "selection", "diagnostics", "portraits")
+COMPARISON_SECTIONS = ("summary", "leaderboard", "ranking", "pairs", "population", "findings",
+                       "portraits")
 SECTION_TITLES = {
-    "portraits": "Value portraits",
-    "comparison": "Respondents compared",
-    "selection": "Item selection: Bayesian vs correlation rule",
+    "summary": "Summary",
+    "leaderboard": "Leaderboard",
+    "ranking": "Ranking per value",
+    "pairs": "Model vs model: P(a > b)",
+    "population": "Against the human population",
+    "findings": "The paper's findings, retested",
     "contrasts": "Demographic contrasts",
+    "selection": "Item selection: Bayesian vs correlation rule",
     "diagnostics": "Fit diagnostics",
+    "portraits": "Value portraits, one by one",
 }
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:24px auto;
-padding:0 20px;color:#222;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:4px;
-margin-top:2em}h3{margin-bottom:.3em}
-nav a{margin-right:14px}
-.meta{color:#555;font-size:.92em}
-.figs{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-.figs figure{flex:1 1 0;min-width:440px}
-figure{margin:0}figure img{max-width:100%;border:1px solid #eee}.figs figure img{width:100%}
-figcaption{font-size:.85em;color:#555}
-table{border-collapse:collapse;font-size:.85em;margin:8px 0}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.warn{background:#fff4e5;border-left:4px solid #e08214;padding:6px 12px;margin:6px 0}
-.ok{background:#edf7ed;border-left:4px solid #1b7837;padding:6px 12px;margin:6px 0}
-.missing{color:#777;font-style:italic}
-details{margin:8px 0}summary{cursor:pointer;color:#2166ac}
-"""
 
 
 @dataclass
@@ -115,7 +108,8 @@ def _table_html(frame: pd.DataFrame, *, index: bool = False, digits: int = 3) ->
         if pd.api.types.is_float_dtype(frame[col]):
             frame[col] = frame[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}g}"
                                         if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}")
-    return frame.to_html(index=index, escape=True, border=0, na_rep="")
+    return ('<div class="scroll">' + frame.to_html(index=index, escape=True, border=0, na_rep="")
+            + "</div>")
 
 
 def _missing(what: str, option: str) -> str:
@@ -149,98 +143,6 @@ def model_selection_table(item_model: ItemModel) -> pd.DataFrame | None:
 
 
 # --------------------------------------------------------------------------- sections
-def _portraits_section(portraits: pd.DataFrame | None, figs: _Figures, scale: str,
-                       max_portraits: int) -> str:
-    if portraits is None:
-        return _missing("portrait table", "--portraits PORTRAITS.csv")
-    mass = plots.table_mass(portraits)
-    respondents = list(dict.fromkeys(portraits["respondent"]))
-    parts = [f"<p>Each respondent's ten values in Schwartz circular order, scored through "
-             f"the item posterior: points are posterior means, bars and bands "
-             f"{plots.mass_phrase(mass)}. Scale: {_e(plots.SCALE_LABELS[scale])}.</p>"]
-    parts += respondent_warnings(portraits)
-    shown = respondents[:max_portraits]
-    if len(respondents) > len(shown):
-        parts.append(f'<p class="warn">Figures are drawn for the first {len(shown)} of '
-                     f"{len(respondents)} respondents; every respondent is in the table "
-                     "below.</p>")
-    for name in tqdm(shown, desc="portrait figures", leave=False):
-        parts.append(f"<h3>{_e(name)}</h3>")
-        forest = figs.add(plots.portrait_forest(portraits, name, scale=scale),
-                          f"portrait_{name}", f"Forest plot of {name}")
-        polar = figs.add(plots.portrait_polar(portraits, name, scale=scale),
-                         f"circle_{name}", f"Circular plot of {name}")
-        parts.append(f'<div class="figs">{forest}{polar}</div>')
-    cols = [c for c in ("respondent", "value", "mean", "lower", "upper", "centered_mean",
-                        "centered_lower", "centered_upper", "percentile", "n_ratings",
-                        "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k",
-                        "reliability", "prior_sensitivity", "tau", "sigma", "ppp_agreement",
-                        "ppp_distribution", "ppp_fit", "misfit")
-            if c in portraits.columns]
-    parts.append(f"<details><summary>Portrait table ({len(portraits)} rows)</summary>"
-                 f"{_table_html(portraits[cols])}</details>")
-    return "\n".join(parts)
-
-
-def respondent_warnings(portraits: pd.DataFrame) -> list[str]:
-    """Warning paragraphs naming respondents the item model does not fit (posterior
-    predictive p below :data:`~vp_bayes.scoring.checks.MISFIT_P`) and prior-sensitive values."""
-    from vp_bayes.scoring.checks import MISFIT_P, SENSITIVE_SHIFT
-
-    out = []
-    if "misfit" in portraits.columns:
-        flags = portraits.drop_duplicates("respondent")
-        bad = flags.loc[flags["misfit"].astype(str).str.lower() == "true", "respondent"]
-        if len(bad):
-            out.append(f'<p class="warn">The item model does not fit {len(bad)} of '
-                       f"{len(flags)} respondent(s) (a posterior predictive p-value below "
-                       f"{MISFIT_P:g}: see the ppp_* columns): {_e(', '.join(map(str, bad)))}. "
-                       "Read their portraits with care.</p>")
-    if "prior_sensitivity" in portraits.columns:
-        sens = portraits[pd.to_numeric(portraits["prior_sensitivity"], errors="coerce")
-                         > SENSITIVE_SHIFT]
-        if len(sens):
-            out.append(f'<p class="warn">{len(sens)} portrait value(s) are prior-sensitive '
-                       f"(power-scaling sensitivity above {SENSITIVE_SHIFT:g}): the prior "
-                       "supplies much of their precision.</p>")
-    return out
-
-
-def comparison_groups(portraits: pd.DataFrame, size: int = 8) -> list[list[str]]:
-    """Respondents to draw together: the models (no persona), then each model with its personas.
-
-    A respondent ``"{model}|{persona}"`` belongs to ``model``; groups with a single respondent
-    are dropped and long groups are cut into chunks of ``size``.
-    """
-    names = list(dict.fromkeys(portraits["respondent"].astype(str)))
-    split = {n: dims.split_respondent(n) for n in names}
-    groups = [[n for n in names if not split[n][1]]]
-    for model in dict.fromkeys(m for m, _ in split.values()):
-        members = [n for n in names if split[n][0] == model]
-        if any(split[n][1] for n in members):
-            groups.append(members)
-    out = []
-    for g in groups:
-        out += [g[i:i + size] for i in range(0, len(g), size)]
-    return [g for g in out if len(g) > 1]
-
-
-def _comparison_section(portraits: pd.DataFrame | None, figs: _Figures, scale: str) -> str:
-    if portraits is None:
-        return _missing("portrait table", "--portraits PORTRAITS.csv")
-    groups = comparison_groups(portraits)
-    if not groups:
-        return '<p class="missing">Only one respondent: nothing to compare.</p>'
-    parts = ["<p>Respondents side by side (the models, then each model with its personas); "
-             "non-overlapping bars are credible differences only roughly - use the contrast "
-             "table for exact statements.</p>"]
-    for g in groups:
-        parts.append(figs.add(plots.compare_forest(portraits, g, scale=scale),
-                              "compare_" + "_".join(g)[:60],
-                              "Compared: " + ", ".join(g)))
-    return "\n".join(parts)
-
-
 def _selection_section(selection: pd.DataFrame | None) -> str:
     if selection is None:
         return _missing("selection comparison", "--selection SELECTION.csv")
@@ -359,28 +261,106 @@ def _fmt(v: Any) -> str:
 
 
 # --------------------------------------------------------------------------- page
+def model_facts(item_model: ItemModel | None) -> dict[str, str]:
+    """The summary's lines about the item model (wave, sampler, convergence bars)."""
+    if item_model is None:
+        return {}
+    sc = item_model.sampler_config
+    return {"Item model": f"wave {item_model.wave_name or '(unnamed)'} (hash "
+                          f"{item_model.wave_hash[:12]}), {sc.sampler}: {sc.chains} chains x "
+                          f"{sc.draws} draws (tune {sc.tune}); thresholds "
+                          f"{item_model.model_config.thresholds}",
+            "Convergence checks": f"R-hat at most {R_HAT_MAX}, bulk and tail ESS at least "
+                                f"{ESS_MIN:.0f}, no divergences"}
+
+
+def _draws_of(portraits: Any, draws: xr.Dataset | None) -> tuple[pd.DataFrame | None,
+                                                                  xr.Dataset | None]:
+    """(table, draws) from a Portraits object, a table, or a table and its draws."""
+    if portraits is not None and not isinstance(portraits, pd.DataFrame):
+        table = getattr(portraits, "table", None)
+        draws = getattr(portraits, "draws", None) if draws is None else draws
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"expected a portrait table or Portraits, got {type(portraits)!r}")
+        return table, draws
+    if portraits is None and draws is not None:
+        from vp_bayes.scoring.portraits import portrait_table
+
+        return portrait_table(draws, float(draws.attrs.get("mass", dims.INTERVAL_MASS))), draws
+    return portraits, draws
+
+
+def build_context(table: pd.DataFrame, draws: xr.Dataset | None, item_model: ItemModel | None,
+                  *, scale: str, compare: Sequence[str] | None = None,
+                  groups: pd.DataFrame | None = None) -> sections.Context:
+    """Everything the comparison sections show, computed once: the leaderboard, ranks and
+    pairs (:func:`vp_bayes.contrasts.models.compare_models`), the human reference and the
+    findings (:mod:`vp_bayes.report.findings`)."""
+    mass = plots.table_mass(table)
+    ctx = sections.Context(table=table, scale=scale, mass=mass,
+                           misfit=sections.misfits(table))
+    if item_model is not None:
+        try:
+            ctx.reference = findings.human_reference(item_model)
+        except InputError as err:
+            ctx.notes.append(f"No human reference: {err}")
+    if draws is None:
+        ctx.compared = [n for n in ctx.respondents if not dims.split_respondent(n)[1]] \
+            or ctx.respondents
+        return ctx
+    from vp_bayes.contrasts.models import compare_models, select_respondents
+
+    ctx.compared = select_respondents(draws, compare)
+    values = [v for v in ctx.values if v in set(map(str, draws[dims.VALUE].values))]
+    ctx.comparison = compare_models(draws, ctx.compared, values=values, scale=scale, mass=mass)
+    if len(ctx.compared) > 1:
+        ctx.priorities = findings.value_priorities(draws, ctx.compared, mass=mass)
+        ctx.paper = findings.paper_ordering(draws, ctx.compared) or None
+        if ctx.reference is not None:
+            ctx.spread = findings.spread_ratio(draws, ctx.reference, ctx.compared,
+                                               scale=scale, mass=mass)
+    if groups is not None:
+        ctx.groups = findings.group_differences(draws, groups, scale=scale, mass=mass)
+    return ctx
+
+
 def write_report(out_dir: str | Path, *, item_model: ItemModel | None = None,
-                 portraits: pd.DataFrame | None = None,
+                 portraits: pd.DataFrame | Any | None = None,
                  contrasts: pd.DataFrame | None = None,
                  selection: pd.DataFrame | None = None,
                  title: str = "vp_bayes report", scale: str = dims.LATENT,
-                 max_portraits: int = 30, sources: dict[str, str] | None = None) -> Path:
-    """Write ``index.html`` and ``figures/*.png`` into ``out_dir``.
+                 max_portraits: int = 30, sources: dict[str, str] | None = None,
+                 draws: xr.Dataset | None = None, compare: Sequence[str] | None = None,
+                 groups: pd.DataFrame | None = None) -> Path:
+    """Write ``index.html`` (self-contained: SVG figures, PNGs inline, one inlined script)
+    and the contrast and predictive-check PNGs into ``figures/``.
 
     Parameters
     ----------
     out_dir
         Report folder (created).
     item_model
-        Fitted item model (diagnostics, predictive check, and a stored selection table).
-    portraits, contrasts, selection
+        Fitted item model: diagnostics, predictive check, a stored selection table, and the
+        fitted participants (the human distribution and spread).
+    portraits
+        The portrait table, or :class:`~vp_bayes.scoring.portraits.Portraits` (table and
+        draws).
+    contrasts, selection
         Tidy result tables (checked as in :mod:`vp_bayes.report.tables`).
     scale
-        Portrait scale to draw: ``"latent"`` or ``"centered"``.
+        Scale of the leaderboard and figures: ``"latent"`` or ``"centered"``.
     max_portraits
-        Respondents that get their own forest and circular figures (all are tabled).
+        Respondents that get their own (collapsed) portrait figures (all are tabled).
     sources
         Input names (e.g. file paths) listed in the page header.
+    draws
+        Portrait draws (``portraits.nc``) when ``portraits`` is a table: ranks, P(a > b) and
+        the findings need them.
+    compare
+        Respondents to rank and compare (default: every model scored without a persona).
+    groups
+        A metadata table ``respondent`` + group columns (e.g. open/closed weights): group
+        differences of the LLMs in the findings.
 
     Returns
     -------
@@ -388,14 +368,13 @@ def write_report(out_dir: str | Path, *, item_model: ItemModel | None = None,
         The ``index.html`` written.
     """
     if scale not in dims.SCALES:
-        from vp_bayes.errors import InputError
-
         raise InputError(f"must be one of {', '.join(dims.SCALES)}", field="scale")
     out_dir = Path(out_dir)
     folder = out_dir / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):  # a rerun replaces the figures of the last run
         old.unlink()
+    portraits, draws = _draws_of(portraits, draws)
     if portraits is not None:
         portraits = check_portraits(portraits)
     if contrasts is not None:
@@ -405,24 +384,59 @@ def write_report(out_dir: str | Path, *, item_model: ItemModel | None = None,
     elif item_model is not None:
         selection = model_selection_table(item_model)
     figs = _Figures(folder)
-    body = {
-        "portraits": _portraits_section(portraits, figs, scale, max_portraits),
-        "comparison": _comparison_section(portraits, figs, scale),
-        "selection": _selection_section(selection),
-        "contrasts": _contrasts_section(contrasts, figs),
-        "diagnostics": _diagnostics_section(item_model, figs),
-    }
+    problems = convergence_problems(item_model) if item_model is not None else None
+    body: dict[str, str] = {}
+    if portraits is None:
+        for s in COMPARISON_SECTIONS:
+            body[s] = _missing("portrait table", "--portraits PORTRAITS.nc")
+    else:
+        ctx = build_context(portraits, draws, item_model, scale=scale, compare=compare,
+                            groups=groups)
+        attrs = dict(draws.attrs) if draws is not None else None
+        body["summary"] = sections.summary_section(ctx, problems=problems,
+                                                   model_facts=model_facts(item_model),
+                                                   draws_attrs=attrs)
+        body["leaderboard"] = sections.leaderboard_section(ctx)
+        body["ranking"] = sections.ranking_section(ctx)
+        body["pairs"] = sections.pairs_section(ctx)
+        body["population"] = sections.population_section(ctx)
+        body["findings"] = sections.findings_section(ctx)
+        body["portraits"] = sections.portraits_section(ctx, max_portraits) + \
+            _portrait_table(portraits)
+    if portraits is None and problems:
+        body["summary"] = "".join(f'<p class="alert">{_e(p)}</p>' for p in problems) + \
+            body["summary"]
+    body["contrasts"] = _contrasts_section(contrasts, figs)
+    body["selection"] = _selection_section(selection)
+    body["diagnostics"] = _diagnostics_section(item_model, figs)
     nav = " ".join(f'<a href="#{s}">{_e(SECTION_TITLES[s])}</a>' for s in SECTIONS)
     listed = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in (sources or {}).items())
-    sections = "\n".join(
-        f'<section id="{s}"><h2>{_e(SECTION_TITLES[s])}</h2>\n{body[s]}\n</section>'
-        for s in SECTIONS)
+    parts = []
+    for s in SECTIONS:
+        inner = f'<h2>{_e(SECTION_TITLES[s])}</h2>\n{body[s]}'
+        if s == "portraits":  # after the comparisons, collapsed
+            inner = (f'<details><summary><h2 style="display:inline">'
+                     f'{_e(SECTION_TITLES[s])}</h2></summary>\n{body[s]}</details>')
+        parts.append(f'<section id="{s}">{inner}\n</section>')
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{_e(title)}</h1><p class=\"meta\">vp_bayes {_e(__version__)}; intervals "
-            f"are equal-tailed; value scores are in human population SD units.</p>"
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{assets.CSS}{sections.heat_css()}</style>"
+            f"</head><body><h1>{_e(title)}</h1><p class=\"meta\">vp_bayes "
+            f"{_e(__version__)}; intervals are equal-tailed; value scores are in human "
+            f"population SD units.</p>"
             f"{'<ul class=meta>' + listed + '</ul>' if listed else ''}<nav>{nav}</nav>"
-            f"{sections}</body></html>\n")
+            + "\n".join(parts) + f"<script>{assets.JS}</script></body></html>\n")
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _portrait_table(portraits: pd.DataFrame) -> str:
+    cols = [c for c in ("respondent", "value", "mean", "lower", "upper", "centered_mean",
+                        "centered_lower", "centered_upper", "percentile", "n_ratings",
+                        "n_unparsed", "n_unknown_items", "ess_fraction", "pareto_k",
+                        "reliability", "prior_sensitivity", "tau", "sigma", "ppp_agreement",
+                        "ppp_distribution", "ppp_fit", "misfit")
+            if c in portraits.columns]
+    return (f"<details><summary>Portrait table ({len(portraits)} rows)</summary>"
+            f"{_table_html(portraits[cols])}</details>")
