@@ -16,7 +16,8 @@ uploaded, and its batch id as soon as the batch is created. A run that finds ope
 holding some of its requests polls them instead of submitting those requests again (a file
 uploaded whose batch was never recorded is looked up among the server's batches, else submitted
 without a new upload). Only a process killed between the server creating a batch and the reply
-arriving can cause a second one.
+arriving can cause a second one. An open batch is resumed by any run that needs one of its
+requests; answers in it to requests that run does not ask for are not stored.
 
 Partial failures: requests answered with an error (error file; except a 4xx other than 408,
 409 and 429, which fails at once as it does online), or left unanswered by an expired, failed or
@@ -38,7 +39,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,8 @@ ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
 #: batch statuses after which nothing changes.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+#: seconds allowed for uploading a request file or downloading a result file (at least).
+TRANSFER_TIMEOUT = 600.0
 #: at most this many pages of ``batches.list`` are searched for a batch of an uploaded file.
 LIST_PAGES = 10
 
@@ -119,7 +122,7 @@ def parse_price(text: str | None) -> tuple[float, float] | None:
     return values[0], values[-1]
 
 
-def request_files(lines: Sequence[tuple[str, bytes]], *, max_requests: int = MAX_FILE_REQUESTS,
+def request_files(lines: Iterable[tuple[str, bytes]], *, max_requests: int = MAX_FILE_REQUESTS,
                   max_bytes: int = MAX_FILE_BYTES) -> Iterator[tuple[list[str], bytes]]:
     """Split ``(key, jsonl_line)`` pairs into files of at most ``max_requests`` lines and
     ``max_bytes`` bytes; yields ``(keys, content)`` per file.
@@ -316,14 +319,15 @@ class OpenAIBatchBackend(OpenAIBackend):
     def _submit(self, requests: Sequence[Request], cache: RatingCache,
                 run: _Run) -> list[dict[str, Any]]:
         rows = []
-        lines = [(r.key, self._line(r)) for r in requests]
+        lines = ((r.key, self._line(r)) for r in requests)
         client = self._client_sync()
         for keys, content in request_files(lines, max_requests=self.max_file_requests,
                                            max_bytes=self.max_file_bytes):
             self.stats.files += 1
             name = f"vp_bayes_batch_{int(time.time())}_{self.stats.files}.jsonl"
             fobj = self._call("uploading the request file", client.files.create,
-                              file=(name, content, "application/jsonl"), purpose="batch")
+                              file=(name, content, "application/jsonl"), purpose="batch",
+                              timeout=max(self.timeout, TRANSFER_TIMEOUT))
             cache.add_batch_file(fobj.id, keys, base_url=self.base_url, model=self.model)
             row = {"input_file_id": fobj.id, "batch_id": None, "keys": keys,
                    "status": "uploaded"}
@@ -411,7 +415,7 @@ class OpenAIBatchBackend(OpenAIBackend):
             if not file_id:
                 continue
             content = self._call("downloading the results", self._client_sync().files.content,
-                                 file_id)
+                                 file_id, timeout=max(self.timeout, TRANSFER_TIMEOUT))
             for line in content.text.splitlines():
                 if line.strip():
                     self._take(line, batch.id, run)
