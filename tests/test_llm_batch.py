@@ -230,6 +230,26 @@ def test_resume_after_a_kill_between_upload_and_recording_the_batch(tmp_path: Pa
         client.close()
 
 
+def test_killed_while_storing_the_results_resumes_without_a_new_batch(tmp_path: Path) -> None:
+    items = _items([f"plain {i}" for i in range(4)])
+    cache_path = tmp_path / "c.sqlite"
+    with BatchServer() as srv:
+        summary, reqs, _ = _run(srv, items, cache_path, ["v1", "v3"])
+        assert summary.done == 8 and len(srv.created) == 1
+        # as if killed after storing 3 of 8 answers: the batch not yet marked collected
+        with RatingCache(cache_path) as cache:
+            kept = {r.key for r in reqs[:3]}
+            cache.conn.execute(f"DELETE FROM answers WHERE key NOT IN "
+                               f"({','.join('?' * len(kept))})", sorted(kept))
+            cache.conn.commit()
+            cache.update_batch(cache.batches()[0]["input_file_id"], collected=False)
+        summary, _, backend = _run(srv, items, cache_path, ["v1", "v3"])
+        assert summary.cached == 3 and summary.done == 5 and summary.failed == 0
+        assert len(srv.created) == 1 and len(srv.uploads) == 1  # the finished batch, read again
+        assert backend.stats.resumed == 1 and backend.stats.created == 0
+        assert sum(srv.answered.values()) == 8
+
+
 # -- partial failures ------------------------------------------------------------------------
 
 
@@ -256,6 +276,31 @@ def test_expired_failed_and_cancelled_batches_resubmit_only_the_missing(tmp_path
             assert "model_not_found" in rows[0]["error"]
             assert len(cache.cached_keys()) == 6
     assert backend.stats.statuses == {"failed": 1, "expired": 1, "cancelled": 1, "completed": 1}
+
+
+def test_a_batch_cancelled_by_someone_else_is_collected_and_the_rest_resubmitted(
+        tmp_path: Path) -> None:
+    import threading
+
+    items = _items([f"plain {i}" for i in range(4)])
+    result: dict[str, object] = {}
+    with BatchServer(plans=["slow:30"]) as srv:
+        def work() -> None:
+            result["summary"], _, _ = _run(srv, items, tmp_path / "c.sqlite", ["v1"])
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        deadline = time.time() + 60
+        while not srv.created and time.time() < deadline:
+            time.sleep(0.02)
+        with openai.OpenAI(base_url=srv.base_url, api_key="x") as client:  # e.g. the dashboard
+            assert client.batches.cancel(srv.created[0]).status == "cancelling"
+        worker.join(60)
+        assert not worker.is_alive()
+        assert result["summary"].done == 4
+        assert [srv.batches[b]["status"] for b in srv.created] == ["cancelled", "completed"]
+        assert [len(srv.input_lines(b)) for b in srv.created] == [4, 2]
+        assert set(srv.answered.values()) == {1} and len(srv.answered) == 4
 
 
 def test_per_request_errors_retried_up_to_the_limit_then_failed(tmp_path: Path) -> None:
