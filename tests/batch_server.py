@@ -26,7 +26,8 @@ than the batch's endpoint, a body without ``model``) fails validation, as the re
 
 ``echo_key=True`` plays a careless server: answers, reported model and fingerprint, error
 lines and batch errors all carry the bearer token it was sent. ``reject=STATUS`` answers every
-files/batches call with that status, echoing the token.
+files/batches call with that status, echoing the token. ``lose_creates=N``: the first N batch
+creations create the batch but answer HTTP 502, as a reply lost on the way would.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ class BatchServer(ScriptedServer):
     """``with BatchServer(plans=["expired"]) as srv: srv.base_url``."""
 
     def __init__(self, *, plans: list[str] | None = None, echo_key: bool = False,
-                 reject: int | None = None, max_lines: int = 50_000, **kwargs: Any) -> None:
+                 reject: int | None = None, max_lines: int = 50_000, lose_creates: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plans = list(plans or [])
         self.echo_key = echo_key
         self.reject = reject
         self.max_lines = max_lines
+        self.lose_creates = lose_creates
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []  # batch ids in creation order
@@ -279,6 +282,9 @@ class BatchServer(ScriptedServer):
                 b["request_counts"]["total"] = len(lines)
                 self.batches[bid] = b
                 self.created.append(bid)
+                if self.lose_creates > 0:  # created, but the reply is lost
+                    self.lose_creates -= 1
+                    return 502, {"error": {"message": "bad gateway"}}
                 return 200, self._batch_obj(b)
             if method == "GET" and len(path) == 1:
                 limit = int(parse_qs(query).get("limit", ["20"])[0])

@@ -250,6 +250,17 @@ def test_killed_while_storing_the_results_resumes_without_a_new_batch(tmp_path: 
         assert sum(srv.answered.values()) == 8
 
 
+def test_a_lost_create_reply_does_not_create_a_second_batch(tmp_path: Path) -> None:
+    items = _items(["a", "b"])
+    with BatchServer(lose_creates=1) as srv:
+        summary, _, backend = _run(srv, items, tmp_path / "c.sqlite", ["v1"])
+        assert summary.done == 2
+        assert len(srv.created) == 1  # found by listing the batches, not created again
+        assert any(p.startswith("/v1/batches?") for p in srv.paths)
+        with RatingCache(tmp_path / "c.sqlite") as cache:
+            assert [r["batch_id"] for r in cache.batches()] == srv.created
+
+
 # -- partial failures ------------------------------------------------------------------------
 
 

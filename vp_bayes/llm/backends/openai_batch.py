@@ -16,7 +16,8 @@ uploaded, and its batch id as soon as the batch is created. A run that finds ope
 holding some of its requests polls them instead of submitting those requests again (a file
 uploaded whose batch was never recorded is looked up among the server's batches, else submitted
 without a new upload). Only a process killed between the server creating a batch and the reply
-arriving can cause a second one. An open batch is resumed by any run that needs one of its
+arriving can cause a second one (a creation that timed out or got a 5xx is looked up the same
+way before it is retried). An open batch is resumed by any run that needs one of its
 requests; answers in it to requests that run does not ask for are not stored.
 
 Partial failures: requests answered with an error (error file; except a 4xx other than 408,
@@ -252,8 +253,13 @@ class OpenAIBatchBackend(OpenAIBackend):
         if self._log is not None:
             self._log(_one_line(text, 500))
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` with retries of transient errors; :class:`BatchError` else."""
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any,
+              recover: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with retries of transient errors; :class:`BatchError` else.
+
+        ``recover``, if given, runs before each retry; a result other than ``None`` is returned
+        instead of retrying (a batch the server created although its reply was lost).
+        """
         last: Exception | None = None
         for attempt in range(self.max_retries + 1):
             try:
@@ -271,6 +277,9 @@ class OpenAIBatchBackend(OpenAIBackend):
                                  f"{_one_line(str(err), 200)}") from None
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, last))
+                found = recover() if recover is not None else None
+                if found is not None:
+                    return found
         raise BatchError(f"OpenAI Batch API: {what} failed after {self.max_retries + 1} "
                          f"attempts: {type(last).__name__}: {_one_line(_message(last), 200)}")
 
@@ -340,7 +349,8 @@ class OpenAIBatchBackend(OpenAIBackend):
     def _create(self, row: dict[str, Any], cache: RatingCache) -> None:
         batch = self._call("creating the batch", self._client_sync().batches.create,
                            input_file_id=row["input_file_id"], endpoint=ENDPOINT,
-                           completion_window=COMPLETION_WINDOW, metadata={"client": "vp_bayes"})
+                           completion_window=COMPLETION_WINDOW, metadata={"client": "vp_bayes"},
+                           recover=lambda: self._find_batch(row["input_file_id"]))
         cache.update_batch(row["input_file_id"], batch_id=batch.id, status=batch.status)
         row.update(batch_id=batch.id, status=batch.status)
         self.stats.created += 1
