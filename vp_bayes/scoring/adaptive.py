@@ -1,0 +1,556 @@
+r"""Adaptive item selection: which (item, variant) requests to send next, and when to stop.
+
+An LLM's portrait from all 520 items x 6 variants costs 3,120 requests. Most of them add
+little: the six variant ratings of an item share the respondent's item deviation ``e_j``, and
+items differ in how much they load on the values. :class:`AdaptiveDesign` chooses the next
+batch of requests by the expected reduction of the posterior variance of the values under the
+default scoring model (:mod:`.marginal`), and says when to stop.
+
+The current posterior. The respondent's ratings so far define the marginal target of the
+default scoring (item parameters Gaussian and integrated, the respondent's item deviation
+``tau`` and noise ``sigma`` integrated with the values); its mode is found by Newton (warm
+started at the previous batch's mode) and its Laplace covariance ``Sigma`` (the inverse
+negative Hessian) is the current posterior of ``x = (theta, alpha, tau, log sigma)``. With no
+ratings it is the prior.
+
+Expected information of item j. At the mode, the item's linear predictor is
+``eta_j = mu_j + s_j u``, ``mu_j = m_j . (theta, 1) + alpha`` with the item's posterior-mean
+parameters ``m_j``, and ``s_j^2 = (theta, 1)' C_j (theta, 1) + E[tau^2]`` the variance of what
+all its ratings share (the item parameters' uncertainty and the respondent's item deviation).
+One rating's Fisher information about ``eta`` is, for the cumulative logit with scale sigma,
+``I(eta) = sum_k (dp_k / d eta)^2 / p_k``; averaged over the item's plausible ``eta``
+(Gauss-Hermite, ``eta ~ N(mu_j, s_j^2 + a_j' Sigma a_j)``) it is ``I_j``. ``n`` ratings of
+the item, sharing ``u``, carry information about ``mu_j`` of (random-effect formula)::
+
+    h_j(n) = n I_j / (1 + n I_j s_j^2)
+
+so a second variant of an item adds ``h_j(2) - h_j(1) < h_j(1)``: less than a new item of the
+same quality whenever ``s_j^2 > 0``. The direction is ``a_j = d mu_j / d (theta, alpha) =
+(m_j, 1)``.
+
+Greedy batch. Each pick adds ``k`` requests (``variants_per_pick``) of one item; its gain is
+the weighted reduction of the values' posterior variances by the rank-one update
+``Sigma - dh Sigma a a' Sigma / (1 + dh a' Sigma a)``, ``dh = h_j(n_j + k) - h_j(n_j)``, per
+request. The best item is taken, ``Sigma`` and ``n_j`` are updated as if its ratings had
+arrived, and so on until the batch is full (sequential D/A-optimal design with a fixed
+linearisation point; the next batch starts from the real posterior). The weights are
+``1 / Var(theta_v)`` at the batch's start (relative variance reduction: a value whose
+posterior is already narrow is not favoured for its scale). Which variants of an item:
+variants are exchangeable under the default model (no variant offsets), so an item gets the
+variant least used so far over all items (ties broken by :func:`variant_order`): every
+wording and option order is asked about equally often, as in the full design, where variant
+offsets cancel. The choice depends only on the answers so far, so a resumed run continues
+the same way.
+
+Stopping. :meth:`AdaptiveDesign.step` stops when every value's Laplace posterior SD is at most
+``target_sd``, when ``budget`` requests have been spent, or when the pool is empty. The
+portrait itself is then the default scoring (:func:`vp_bayes.scoring.score`) of the collected
+ratings, not this approximation. ``benchmarks/adaptive_replay.py`` measures the design on the
+27 released LLMs (``docs/scoring.md``, "Adaptive collection").
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from vp_bayes.dims import ITEM_ID
+from vp_bayes.errors import InputError
+from vp_bayes.scoring.laplace import (
+    MAX_LOG_SCALE,
+    PRIOR_SCALE,
+    TAU_SCALE,
+    RespondentData,
+    find_modes,
+    make_problem,
+)
+from vp_bayes.scoring.marginal import MarginalProblem
+from vp_bayes.scoring.portraits import POOLED, respondent_data
+from vp_bayes.scoring.posterior import ItemDraws, item_draws
+
+BATCH_SIZE = 40  # requests per batch (enough to keep a concurrent backend busy)
+TARGET_SD = 0.6  # stop when every value's posterior SD is at most this (human SDs)
+BUDGET = 780  # stop after this many requests (a quarter of 520 items x 6 variants)
+VARIANTS_PER_PICK = 1  # ratings of an item added per pick (1: one variant at a time)
+CRITERIA = ("relative", "total")  # weights of the values' variance reductions
+INFO_NODES = 9  # Gauss-Hermite nodes averaging one rating's information over eta
+
+
+def variant_order(item_id: str, variants: Sequence[str]) -> list[str]:
+    """The order in which an item's variants are asked: by the CRC-32 of ``item|variant``.
+
+    Stateless (asking one variant leaves the order of the others as it was, so a resumed run
+    continues the same way) and, over many items, every wording and option order comes first
+    equally often in expectation.
+    """
+    return sorted(variants, key=lambda v: (zlib.crc32(f"{item_id}|{v}".encode()), v))
+
+
+def rating_information(eta: np.ndarray, cuts: np.ndarray, sigma: float) -> np.ndarray:
+    """Fisher information of one cumulative-logit rating about its predictor ``eta``.
+
+    Parameters
+    ----------
+    eta
+        Predictors, shape (...,) matching ``cuts``' leading shape after broadcasting.
+    cuts
+        Cutpoints (..., K-1), increasing.
+    sigma
+        Scale of the rating noise (the latent rating is ``eta + sigma * logistic``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``sum_k (dp_k / d eta)^2 / p_k``, shape of ``eta``.
+    """
+    z = (cuts - eta[..., None]) / sigma  # (..., K-1)
+    cdf = expit(z)
+    dens = cdf * (1.0 - cdf)
+    shape = z.shape[:-1] + (1,)
+    cdf = np.concatenate([np.zeros(shape), cdf, np.ones(shape)], axis=-1)
+    dens = np.concatenate([np.zeros(shape), dens, np.zeros(shape)], axis=-1)
+    p = np.maximum(np.diff(cdf, axis=-1), 1e-300)
+    dp = -np.diff(dens, axis=-1) / sigma
+    return (dp**2 / p).sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """The Laplace approximation of a respondent's current posterior (default scoring target).
+
+    Attributes
+    ----------
+    mode
+        (D,) the mode of ``x = (theta, alpha, tau / TAU_SCALE, log sigma)``.
+    cov
+        (D, D) inverse negative Hessian at the mode.
+    values
+        Value names (the first V entries of x).
+    n_ratings
+        Usable ratings it is based on.
+    """
+
+    mode: np.ndarray
+    cov: np.ndarray
+    values: tuple[str, ...]
+    n_ratings: int
+
+    @property
+    def mean(self) -> pd.Series:
+        """Posterior mode of each value (human SDs)."""
+        return pd.Series(self.mode[: len(self.values)], index=list(self.values), name="mean")
+
+    @property
+    def sd(self) -> pd.Series:
+        """Laplace posterior SD of each value (human SDs)."""
+        v = len(self.values)
+        return pd.Series(np.sqrt(np.diag(self.cov)[:v]), index=list(self.values), name="sd")
+
+
+@dataclass(frozen=True)
+class AdaptiveStep:
+    """What :meth:`AdaptiveDesign.step` decided.
+
+    Attributes
+    ----------
+    batch
+        The next requests, ``item_id, variant`` (empty when stopping).
+    posterior
+        The current posterior (Laplace) the choice was made under.
+    stop
+        True when no more requests should be sent.
+    reason
+        ``"target"`` (every value's SD at most the target), ``"budget"``, ``"exhausted"``
+        (nothing left to ask) or ``""`` (not stopping).
+    n_asked
+        Requests spent before this batch.
+    expected_sd
+        The values' SDs expected after the batch's ratings (the greedy design's prediction).
+    """
+
+    batch: pd.DataFrame
+    posterior: Posterior
+    stop: bool
+    reason: str
+    n_asked: int
+    expected_sd: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+
+
+class _WarmStart:
+    """A scoring target whose Newton search starts at a given point (the previous mode)."""
+
+    def __init__(self, target: MarginalProblem, x0: np.ndarray) -> None:
+        self.target, self.x0 = target, x0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    def start(self) -> np.ndarray:
+        return self.x0[None].copy()
+
+
+class AdaptiveDesign:
+    """Chooses a respondent's next requests by expected posterior variance reduction.
+
+    Parameters
+    ----------
+    draws
+        Item-parameter draws (:func:`~vp_bayes.scoring.posterior.item_draws`), or a fitted
+        item model (200 draws are read).
+    batch_size
+        Requests per batch.
+    target_sd
+        Stop when every value's posterior SD (Laplace) is at most this; ``None``: only the
+        budget stops.
+    budget
+        Stop after this many requests; ``None``: only the target (or an empty pool) stops.
+    variants_per_pick
+        Ratings of an item asked together (1: one variant at a time, the design's choice
+        between a new item and another variant of an asked one; 6: all variants at once).
+    criterion
+        ``"relative"``: maximise the sum over values of the variance reduction divided by the
+        value's current variance; ``"total"``: the plain sum (A-optimality).
+    prior_scale
+        The scoring prior's scale (as in :func:`~vp_bayes.scoring.score`).
+
+    Examples
+    --------
+    >>> design = AdaptiveDesign(draws, batch_size=40, target_sd=0.6, budget=780)
+    >>> step = design.step(ratings_so_far, pool)   # pool: item_id, variant not yet asked
+    >>> step.batch                                 # send these; repeat until step.stop
+    """
+
+    def __init__(self, draws: ItemDraws | Any, *, batch_size: int = BATCH_SIZE,
+                 target_sd: float | None = TARGET_SD, budget: int | None = BUDGET,
+                 variants_per_pick: int = VARIANTS_PER_PICK, criterion: str = "relative",
+                 prior_scale: float = PRIOR_SCALE) -> None:
+        if not isinstance(draws, ItemDraws):
+            draws = item_draws(draws, 200)
+        if batch_size < 1:
+            raise InputError(f"must be at least 1, got {batch_size}", field="batch_size")
+        if variants_per_pick < 1:
+            raise InputError(f"must be at least 1, got {variants_per_pick}",
+                             field="variants_per_pick")
+        if target_sd is not None and not target_sd > 0:
+            raise InputError("must be positive", field="target_sd")
+        if budget is not None and budget < 0:
+            raise InputError(f"must not be negative, got {budget}", field="budget")
+        if criterion not in CRITERIA:
+            raise InputError(f"unknown criterion {criterion!r} (known: {', '.join(CRITERIA)})",
+                             field="criterion")
+        if not prior_scale > 0:
+            raise InputError("must be positive", field="prior_scale")
+        self.draws = draws
+        self.batch_size, self.target_sd, self.budget = batch_size, target_sd, budget
+        self.variants_per_pick, self.criterion = variants_per_pick, criterion
+        self.prior_scale = prior_scale
+        self._lookup = {item: j for j, item in enumerate(draws.items)}
+        self._mean, self._cov, self._cuts = self._item_moments()
+        self._x0: np.ndarray | None = None
+        t, w = np.polynomial.hermite_e.hermegauss(INFO_NODES)
+        self._gh = (t, w / w.sum())
+
+    # -- item parameters -------------------------------------------------------------------
+    def _item_moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior mean (J, V+1) and covariance (J, V+1, V+1) of every item's ``(beta_j,
+        b_j)`` and its cutpoints (J, K-1), as the default scoring target integrates them."""
+        draws = self.draws
+        n_items, k = len(draws.items), draws.n_categories
+        every = RespondentData(np.arange(n_items), np.ones((n_items, 1, k)), (POOLED,))
+        target = MarginalProblem.from_problem(
+            make_problem(draws, every, False, self.prior_scale, True), draws.shared_thresholds)
+        cuts = target.upper.reshape(n_items, k)[:, : k - 1]  # upper cut of categories 1..K-1
+        return target.mean, target.cov, cuts
+
+    # -- the current posterior -------------------------------------------------------------
+    def posterior(self, ratings: pd.DataFrame | None) -> Posterior:
+        """Laplace approximation of the respondent's posterior given ``ratings`` so far.
+
+        ``ratings``: rows ``item_id, variant, rating[, p1..pK]`` of one respondent (NaN
+        ratings are unparsed and skipped; unknown items are not used); ``None`` or empty:
+        the prior.
+        """
+        draws = self.draws
+        if ratings is None or not len(ratings):
+            data = RespondentData(np.zeros(0, dtype=int),
+                                  np.zeros((0, 1, draws.n_categories)), (POOLED,))
+        else:
+            data, _ = respondent_data(ratings, draws)
+        target = MarginalProblem.from_problem(
+            make_problem(draws, data, False, self.prior_scale, True), draws.shared_thresholds)
+        start = self._x0 if self._x0 is not None and self._x0.size == target.size else None
+        mode, neg_hess, _ = find_modes(target if start is None else _WarmStart(target, start))
+        self._x0 = mode[0]
+        cov = np.linalg.inv(neg_hess[0])
+        return Posterior(mode[0], 0.5 * (cov + cov.T), draws.values, int(data.n_weight))
+
+    # -- expected information --------------------------------------------------------------
+    def item_information(self, post: Posterior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per item at the current posterior: one rating's expected information ``I_j`` about
+        the item's predictor, the shared variance ``s_j^2`` and the direction ``a_j``
+        (J, P) in (theta[, alpha]) (P = V + 1 with a response style)."""
+        draws = self.draws
+        v = len(draws.values)
+        has_alpha = draws.sigma_alpha is not None
+        x = post.mode
+        t1 = np.r_[x[:v], 1.0]
+        mu = self._mean @ t1 + (x[v] if has_alpha else 0.0)
+        var_param = np.maximum(np.einsum("v,jvw,w->j", t1, self._cov, t1), 0.0)
+        tau_i = x.size - 2  # layout: ..., tau / TAU_SCALE, log sigma
+        tau2 = TAU_SCALE**2 * (x[tau_i] ** 2 + post.cov[tau_i, tau_i])
+        sigma = math.exp(float(np.clip(x[-1], -MAX_LOG_SCALE, MAX_LOG_SCALE)))
+        p = v + int(has_alpha)
+        a = np.concatenate([self._mean[:, :v], np.ones((len(mu), 1))], axis=1)[:, :p]
+        spread = np.sqrt(var_param + tau2 + np.einsum("jp,pq,jq->j", a, post.cov[:p, :p], a))
+        t, w = self._gh
+        eta = mu[:, None] + spread[:, None] * t[None]  # (J, Q)
+        info = rating_information(eta, self._cuts[:, None, :], sigma) @ w
+        return info, var_param + tau2, a
+
+    # -- one step --------------------------------------------------------------------------
+    def step(self, ratings: pd.DataFrame | None, pool: pd.DataFrame,
+             n_asked: int | None = None) -> AdaptiveStep:
+        """The current posterior, whether to stop, and otherwise the next batch.
+
+        Parameters
+        ----------
+        ratings
+            The respondent's answers so far (``item_id, variant, rating[, p1..pK]``).
+        pool
+            The requests not yet asked, ``item_id, variant`` (items unknown to the model are
+            never chosen).
+        n_asked
+            Requests spent so far (default: the rows of ``ratings``, unparsed ones included).
+
+        Returns
+        -------
+        AdaptiveStep
+        """
+        n_asked = (0 if ratings is None else len(ratings)) if n_asked is None else n_asked
+        post = self.posterior(ratings)
+        empty = pd.DataFrame({ITEM_ID: pd.Series(dtype=str), "variant": pd.Series(dtype=str)})
+        reason = ""
+        room = self.batch_size if self.budget is None else min(self.batch_size,
+                                                                self.budget - n_asked)
+        if self.target_sd is not None and bool((post.sd <= self.target_sd).all()):
+            reason = "target"
+        elif room <= 0:
+            reason = "budget"
+        if reason:
+            return AdaptiveStep(empty, post, True, reason, n_asked, post.sd)
+        batch, expected = self.choose(post, ratings, pool, room)
+        if not len(batch):
+            return AdaptiveStep(empty, post, True, "exhausted", n_asked, post.sd)
+        return AdaptiveStep(batch, post, False, "", n_asked, expected)
+
+    def choose(self, post: Posterior, ratings: pd.DataFrame | None, pool: pd.DataFrame,
+               size: int) -> tuple[pd.DataFrame, pd.Series]:
+        """Greedy batch of ``size`` requests from ``pool`` under ``post`` (see the module doc)
+        and the values' SDs expected after it."""
+        v = len(self.draws.values)
+        pos = pool[ITEM_ID].astype(str).map(self._lookup)
+        known = pool[pos.notna().to_numpy()]
+        if not len(known) or size <= 0:
+            return known.iloc[:0][[ITEM_ID, "variant"]], post.sd
+        by_item: dict[int, list[str]] = {}
+        for variant, j in zip(known["variant"].astype(str), pos.dropna().astype(int),
+                              strict=True):
+            by_item.setdefault(j, []).append(variant)
+        cand = np.fromiter(by_item, dtype=int)
+        left = np.array([len(by_item[j]) for j in cand])
+        done = np.zeros(len(self.draws.items))
+        if ratings is not None and len(ratings):
+            rated = ratings[ratings["rating"].notna()] if "rating" in ratings else ratings
+            counts = rated[ITEM_ID].astype(str).map(self._lookup).dropna().astype(int)
+            np.add.at(done, counts.to_numpy(), 1.0)
+        n = done[cand].copy()
+        info, shared, a_all = self.item_information(post)
+        info, shared, a = info[cand], shared[cand], a_all[cand]
+        p = a.shape[1]
+        cov = post.cov[:p, :p].copy()
+        weight = np.zeros(p)
+        weight[:v] = 1.0 / np.diag(cov)[:v] if self.criterion == "relative" else 1.0
+
+        def h(m: np.ndarray) -> np.ndarray:
+            return m * info / (1.0 + m * info * shared)
+
+        taken = np.zeros(len(cand), dtype=int)
+        picks: list[tuple[int, int]] = []
+        total = 0
+        while total < size:
+            k = np.minimum(np.minimum(self.variants_per_pick, left - taken), size - total)
+            dh = np.where(k > 0, h(n + k) - h(n), 0.0)
+            c = a @ cov  # (C, P): Sigma a_j
+            q = np.einsum("cp,cp->c", c, a)
+            gain = dh * (c**2 @ weight) / (1.0 + dh * q) / np.maximum(k, 1)
+            best = int(np.argmax(gain))
+            if not gain[best] > 0:
+                break
+            cov -= dh[best] * np.outer(c[best], c[best]) / (1.0 + dh[best] * q[best])
+            n[best] += k[best]
+            taken[best] += k[best]
+            total += int(k[best])
+            picks.append((best, int(k[best])))
+        # variants: the item's least used so far over all items (ties: variant_order), so
+        # every wording and option order is asked about equally often
+        used: dict[str, int] = {}
+        if ratings is not None and len(ratings):
+            used.update(ratings["variant"].astype(str).value_counts().to_dict())
+        rows = []
+        for i, k in picks:
+            item = self.draws.items[cand[i]]
+            order = variant_order(item, by_item[cand[i]])
+            chosen = sorted(order, key=lambda var: used.get(var, 0))[:k]  # stable
+            for var in chosen:
+                by_item[cand[i]].remove(var)
+                used[var] = used.get(var, 0) + 1
+                rows.append((item, var))
+        batch = pd.DataFrame(rows, columns=[ITEM_ID, "variant"])
+        expected = pd.Series(np.sqrt(np.maximum(np.diag(cov)[:v], 0.0)),
+                             index=list(self.draws.values), name="sd")
+        return batch, expected
+
+
+def next_items(item_model: Any, ratings: pd.DataFrame | None, pool: pd.DataFrame, *,
+               n_asked: int | None = None, **options: Any) -> AdaptiveStep:
+    """One adaptive step in one call: the respondent's next batch of requests (or stop).
+
+    Builds an :class:`AdaptiveDesign` (``options``: ``batch_size``, ``target_sd``, ``budget``,
+    ``variants_per_pick``, ``criterion``, ``prior_scale``) from ``item_model`` (a fitted item
+    model or its :class:`~vp_bayes.scoring.posterior.ItemDraws`) and calls its
+    :meth:`~AdaptiveDesign.step`. In a loop, keep one design (it caches the item moments and
+    warm-starts Newton at the previous mode).
+    """
+    return AdaptiveDesign(item_model, **options).step(ratings, pool, n_asked)
+
+
+ORDERS = ("adaptive", "random")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An adaptive (or random) collection replayed against a complete rating table.
+
+    Attributes
+    ----------
+    asked
+        The requests in the order asked, with the oracle's answers and ``batch`` (0-based).
+    batches
+        One row per batch: ``batch, n_asked`` (after it), ``seconds`` (choosing it),
+        ``reason`` (why the design stopped after it, else ""), and the Laplace SD of each
+        value before the batch (``sd_<value>``).
+    stopped
+        Why the replay ended: the design's reason, ``"check"`` (the callback said so),
+        ``"max_requests"`` or ``"exhausted"``.
+    """
+
+    asked: pd.DataFrame
+    batches: pd.DataFrame
+    stopped: str
+
+
+def replay(design: AdaptiveDesign, answers: pd.DataFrame, *, order: str = "adaptive",
+           seed: int = 0, max_requests: int | None = None,
+           check: Any = None) -> Replay:
+    """Replay a collection against one respondent's complete ratings (the oracle).
+
+    Parameters
+    ----------
+    design
+        The adaptive design (its ``batch_size``; with ``order="adaptive"`` also its target
+        and budget).
+    answers
+        Every request's answer, ``item_id, variant, rating[, p1..pK]``, one row per (item,
+        variant).
+    order
+        ``"adaptive"``: :meth:`AdaptiveDesign.step` chooses; ``"random"``: a random order of
+        all requests (``seed``), in batches of ``design.batch_size``.
+    max_requests
+        Stop after this many requests.
+    check
+        Called with the answers collected so far after every batch; a true return ends the
+        replay (e.g. a tolerance check against the full-data portrait).
+
+    Returns
+    -------
+    Replay
+    """
+    import time
+
+    if order not in ORDERS:
+        raise InputError(f"unknown order {order!r} (known: {', '.join(ORDERS)})", field="order")
+    table = answers.reset_index(drop=True).astype({ITEM_ID: str, "variant": str})
+    if table.duplicated([ITEM_ID, "variant"]).any():
+        raise InputError("more than one answer per (item_id, variant)", field=ITEM_ID)
+    row_of = {key: i for i, key in enumerate(zip(table[ITEM_ID], table["variant"],
+                                                 strict=True))}
+    remaining = np.ones(len(table), dtype=bool)
+    perm = np.random.default_rng(seed).permutation(len(table))
+    limit = len(table) if max_requests is None else min(max_requests, len(table))
+    picked: list[np.ndarray] = []
+    records: list[dict[str, Any]] = []
+    stopped = ""
+    design._x0 = None  # a new respondent: Newton from the default start
+    while True:
+        asked = table.iloc[np.concatenate(picked)] if picked else table.iloc[:0]
+        n_asked = len(asked)
+        t0 = time.perf_counter()
+        room = min(design.batch_size, limit - n_asked)
+        if order == "adaptive":
+            pool = table.loc[remaining, [ITEM_ID, "variant"]]
+            step = design.step(asked, pool, n_asked)
+            rows = np.array([row_of[k] for k in zip(step.batch[ITEM_ID], step.batch["variant"],
+                                                    strict=True)], dtype=int)[:max(room, 0)]
+            sd, reason = step.posterior.sd, step.reason
+        else:
+            rows = perm[n_asked:n_asked + max(room, 0)]
+            sd, reason = pd.Series(dtype=float), ""
+        seconds = time.perf_counter() - t0
+        records.append({"batch": len(picked), "n_asked": n_asked + len(rows),
+                        "seconds": seconds, "reason": reason,
+                        **{f"sd_{k}": float(x) for k, x in sd.items()}})
+        if reason:
+            stopped = reason
+            records[-1]["n_asked"] = n_asked
+            break
+        if not len(rows):
+            stopped = "max_requests" if n_asked >= limit else "exhausted"
+            records[-1]["n_asked"] = n_asked
+            break
+        remaining[rows] = False
+        picked.append(rows)
+        if check is not None and check(table.iloc[np.concatenate(picked)]):
+            stopped = "check"
+            break
+    idx = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
+    out = table.iloc[idx].copy()
+    out["batch"] = np.repeat(np.arange(len(picked)), [len(p) for p in picked]) \
+        if picked else np.zeros(0, dtype=int)
+    return Replay(out.reset_index(drop=True), pd.DataFrame(records), stopped)
+
+
+def within_tolerance(theta: np.ndarray, full_theta: np.ndarray, *, mean_tol: float = 0.25,
+                     width_ratio: float = 1.25, mass: float = 0.9) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """Per value: is a portrait within tolerance of the full-data portrait?
+
+    ``theta`` and ``full_theta`` are posterior samples (N, V) (human SDs). Returns two boolean
+    arrays (V,): the posterior mean is within ``mean_tol`` of the full-data mean; the
+    equal-tailed ``mass`` interval is at most ``width_ratio`` times the full-data width. A
+    value is within tolerance when both hold.
+    """
+    q = [(1 - mass) / 2, (1 + mass) / 2]
+
+    def width(x: np.ndarray) -> np.ndarray:
+        lo, hi = np.quantile(x, q, axis=0)
+        return hi - lo
+
+    close = np.abs(theta.mean(axis=0) - full_theta.mean(axis=0)) <= mean_tol
+    return close, width(theta) <= width_ratio * width(full_theta)
