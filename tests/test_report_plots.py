@@ -232,3 +232,26 @@ def test_nineteen_values_fit_without_overlaps():
     labels = [t.get_text().replace("\n", "") for t in polar.axes[0].get_xticklabels()]
     assert labels == [plots.value_label(v) for v in dims.VALUES_19]
     assert polar.get_supylabel().startswith("radius")
+
+
+def test_contrast_panels_share_x_and_mark_credible_biases():
+    """The contrast figure: one x range in every panel; a bias whose interval excludes 0 is
+    drawn filled (its own legend entry), the others hollow."""
+    from vp_bayes.report.contrast_plots import CREDIBLE, plot_contrasts
+
+    table = fake.contrasts()
+    fig = plot_contrasts(table)
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+    assert len(shown) == 4  # gender (1 pair) + age (3 pairs), one model
+    assert len({ax.get_xlim() for ax in shown}) == 1
+    bias = table[table["source"] == "bias"]
+    n_credible = int(((bias["lower"] > 0) | (bias["upper"] < 0)).sum())
+    assert 0 < n_credible < len(bias)  # the fake table has both kinds
+    filled = 0
+    for ax in shown:
+        for bars in ax.containers:  # one errorbar container per drawn group
+            if bars.get_label() == f"bias, {CREDIBLE}":
+                filled += len(bars.lines[0].get_xdata())
+    assert filled == n_credible
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert f"bias, {CREDIBLE}" in labels and "bias" in labels

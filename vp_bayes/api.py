@@ -237,6 +237,7 @@ def report(
     title: str = "vp_bayes report",
     scale: str = LATENT,
     max_portraits: int = 30,
+    compare: list[str] | None = None,
 ) -> Path:
     """Write the self-contained HTML report (``vp-bayes report``).
 
@@ -263,6 +264,10 @@ def report(
         Portrait scale drawn: ``latent`` or ``centered``.
     max_portraits
         Respondents drawn one by one (all are tabled).
+    compare
+        Respondents ranked and compared (default: every model scored without a persona);
+        ranks, P(a > b) and the findings need portrait draws (:class:`Portraits` or a
+        ``.nc`` file, or a table file with its ``.nc`` beside it).
 
     Returns
     -------
@@ -288,11 +293,16 @@ def report(
         from vp_bayes.selection.bayes import compare_selection, posterior_selection
 
         selection = compare_selection(posterior_selection(item_model), selection)
+    draws = getattr(portraits, "draws", None)  # ranks, P(a > b) and findings need draws
+    if isinstance(portraits, str | Path):
+        from vp_bayes.report.tables import read_portrait_draws
+
+        draws = read_portrait_draws(portraits)
     return write_report(out_dir, item_model=item_model,
                         portraits=_as_table(portraits, read_portraits),
                         contrasts=_as_table(contrasts, read_contrasts), selection=selection,
                         title=title, scale=scale, max_portraits=max_portraits,
-                        sources=sources)
+                        sources=sources, draws=draws, compare=compare)
 
 
 def _tag_summary(tags: pd.DataFrame) -> pd.DataFrame:

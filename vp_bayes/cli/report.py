@@ -31,11 +31,24 @@ def report(
                                     "scale) or centered (minus the respondent's mean value)."),
     max_portraits: int = typer.Option(30, min=0,
                                       help="Respondents drawn one by one (all are tabled)."),
+    compare: list[str] | None = typer.Option(
+        None, "--compare", metavar="RESPONDENT", help="Respondent to rank and compare (repeat; "
+        "default: every model scored without a persona)."),
+    groups: Path | None = typer.Option(
+        None, "--groups", help="Metadata table: respondent + group columns (e.g. weights: "
+        "open/closed); their differences join the findings."),
 ) -> None:
-    """Write a self-contained HTML report: portraits, comparisons, selection, contrasts, fit."""
+    """Write a self-contained HTML report: summary, leaderboard, ranks, P(a > b), LLMs against
+    the human population, the paper's findings retested, contrasts, selection, fit."""
     from vp_bayes.errors import InputError
     from vp_bayes.report.html import write_report
-    from vp_bayes.report.tables import read_contrasts, read_portraits, read_selection
+    from vp_bayes.report.tables import (
+        read_contrasts,
+        read_groups,
+        read_portrait_draws,
+        read_portraits,
+        read_selection,
+    )
 
     if all(x is None for x in (model, portraits, contrasts, selection)):
         raise InputError("nothing to report: give MODEL.nc and/or --portraits, --contrasts, "
@@ -58,7 +71,11 @@ def report(
                        "(no portrait draws with the model's wave hash beside it)", err=True)
     sources = {name: str(path) for name, path in (
         ("model", model), ("portraits", portraits), ("contrasts", contrasts),
-        ("selection", selection)) if path is not None}
+        ("selection", selection), ("groups", groups)) if path is not None}
+    draws = None if portraits is None else read_portrait_draws(portraits)
+    if portraits is not None and draws is None:
+        typer.echo(f"warning: no portrait draws beside {portraits} (PORTRAITS.nc): the report "
+                   "has no ranks, P(a > b) or findings", err=True)
     index = write_report(
         out,
         item_model=item_model,
@@ -66,6 +83,9 @@ def report(
         contrasts=None if contrasts is None else read_contrasts(contrasts),
         selection=None if selection is None else read_selection(selection),
         title=title, scale=scale.value, max_portraits=max_portraits, sources=sources,
+        draws=draws, compare=compare or None,
+        groups=None if groups is None else read_groups(groups),
     )
     n_figs = len(list((out / "figures").glob("*.png")))
-    typer.echo(f"wrote {index} ({n_figs} figures in {out / 'figures'})")
+    size = index.stat().st_size / 1e6
+    typer.echo(f"wrote {index} ({size:.2f} MB; {n_figs} raster figures in {out / 'figures'})")

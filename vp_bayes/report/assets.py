@@ -104,6 +104,17 @@ document.querySelectorAll('input.filter').forEach(function(inp){
       r.hidden=q!==''&&r.cells[0].textContent.toLowerCase().indexOf(q)<0;});
   });
 });
+document.querySelectorAll('table.heat').forEach(function(t){
+  var heads=t.tHead.rows[0].cells;
+  t.addEventListener('mouseover',function(ev){
+    var td=ev.target.closest('td');if(!td||td.title||!td.hasAttribute('data-s'))return;
+    var tr=td.parentNode,i=Array.prototype.indexOf.call(tr.cells,td);
+    var s=tr.cells[0].textContent+' - '+heads[i].textContent+': '+td.firstChild.textContent+
+      ' ['+td.querySelector('small').textContent+']';
+    if(td.hasAttribute('data-p'))s+='; above '+td.getAttribute('data-p')+'% of participants';
+    if(td.hasAttribute('data-k'))s+='; rank '+td.getAttribute('data-k');
+    td.title=s;});
+});
 document.querySelectorAll('input.show-personas').forEach(function(cb){
   cb.addEventListener('change',function(){
     document.getElementById('leaderboard-table').classList.toggle('hide-personas',!cb.checked);});

@@ -9,6 +9,7 @@ import pandas as pd
 
 SOURCES = (("human", "tab:blue", "o"), ("llm", "tab:orange", "s"), ("bias", "tab:red", "D"))
 _NOT_PAIRS = ("population", "unprompted")
+CREDIBLE = "interval excludes 0"  # legend of the marked (credible) biases
 
 
 def _panels(pairs: pd.DataFrame) -> list[tuple[str, str, str, str]]:
@@ -53,7 +54,9 @@ def plot_contrasts(table: pd.DataFrame, path: str | Path | None = None, *,
     ncol = min(3, len(panels))
     nrow = int(np.ceil(len(panels) / ncol))
     size = (max(6.0, 4.2 * ncol), 0.42 * len(values) * nrow + 1.6)
-    fig, axes = plt.subplots(nrow, ncol, figsize=size, sharey=True, squeeze=False)
+    # one x axis for every panel: a difference reads the same in each (shared scale)
+    fig, axes = plt.subplots(nrow, ncol, figsize=size, sharey=True, sharex=True,
+                             squeeze=False)
     for ax, (axis, ga, gb, model) in zip(axes.flat, panels, strict=False):
         sel = pairs[(pairs["axis"] == axis) & (pairs["group_a"] == ga) & (pairs["group_b"] == gb)]
         for k, (source, colour, marker) in enumerate(SOURCES):
@@ -64,9 +67,21 @@ def plot_contrasts(table: pd.DataFrame, path: str | Path | None = None, *,
             if rows.empty:
                 continue
             y = np.array([values.index(v) for v in rows.index]) + (k - 1) * 0.25
-            ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["lower"],
-                                                rows["upper"] - rows["mean"]],
-                        fmt=marker, color=colour, ms=4, capsize=2, label=source)
+            credible = ((rows["lower"] > 0) | (rows["upper"] < 0)).to_numpy()
+            if source == "bias":  # credible biases marked: filled, thicker
+                parts = [(~credible, source, False), (credible, f"bias, {CREDIBLE}", True)]
+            else:
+                parts = [(np.ones(len(rows), dtype=bool), source, True)]
+            for mask, label, filled in parts:
+                if not mask.any():
+                    continue
+                part = rows[mask]
+                strong = source == "bias" and filled
+                ax.errorbar(part["mean"], y[mask], xerr=[part["mean"] - part["lower"],
+                                                         part["upper"] - part["mean"]],
+                            fmt=marker, color=colour, ms=6 if strong else 4, capsize=2,
+                            elinewidth=2.5 if strong else 1.2,
+                            mfc=colour if filled else "white", label=label)
         ax.axvline(0.0, color="grey", lw=0.8, ls="--")
         ax.set_title(f"{axis}: {ga} - {gb}" + (f"\n{model}" if model else ""), fontsize=9)
         ax.set_xlabel(f"difference ({unit})")
@@ -78,12 +93,13 @@ def plot_contrasts(table: pd.DataFrame, path: str | Path | None = None, *,
         row[0].set_ylabel("value")
     mass = float(table["mass"].iloc[0])
     fig.suptitle(f"Group contrasts: human, LLM persona, bias (LLM - human)\n"
-                 f"{100 * mass:g}% equal-tailed intervals", fontsize=11)
+                 f"{100 * mass:g}% equal-tailed intervals; filled bias: {CREDIBLE}",
+                 fontsize=11)
     legend: dict[str, object] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
-    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=3, frameon=False)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 0.93))
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -50,6 +50,7 @@ SECTIONS = ("summary", "leaderboard", "ranking", "pairs", "population", "finding
             "contrasts", "selection", "diagnostics", "portraits")
 COMPARISON_SECTIONS = ("summary", "leaderboard", "ranking", "pairs", "population", "findings",
                        "portraits")
+PORTRAIT_TABLE_ROWS = 1000  # rows of the portrait table on the page (the page's size budget)
 SECTION_TITLES = {
     "summary": "Summary",
     "leaderboard": "Leaderboard",
@@ -438,5 +439,8 @@ def _portrait_table(portraits: pd.DataFrame) -> str:
                         "reliability", "prior_sensitivity", "tau", "sigma", "ppp_agreement",
                         "ppp_distribution", "ppp_fit", "misfit")
             if c in portraits.columns]
-    return (f"<details><summary>Portrait table ({len(portraits)} rows)</summary>"
-            f"{_table_html(portraits[cols])}</details>")
+    shown = portraits[cols].head(PORTRAIT_TABLE_ROWS)
+    cut = (f" (the first {len(shown)}; every row is in the portrait file)"
+           if len(shown) < len(portraits) else "")
+    return (f"<details><summary>Portrait table ({len(portraits)} rows{cut})</summary>"
+            f"{_table_html(shown)}</details>")

@@ -257,16 +257,14 @@ def leaderboard_section(ctx: Context) -> str:
                 continue
             r = t.loc[(name, v)]
             m, a, b = float(r[point]), float(r[lo]), float(r[hi])
-            tip = [f"{name} - {value_label(v)}: {svg.fmt(m, True)} "
-                   f"[{svg.fmt(a, True)}, {svg.fmt(b, True)}] ({pct(ctx.mass)})"]
+            extra = ""  # the tooltip is composed by the page's script on hover (smaller page)
             if "percentile" in r and pd.notna(r["percentile"]):
-                tip.append(f"above {r['percentile']:.0f}% of participants")
+                extra += f' data-p="{r["percentile"]:.0f}"'
             if (name, v) in rank:
                 k = rank[(name, v)]
-                tip.append(f"rank {k.mean_rank:.1f} [{k.rank_lower:g}, {k.rank_upper:g}] "
-                           f"of {n_ranked}, P(first) {k.prob_first:.2f}")
-            cells.append(f'<td class="{_heat_class(m)}" data-s="{m:.4f}" '
-                         f'title="{_e("; ".join(tip))}">{m:+.2f}'
+                extra += (f' data-k="{k.mean_rank:.1f} [{k.rank_lower:g}, {k.rank_upper:g}] '
+                          f'of {n_ranked}, P(first) {k.prob_first:.2f}"')
+            cells.append(f'<td class="{_heat_class(m)}" data-s="{m:.3f}"{extra}>{m:+.2f}'
                          f"<small>{a:+.1f}, {b:+.1f}</small></td>")
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     toggle = ('<label><input type=checkbox class="show-personas"> show personas</label>'
@@ -275,6 +273,7 @@ def leaderboard_section(ctx: Context) -> str:
               f"{HEAT_STEP:g} (blue high, red low; {_e(SCALE_LABELS[ctx.scale])}). Hover a "
               "cell for its percentile among the fitted participants and its posterior rank; "
               "click a column to sort.")
+    legend += f" Intervals are {pct(ctx.mass)}."
     return (f'<p>{legend}</p><div class="controls"><input type=search class="filter" '
             f'data-target="leaderboard-table" placeholder="filter respondents" '
             f'aria-label="filter respondents"> {toggle}</div>'

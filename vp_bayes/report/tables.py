@@ -183,6 +183,33 @@ def read_portraits(path: str | Path) -> pd.DataFrame:
     return check_portraits(read_table(path, "portraits table"), path)
 
 
+def read_portrait_draws(path: str | Path):
+    """The portrait draws (``xarray.Dataset``) of PORTRAITS.nc, or of the ``.nc`` beside a
+    PORTRAITS.csv / .parquet; ``None`` when a table has none beside it."""
+    path = Path(path)
+    nc = path if path.suffix.lower() == ".nc" else path.with_suffix(".nc")
+    if nc != path and not nc.is_file():
+        return None
+    from vp_bayes.scoring.portraits import load_portraits
+
+    return load_portraits(nc).draws
+
+
+def read_groups(path: str | Path) -> pd.DataFrame:
+    """Read a metadata table of respondents' groups: ``respondent`` plus group columns."""
+    frame = readers.read_table(path, "groups table", text=True)
+    _require(frame, ("respondent",), path)
+    _missing(frame, ("respondent",), path)
+    if len(frame.columns) < 2:
+        raise InputError("no group column beside 'respondent'", file=path, row=0,
+                         field="respondent")
+    dup = frame.duplicated("respondent")
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError("duplicate respondent", file=path, row=row + 1, field="respondent")
+    return frame
+
+
 def read_contrasts(path: str | Path) -> pd.DataFrame:
     """Read and check CONTRASTS.csv / .parquet."""
     return check_contrasts(read_table(path, "contrasts table"), path)
