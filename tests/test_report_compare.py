@@ -154,3 +154,24 @@ def test_groups_and_compare_reach_the_page(three, tmp_path):
     assert html.escape("size: big (2) - small (1)") in out
     with pytest.raises(InputError, match="unknown respondent"):
         write_report(tmp_path, portraits=_table(three), draws=three, compare=["nobody"])
+
+
+def test_cli_groups_table_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import report_fakes as fake
+
+    repo = Path(__file__).resolve().parents[1]
+    fake.portraits().to_csv(tmp_path / "portraits.csv", index=False)
+    (tmp_path / "groups.csv").write_text("model,weights\na,open\n")
+    for groups, expect in ((tmp_path / "groups.csv", "groups.csv, row 0, field 'respondent'"),
+                           (tmp_path / "none.csv", "none.csv")):
+        result = subprocess.run([sys.executable, "-m", "vp_bayes", "report", "--portraits",
+                                 str(tmp_path / "portraits.csv"), "--groups", str(groups),
+                                 "--out", str(tmp_path / "rep")],
+                                capture_output=True, text=True, cwd=repo)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and expect in lines[0]

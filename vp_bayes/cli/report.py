@@ -54,6 +54,7 @@ def report(
         raise InputError("nothing to report: give MODEL.nc and/or --portraits, --contrasts, "
                          "--selection", field="model")
     check_writable(out / "index.html")  # the folder, before anything is read
+    group_table = None if groups is None else read_groups(groups)
     item_model = None
     if model is not None:
         from vp_bayes.model.io import load_model
@@ -84,7 +85,7 @@ def report(
         selection=None if selection is None else read_selection(selection),
         title=title, scale=scale.value, max_portraits=max_portraits, sources=sources,
         draws=draws, compare=compare or None,
-        groups=None if groups is None else read_groups(groups),
+        groups=group_table,
     )
     n_figs = len(list((out / "figures").glob("*.png")))
     size = index.stat().st_size / 1e6
