@@ -645,6 +645,8 @@ if HAVE_RELEASE:
 
     show(compare_forest(post, few, scale="centered"))
 '''),
+        md(REPORT_MD),
+        code(REPORT),
         md(EXPLAIN_MD),
         code(EXPLAIN),
         md(EXPLAIN_TAGGED_MD),
@@ -659,6 +661,37 @@ cores for the real wave) and `benchmarks/score_real.py` for numbers to report.
 '''),
     ]
 
+
+REPORT_MD = '''\
+## The report: summary and leaderboard
+
+`vp-bayes report models/valueportrait.nc --portraits portraits.csv --out report/` (or
+`vb.report`) writes one self-contained page: a summary first (what was scored, through which
+model, whether the fit converged and whether each LLM fits the item model), a sortable
+leaderboard of all LLMs x values with intervals, each value's ranking with posterior rank
+intervals, P(a > b) for every pair, each LLM against the fitted participants, and the paper's
+findings retested. Here: the leaderboard's top three per value (from
+`vb.compare_models`, the numbers the page shows) and the page's summary section.
+'''
+
+REPORT = '''\
+if HAVE_RELEASE:
+    import tempfile
+
+    from IPython.display import HTML
+
+    from vp_bayes.contrasts.models import compare_models
+    from vp_bayes.report.html import write_report
+
+    comparison = compare_models(portraits)
+    display(comparison.summary().query("position <= 3").set_index(["value", "position"])
+            .drop(columns="misfit").round(2))
+    index = write_report(Path(tempfile.mkdtemp()) / "report", item_model=real_model,
+                         portraits=portraits, title="27 released LLMs")
+    page = index.read_text()
+    print(f"{index.name}: {index.stat().st_size / 1e6:.2f} MB, self-contained")
+    display(HTML(page.split('<section id="summary">')[1].split("</section>")[0]))
+'''
 
 EXPLAIN_MD = '''\
 ## Why the portraits and the paper disagree: an explained comparison
