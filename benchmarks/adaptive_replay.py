@@ -8,8 +8,8 @@ them. The replay asks the table instead of the LLM (the oracle), in batches, in 
   values' posterior variance; ``--variants-per-pick`` ratings of an item at a time);
 - ``random``: all 3,120 requests in a random order.
 
-At checkpoints (every 40 requests up to 800, every 80 up to 1,600, then every 160: the same
-grid for both orders) the collected ratings are scored with the default scoring (as
+At checkpoints (every 80 requests up to 800, then every 160: the same grid for both
+orders) the collected ratings are scored with the default scoring (as
 ``vb.score``: marginal, respondent noise, prior x2, 200 item draws x 20 samples; person fit
 off, it does not change the values) and compared with the full-data portrait: a value is
 within tolerance when its posterior mean is within ``--mean-tol`` (0.25) human SD of the
@@ -39,8 +39,8 @@ QUARTER = 780
 
 
 def checkpoints(limit: int) -> list[int]:
-    """The shared checkpoint grid: every 40 to 800, every 80 to 1,600, every 160 beyond."""
-    grid = [*range(40, 801, 40), *range(880, 1601, 80), *range(1760, limit + 1, 160)]
+    """The shared checkpoint grid: every 80 requests to 800, then every 160."""
+    grid = [*range(80, 801, 80), *range(960, limit + 1, 160)]
     grid = [n for n in grid if n <= limit]
     return grid + ([limit] if not grid or grid[-1] != limit else [])
 

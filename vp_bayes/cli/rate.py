@@ -35,7 +35,9 @@ def _split(value: str | None) -> list[str]:
     "vp-bayes rate vp_wave --backend openai-batch --model gpt-4o-mini --price 0.075,0.30 "
     "--out gpt.csv",
     "vp-bayes rate vp_wave --backend transformers --model HuggingFaceTB/SmolLM2-135M-Instruct "
-    "--items-limit 20 --personas builtin:gender --out smol.csv"))
+    "--items-limit 20 --personas builtin:gender --out smol.csv",
+    "vp-bayes rate vp_wave --backend openai --model gpt-4o-mini --out gpt.csv --adaptive "
+    "--item-model models/valueportrait.nc --target-sd 0.6 --budget 780"))
 def rate_command(
     items: Path = typer.Argument(..., metavar="ITEMS",
                                  help="Wave folder or items table (csv/parquet)."),
@@ -91,11 +93,24 @@ def rate_command(
     respondent: str | None = typer.Option(None, "--respondent",
                                           help="Name in the respondent column (default --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    adaptive: bool = typer.Option(False, "--adaptive",
+                                  help="Ask only what the adaptive design chooses."),
+    item_model: Path | None = typer.Option(None, "--item-model",
+                                           help="Fitted item model (.nc) for --adaptive."),
+    target_sd: float = typer.Option(0.6, "--target-sd", callback=POSITIVE,
+                                    help="--adaptive: stop when every value's SD is below."),
+    budget: int = typer.Option(780, "--budget", min=1,
+                               help="--adaptive: most requests per respondent."),
+    adaptive_batch: int = typer.Option(40, "--adaptive-batch", min=1,
+                                       help="--adaptive: requests chosen per batch."),
 ) -> None:
     """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache).
 
     One process at a time per cache: a second one stops (or waits --cache-wait seconds). The
     output paths and the cache are checked before the backend is made or anything is sent.
+    With --adaptive (and --item-model) each respondent is asked, in batches, the requests that
+    most reduce its values' posterior variance, until every value's SD is below --target-sd
+    or --budget requests are spent (vp_bayes/scoring/adaptive.py); resumable like a full run.
     """
     from vp_bayes.llm.cache import RatingCache
     from vp_bayes.llm.personas import resolve_personas
@@ -126,6 +141,7 @@ def rate_command(
 
         batch_price = parse_price(price)  # a bad price stops before anything is written
     check_outputs(out)
+    design = _adaptive_design(adaptive, item_model, target_sd, budget, adaptive_batch)
     # the cache is locked and checked before a model is loaded or a request is sent
     with RatingCache(cache or default_cache_path(out), wait=cache_wait) as rating_cache:
         if backend is BackendName.openai:
@@ -153,12 +169,22 @@ def rate_command(
             be = TransformersBackend(model, gguf_file=gguf_file, revision=revision,
                                      batch_size=batch_size, max_new_tokens=max_tokens,
                                      temperature=temperature, top_p=top_p, logprobs=logprobs)
-        summary, ratings = rate(table, be, out, respondent_model=respondent or model,
-                                variants=chosen, personas=people,
-                                persona_mode=persona_mode.value, samples=samples,
-                                settings=settings, templates=tmpl, cache=rating_cache,
-                                progress=progress)
+        if design is not None:
+            from vp_bayes.llm.adaptive import rate_adaptive
+
+            summary, ratings = rate_adaptive(
+                table, be, out, design, respondent_model=respondent or model, variants=chosen,
+                personas=people, persona_mode=persona_mode.value, samples=samples,
+                settings=settings, templates=tmpl, cache=rating_cache, progress=progress)
+        else:
+            summary, ratings = rate(table, be, out, respondent_model=respondent or model,
+                                    variants=chosen, personas=people,
+                                    persona_mode=persona_mode.value, samples=samples,
+                                    settings=settings, templates=tmpl, cache=rating_cache,
+                                    progress=progress)
     typer.echo(summary.line())
+    for line in getattr(summary, "lines", list)():
+        typer.echo(line)
     for line in be.report_lines() if backend is BackendName.openai_batch else []:
         typer.echo(line)
     if len(ratings):
@@ -172,3 +198,22 @@ def rate_command(
         typer.echo(f"{summary.failed} requests failed; run the same command again to retry them",
                    err=True)
         raise SystemExit(1)  # typer.Exit is swallowed under standalone_mode=False
+    if design is not None and item_model is not None:
+        typer.echo(f"portrait: vp-bayes score {item_model} {out} --out PORTRAITS.csv")
+
+
+def _adaptive_design(adaptive: bool, item_model: Path | None, target_sd: float, budget: int,
+                     batch: int):  # noqa: ANN202 - AdaptiveDesign, imported when used
+    """The adaptive design of --adaptive (None without it); the item model read first."""
+    if not adaptive:
+        if item_model is not None:
+            raise InputError("--item-model is used only with --adaptive", field="--item-model")
+        return None
+    if item_model is None:
+        raise InputError("--adaptive needs --item-model (a fitted item model, .nc)",
+                         field="--item-model")
+    from vp_bayes.model.io import load_model
+    from vp_bayes.scoring.adaptive import AdaptiveDesign
+
+    return AdaptiveDesign(load_model(item_model), batch_size=batch, target_sd=target_sd,
+                          budget=budget)

@@ -257,6 +257,10 @@ class AdaptiveDesign:
         t, w = np.polynomial.hermite_e.hermegauss(INFO_NODES)
         self._gh = (t, w / w.sum())
 
+    def reset(self) -> None:
+        """Forget the warm start (before the next respondent)."""
+        self._x0 = None
+
     # -- item parameters -------------------------------------------------------------------
     def _item_moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Posterior mean (J, V+1) and covariance (J, V+1, V+1) of every item's ``(beta_j,
@@ -497,7 +501,7 @@ def replay(design: AdaptiveDesign, answers: pd.DataFrame, *, order: str = "adapt
     picked: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
     stopped = ""
-    design._x0 = None  # a new respondent: Newton from the default start
+    design.reset()  # a new respondent: Newton from the default start
     while True:
         asked = table.iloc[np.concatenate(picked)] if picked else table.iloc[:0]
         n_asked = len(asked)
