@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "load_portraits": "vp_bayes.scoring.portraits",
     "export_portrait": "vp_bayes.scoring.export",
     "run_manifest": "vp_bayes.scoring.export",
+    # adaptive collection: which requests to send next, and when to stop
+    "AdaptiveDesign": "vp_bayes.scoring.adaptive",
+    "next_items": "vp_bayes.scoring.adaptive",
     # comparing respondents: is model A more benevolent than B, how do the LLMs rank
     "ModelComparison": "vp_bayes.contrasts.models",
     "compare_models": "vp_bayes.contrasts.models",
@@ -83,6 +86,7 @@ __all__ = [
     "select", "classic_scores",
     "ModelConfig", "SamplerConfig", "ItemModel", "fit", "save_model", "load_model",
     "Portraits", "score", "save_portraits", "load_portraits", "export_portrait", "run_manifest",
+    "AdaptiveDesign", "next_items",
     "ModelComparison", "compare_models", "pairwise", "ranks", "leaderboard",
     "ContrastReport", "Reference", "read_reference", "contrast",
     "report", "summary", "InputError",
@@ -105,6 +109,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.fit import ItemModel
     from vp_bayes.model.io import load_model, save_model
+    from vp_bayes.scoring.adaptive import AdaptiveDesign, next_items
     from vp_bayes.scoring.export import export_portrait, run_manifest
     from vp_bayes.scoring.portraits import Portraits, load_portraits, save_portraits, score
     from vp_bayes.wave.core import Wave
