@@ -32,6 +32,7 @@ import pytensor.tensor as pt
 from vp_bayes import dims
 from vp_bayes.model.config import ModelConfig
 from vp_bayes.model.data import ModelData, prepare_data
+from vp_bayes.model.fused import questions_term, ratings_term
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
 from vp_bayes.wave.core import Wave
 from vp_bayes.wave.simulate import ordered_logistic
@@ -40,7 +41,8 @@ from vp_bayes.wave.simulate import ordered_logistic
 ITEM_PARAMS = ("beta", "b", "kappa")
 
 
-def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
+def build_model(wave: Wave, config: ModelConfig | None = None, *,
+                fused: bool = False) -> pm.Model:
     """Build (never fit) the PyMC model of a wave.
 
     Parameters
@@ -49,6 +51,12 @@ def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
         A validated survey wave.
     config
         Model configuration; defaults to :class:`ModelConfig()`.
+    fused
+        Write the two ordinal likelihood terms as fused ops (:mod:`vp_bayes.model.fused`:
+        value and gradient in one compiled loop; what :func:`~vp_bayes.model.fit.fit_wave`
+        samples) instead of observed variables built from graph operations. The density is
+        the same; the fused model has no observed variables (``y``, ``x``) to draw predictive
+        samples from, so prior predictive checks use the default.
 
     Returns
     -------
@@ -61,7 +69,7 @@ def build_model(wave: Wave, config: ModelConfig | None = None) -> pm.Model:
     """
     config = config or ModelConfig()
     config.validate()
-    return build_model_from_data(prepare_data(wave, config), config)
+    return build_model_from_data(prepare_data(wave, config), config, fused=fused)
 
 
 def _cumlogit_random(eta, padded, rng=None, size=None):
@@ -132,7 +140,7 @@ def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
     return pm.Deterministic("theta", mu + z @ chol.T, dims=(dims.PARTICIPANT, dims.VALUE))
 
 
-def _value_measurement(data: ModelData, theta, alpha) -> None:
+def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
     if data.value_input == "instrument":
         ins = data.instrument
         lam = pm.LogNormal("lam", 0.0, 0.5, dims=dims.QUESTION)
@@ -141,6 +149,11 @@ def _value_measurement(data: ModelData, theta, alpha) -> None:
                              shape=(len(ins.questions), ins.n_categories - 2))
         cuts = ordered_cutpoints(first, log_gaps)
         pm.Deterministic("c", cuts)
+        if fused:
+            pm.Potential("x_loglik", questions_term(
+                lam, theta, alpha, pad_cutpoints(cuts), ins.question_value, ins.participant,
+                ins.question, ins.y))
+            return
         # Dense (participant x question) predictor, then one flat gather of the answers.
         grid = lam * theta[:, ins.question_value]
         if alpha is not None:
@@ -164,7 +177,7 @@ def _centered_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
     return pm.Normal("beta_c_z", mu=m, sigma=s, dims=(dims.ITEM, dims.VALUE))
 
 
-def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
+def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: bool) -> None:
     n_items = len(data.items)
     k = data.n_categories
     null = data.value_null_space
@@ -190,9 +203,7 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
         beta = beta - (beta @ null) @ null.T
     beta = pm.Deterministic("beta", beta, dims=(dims.ITEM, dims.VALUE))
     j, i = data.rating_item, data.rating_participant
-    eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants))
-    if alpha is not None:
-        eta = eta + alpha[i]
+    b = None
     if config.thresholds == "shared":
         sigma_b = pm.HalfNormal("sigma_b", 1.0)
         # Item locations sum to zero: the cutpoints alone carry the overall location.
@@ -201,8 +212,6 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
         first = pm.Normal("kappa_first", -2.0, 2.0)
         log_gaps = pm.Normal("kappa_log_gaps", 0.0, 1.0, shape=k - 2)
         kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps), dims=dims.CUTPOINT)
-        padded = pad_cutpoints(kappa)
-        eta = eta + b[j]
     else:
         first_mu = pm.Normal("kappa_first_mean", -2.0, 2.0)
         first_sd = pm.HalfNormal("kappa_first_sd", 1.0)
@@ -213,18 +222,30 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha) -> None:
                                                shape=(n_items, k - 2))
         kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps),
                                  dims=(dims.ITEM, dims.CUTPOINT))
-        padded = pad_cutpoints(kappa)
-    _cumlogit("y", eta, padded, data.rating_y, "rating",
-              group=j if config.thresholds != "shared" else None)
+    padded = pad_cutpoints(kappa)
+    group = j if config.thresholds != "shared" else None
+    if fused:
+        pm.Potential("y_loglik", ratings_term(beta, theta, alpha, b, padded, j, i,
+                                              data.rating_y, group))
+        return
+    eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants))
+    if alpha is not None:
+        eta = eta + alpha[i]
+    if b is not None:
+        eta = eta + b[j]
+    _cumlogit("y", eta, padded, data.rating_y, "rating", group=group)
 
 
-def build_model_from_data(data: ModelData, config: ModelConfig) -> pm.Model:
+def build_model_from_data(data: ModelData, config: ModelConfig, *,
+                          fused: bool = False) -> pm.Model:
     """Build the model from prepared arrays (see :func:`build_model`)."""
     config.validate()
     coords = data.coords()
-    coords["rating"] = np.arange(len(data.rating_y))
+    if not fused:
+        coords["rating"] = np.arange(len(data.rating_y))
     if data.instrument is not None:
-        coords["answer"] = np.arange(len(data.instrument.y))
+        if not fused:
+            coords["answer"] = np.arange(len(data.instrument.y))
     else:
         coords["value_obs"] = np.arange(int((~np.isnan(data.values_z)).sum()))
     with pm.Model(coords=coords) as model:
@@ -241,6 +262,6 @@ def build_model_from_data(data: ModelData, config: ModelConfig) -> pm.Model:
                 sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
                 dims=dims.PARTICIPANT)
         if data.value_input != "exact":
-            _value_measurement(data, theta, alpha)
-        _item_ratings(data, config, theta, alpha)
+            _value_measurement(data, theta, alpha, fused)
+        _item_ratings(data, config, theta, alpha, fused)
     return model

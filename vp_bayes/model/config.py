@@ -16,6 +16,7 @@ LoadingPrior = Literal["normal", "student_t"]
 ValueInput = Literal["auto", "instrument", "latent", "exact"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
+JAX_SAMPLERS = ("numpyro",)  # compile the model through JAX
 Init = Literal["auto", "jitter", "advi"]
 
 # Default reliability of pre-scored value indices. The PVQ-21 (ESS) value indices have

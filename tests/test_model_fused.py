@@ -1,0 +1,120 @@
+"""The fused likelihood terms give the graph model's density and gradient, to rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vp_bayes.model.build import build_model
+from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.fused import questions_kernel, ratings_kernel
+from vp_bayes.model.likelihood import category_logp_np, pad_cutpoints_np
+from vp_bayes.wave.simulate import simulate_wave
+
+
+@pytest.fixture(scope="module")
+def waves():
+    """A wave with raw PVQ-RR answers (latent values) and one with pre-scored values."""
+    kw = dict(n_participants=40, n_items=15, items_per_participant=8, n_llm=1, personas=False)
+    return {"latent": simulate_wave(seed=3, **kw).wave,
+            "prescored": simulate_wave(seed=4, prescored=True, **kw).wave}
+
+
+_SLOW = pytest.mark.slow  # each Numba case compiles four functions (about 30 s)
+CASES = [
+    pytest.param("latent", ModelConfig(), "NUMBA", id="latent-numba"),
+    pytest.param("latent", ModelConfig(thresholds="item"), "NUMBA", id="latent-item-numba",
+                 marks=_SLOW),
+    pytest.param("latent", ModelConfig(response_style=False), "NUMBA",
+                 id="latent-nostyle-numba", marks=_SLOW),
+    pytest.param("prescored", ModelConfig(value_input="exact"), "NUMBA", id="exact-numba",
+                 marks=_SLOW),
+    pytest.param("prescored", ModelConfig(value_input="latent", thresholds="item"), "NUMBA",
+                 id="prescored-item-numba", marks=_SLOW),
+    # the numpy ``perform`` path (default linker)
+    pytest.param("latent", ModelConfig(thresholds="item"), "FAST_COMPILE", id="latent-item-py"),
+    pytest.param("prescored", ModelConfig(value_input="exact", response_style=False),
+                 "FAST_COMPILE", id="exact-nostyle-py"),
+]
+
+
+def _points(model, n: int, seed: int, loading_shift: float = 0.0):
+    """Jittered starts; ``loading_shift`` moves the mean loadings (predictors of tens of
+    logits for a shift of 8)."""
+    rng = np.random.default_rng(seed)
+    start = model.initial_point()
+    return [{k: v + rng.normal(0.0, 0.5, np.shape(v))
+             + (loading_shift if k.startswith("beta_mean") else 0.0)
+             for k, v in start.items()} for _ in range(n)]
+
+
+@pytest.mark.parametrize(("wave", "config", "mode"), CASES)
+def test_fused_model_has_the_graph_models_density(waves, wave, config, mode):
+    graph = build_model(waves[wave], config)
+    fused = build_model(waves[wave], config, fused=True)
+    observed = {v.name for v in fused.observed_RVs}
+    assert not observed & {"x", "y"} and {"y_loglik"} <= {p.name for p in fused.potentials}
+    assert [v.name for v in fused.free_RVs] == [v.name for v in graph.free_RVs]
+    logp_g, logp_f = graph.compile_logp(mode=mode), fused.compile_logp(mode=mode)
+    dlogp_g, dlogp_f = graph.compile_dlogp(mode=mode), fused.compile_dlogp(mode=mode)
+    # near the prior's centre and far out (eta of tens of logits: the kernel's stable branch)
+    for point in _points(graph, 2, 0) + _points(graph, 2, 1, loading_shift=8.0):
+        a, b = logp_g(point), logp_f(point)
+        assert np.isfinite(a)
+        assert b == pytest.approx(a, rel=1e-10, abs=1e-8)
+        np.testing.assert_allclose(dlogp_f(point), dlogp_g(point), rtol=1e-8, atol=1e-8)
+
+
+def _finite_difference(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    out = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        out[idx] = (f(up) - f(down)) / (2 * h)
+    return out
+
+
+def test_kernels_against_numpy_and_finite_differences():
+    """Independent of PyMC: the value against the numpy twin used in scoring, the gradient
+    against central differences, extreme predictors included."""
+    rng = np.random.default_rng(7)
+    n_items, n_part, n_values, n = 4, 5, 3, 60
+    beta = rng.normal(0, 1.0, (n_items, n_values))
+    theta = rng.normal(0, 3.0, (n_part, n_values))
+    theta[0] *= 20.0  # predictors of +/- tens of logits
+    alpha, b = rng.normal(0, 0.5, n_part), rng.normal(0, 0.5, n_items)
+    cuts = np.sort(rng.normal(0, 1.5, (n_items, 5)), axis=1)
+    padded = pad_cutpoints_np(cuts)
+    item, part = rng.integers(0, n_items, n), rng.integers(0, n_part, n)
+    y = rng.integers(0, 6, n)
+
+    def value(beta=beta, theta=theta, alpha=alpha, b=b, padded=padded):
+        return ratings_kernel(beta, theta, alpha, b, padded, item, part, y, item)[0]
+
+    eta = (beta[item] * theta[part]).sum(1) + alpha[part] + b[item]
+    expected = np.take_along_axis(category_logp_np(eta, cuts[item]), y[:, None], 1).sum()
+    total, dbeta, dtheta, dalpha, db, dpadded = ratings_kernel(
+        beta, theta, alpha, b, padded, item, part, y, item)
+    assert total == pytest.approx(expected, rel=1e-12)
+    for grad, name, x in ((dbeta, "beta", beta), (dtheta, "theta", theta),
+                          (dalpha, "alpha", alpha), (db, "b", b)):
+        np.testing.assert_allclose(grad, _finite_difference(lambda v, k=name: value(**{k: v}),
+                                                            x), rtol=1e-5, atol=1e-5)
+    inner = (slice(None), slice(1, -1))  # the finite cutpoints
+    fd = _finite_difference(lambda v: value(padded=v), padded)
+    np.testing.assert_allclose(dpadded[inner], fd[inner], rtol=1e-5, atol=1e-5)
+
+    lam = rng.lognormal(0, 0.3, n_items)
+    qv = rng.integers(0, n_values, n_items)
+    total_q, dlam, dtheta_q, _, _ = questions_kernel(lam, theta, alpha, padded, qv, part,
+                                                     item, y)
+    eta_q = lam[item] * theta[part, qv[item]] + alpha[part]
+    expected_q = np.take_along_axis(category_logp_np(eta_q, cuts[item]), y[:, None], 1).sum()
+    assert total_q == pytest.approx(expected_q, rel=1e-12)
+    np.testing.assert_allclose(dlam, _finite_difference(
+        lambda v: questions_kernel(v, theta, alpha, padded, qv, part, item, y)[0], lam),
+        rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dtheta_q, _finite_difference(
+        lambda v: questions_kernel(lam, v, alpha, padded, qv, part, item, y)[0], theta),
+        rtol=1e-5, atol=1e-5)
