@@ -211,3 +211,44 @@ def test_sigkill_and_resume(tmp_path: Path) -> None:
     # at most the 2 in-flight requests were answered twice
     assert 20 <= sum(srv.answered.values()) <= 22
     assert answered_before - len(cached_before) <= 2
+
+
+def test_a_cache_write_failing_mid_run_stops_with_one_line_and_keeps_the_answers(
+        tmp_path: Path) -> None:
+    """The cache refuses writes after two answers (an SQLite trigger standing in for a full
+    disk): one line naming the cache, exit 2; the two answers stay and a rerun asks only the
+    rest."""
+    items = _items([f"answer {i}" for i in range(6)])
+    items.to_csv(tmp_path / "items.csv", index=False)
+    out = tmp_path / "ratings.csv"
+    cache_path = tmp_path / "ratings.cache.sqlite"
+    with RatingCache(cache_path):
+        pass  # a new, empty cache
+    con = sqlite3.connect(cache_path)
+    con.execute("CREATE TRIGGER full BEFORE INSERT ON answers "
+                "WHEN (SELECT count(*) FROM answers) >= 2 "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    con.commit()
+    con.close()
+    with ScriptedServer() as srv:
+        args = [str(tmp_path / "items.csv"), "--backend", "openai", "--model", "m",
+                "--out", str(out), "--base-url", srv.base_url, "--variants", "v1",
+                "--api-key-env", "VP_TEST_KEY", "--concurrency", "1", "--no-progress"]
+        first = _cli(args, {"VP_TEST_KEY": CANARY})
+        assert first.returncode == 2, first.stderr
+        lines = first.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in first.stderr, first.stderr
+        assert str(cache_path) in lines[0] and "could not store an answer" in lines[0]
+        assert "rerun the same command" in lines[0]
+        with RatingCache(cache_path) as cache:
+            assert len(cache.cached_keys()) == 2
+        con = sqlite3.connect(cache_path)
+        con.execute("DROP TRIGGER full")
+        con.commit()
+        con.close()
+        asked = sum(srv.answered.values())
+        second = _cli(args, {"VP_TEST_KEY": CANARY})
+        assert second.returncode == 0, second.stderr
+        assert "2 cached, 4 answered now" in second.stdout
+        assert sum(srv.answered.values()) - asked == 4
+    assert len(pd.read_csv(out)) == 6

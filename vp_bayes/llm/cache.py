@@ -29,7 +29,8 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -379,36 +380,53 @@ class RatingCache:
         The texts are stored redacted (:func:`~vp_bayes.llm.redact.redact`).
         """
         p = list(probs) if probs is not None else [None] * 6
-        self.conn.execute(
-            "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                key,
-                _request_record(spec),
-                redact(raw_text),
-                rating,
-                *[_num(v) for v in p],
-                _num(p_valid),
-                redact(reported_model),
-                redact(system_fingerprint),
-                _num(latency_s),
-                canonical_json(redact_value(dict(meta or {}))),
-                time.time(),
-            ),
+        row = (
+            key,
+            _request_record(spec),
+            redact(raw_text),
+            rating,
+            *[_num(v) for v in p],
+            _num(p_valid),
+            redact(reported_model),
+            redact(system_fingerprint),
+            _num(latency_s),
+            canonical_json(redact_value(dict(meta or {}))),
+            time.time(),
         )
-        self.conn.execute("DELETE FROM failures WHERE key = ?", (key,))
-        self.conn.commit()
+        with self._writing("an answer"):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            self.conn.execute("DELETE FROM failures WHERE key = ?", (key,))
+            self.conn.commit()
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A write that fails mid-run (disk full, file removed or made read-only) stops the
+        run with one line; every answer committed before it stays in the cache."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            try:
+                self.conn.rollback()
+            except sqlite3.Error:
+                pass
+            raise InputError(f"could not store {what} ({_sqlite_problem(err)}); the answers "
+                             "stored before it are kept: free the disk or fix the file, then "
+                             "rerun the same command to continue", file=self.path) from None
 
     def record_failure(self, key: str, spec: Mapping[str, Any], error: str) -> None:
         """Record (or count again) a failed request; it is not an answer and is retried.
 
         The error text is stored redacted (:func:`~vp_bayes.llm.redact.redact`).
         """
-        self.conn.execute(
-            "INSERT INTO failures VALUES (?,?,?,1,?) ON CONFLICT(key) DO UPDATE SET "
-            "error = excluded.error, attempts = attempts + 1, updated_at = excluded.updated_at",
-            (key, _request_record(spec), redact(error) or "", time.time()),
-        )
-        self.conn.commit()
+        with self._writing("a failed request"):
+            self.conn.execute(
+                "INSERT INTO failures VALUES (?,?,?,1,?) ON CONFLICT(key) DO UPDATE SET "
+                "error = excluded.error, attempts = attempts + 1, "
+                "updated_at = excluded.updated_at",
+                (key, _request_record(spec), redact(error) or "", time.time()),
+            )
+            self.conn.commit()
 
     def failures(self) -> dict[str, dict[str, Any]]:
         """Recorded failures by key: ``error`` and ``attempts``."""
