@@ -18,8 +18,9 @@ requests to tolerance of a model are the first checkpoint at which all ten value
 tolerance at once; of a value, the first checkpoint at which it is. Prints per model and per
 value (medians over models), selection time per batch, and the Laplace SD at the stop.
 
-Run: ``python benchmarks/adaptive_replay.py [--models N] [--batch-size 40]
-[--variants-per-pick 1 2 6] [--orders adaptive random] [--max-requests 3120]``
+Run: ``python benchmarks/adaptive_replay.py [--models N] [--skip N] [--batch-size 40]
+[--variants-per-pick 1 2 6] [--orders adaptive random] [--max-requests 3120] [--csv OUT]``;
+split over processes with ``--skip/--models`` and ``--csv``, then ``--report A.csv B.csv``.
 """
 
 from __future__ import annotations
@@ -67,20 +68,26 @@ def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarra
     from vp_bayes.scoring.adaptive import AdaptiveDesign, replay, within_tolerance
 
     design = AdaptiveDesign(scorer.draws, batch_size=args.batch_size, target_sd=None,
-                            budget=args.max_requests, variants_per_pick=variants_per_pick)
+                            budget=args.max_requests, variants_per_pick=variants_per_pick,
+                            criterion=args.criterion)
     grid = set(checkpoints(args.max_requests))
     values = scorer.draws.values
     first = {kind: dict.fromkeys(values, np.nan) for kind in ("mean", "width", "both")}
-    state = {"n": np.nan, "n_width": np.nan, "n_mean": np.nan, "checks": 0, "score_s": 0.0}
+    state = {"n": np.nan, "n_width": np.nan, "n_mean": np.nan, "checks": 0, "score_s": 0.0,
+             "sd_ratio": []}
 
     def check(asked: pd.DataFrame) -> bool:
         n = len(asked)
         if n not in grid:
             return False
         t0 = time.perf_counter()
-        close, narrow = within_tolerance(scorer.theta(asked, name), full,
-                                         mean_tol=args.mean_tol, width_ratio=args.width_ratio)
+        theta = scorer.theta(asked, name)
+        close, narrow = within_tolerance(theta, full, mean_tol=args.mean_tol,
+                                         width_ratio=args.width_ratio)
         state["score_s"] += time.perf_counter() - t0
+        # the stopping rule's Laplace SD against the default scoring's SD, value by value
+        laplace = design.posterior(asked).sd.to_numpy()
+        state["sd_ratio"].extend(laplace / theta.std(axis=0))
         state["checks"] += 1
         for kind, ok in (("mean", close), ("width", narrow), ("both", close & narrow)):
             for v, good in zip(values, ok, strict=True):
@@ -108,6 +115,8 @@ def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarra
             if len(rep.batches) > 1 else np.nan,
             "laplace_sd_max": float(last_sd.max()) if last_sd is not None else np.nan,
             "checks": state["checks"], "score_s": state["score_s"],
+            "laplace_over_scoring_sd": float(np.median(state["sd_ratio"]))
+            if state["sd_ratio"] else np.nan,
             **{f"{kind}_{v}": first[kind][v] for kind in first for v in values}}
 
 
@@ -129,7 +138,18 @@ def main() -> None:
     parser.add_argument("--width-ratio", type=float, default=1.25)
     parser.add_argument("--seed", type=int, default=0, help="Random order's seed.")
     parser.add_argument("--csv", type=Path, default=None, help="Write the per-model rows.")
+    parser.add_argument("--criterion", default="attainable",
+                        choices=["attainable", "relative", "total"])
+    parser.add_argument("--skip", type=int, default=0, help="Skip the first N LLMs.")
+    parser.add_argument("--report", type=Path, nargs="+", default=None,
+                        help="Only print the tables of earlier --csv files (runs split over "
+                             "processes).")
     args = parser.parse_args()
+    if args.report:
+        table = pd.concat([pd.read_csv(p) for p in args.report], ignore_index=True)
+        values = tuple(c.removeprefix("both_") for c in table if c.startswith("both_"))
+        report(table, values, args)
+        return
     ratings_file = RELEASE / "llm_ratings_27.csv"
     for path in (args.model, ratings_file):
         if not path.is_file():
@@ -143,6 +163,7 @@ def main() -> None:
     names = list(pd.unique(ratings["respondent"]))
     if args.only:
         names = [n for n in names if n in set(args.only)]
+    names = names[args.skip:]
     if args.models:
         names = names[: args.models]
     scorer = Scorer(draws)
@@ -198,7 +219,10 @@ def report(table: pd.DataFrame, values: tuple[str, ...], args: argparse.Namespac
                       f"tolerance<={QUARTER}": int((sub["n_tol"] <= QUARTER).sum()),
                       "items_median": int(sub["items"].median()),
                       "select_s_median": round(float(sub["select_median_s"].median()), 3),
-                      "select_s_max": round(float(sub["select_max_s"].max()), 3)})
+                      "select_s_max": round(float(sub["select_max_s"].max()), 3),
+                      "laplace/scoring_sd": round(float(
+                          sub.get("laplace_over_scoring_sd", pd.Series([np.nan])).median()),
+                          2)})
     print(pd.DataFrame(lines).to_string(index=False))
     print("\nPer value: median over models of the requests until the value is within "
           "tolerance (first checkpoint; precision / mean / both)")

@@ -200,13 +200,20 @@ def test_stopping_rule(sim, draws) -> None:
     assert rep.stopped == "target"
     assert (rep.batches.filter(like="sd_").iloc[-1] <= target).all()
     assert (rep.batches.filter(like="sd_").iloc[-2] > target).any()
+    # precision: stop when every value's SD is within a ratio of what the full pool would give
+    rep = replay(AdaptiveDesign(draws, batch_size=20, target_sd=None, budget=None,
+                                target_ratio=1.3), llm)
+    assert rep.stopped == "precision" and 0 < len(rep.asked) < len(llm)
+    step = AdaptiveDesign(draws, target_sd=None, budget=None).step(llm.iloc[:40], pool)
+    assert (step.attainable_sd < step.posterior.sd).all()
     # one call through the front door's function
     assert next_items(draws, asked, pool, batch_size=10, budget=None).batch.shape == (10, 2)
 
 
 def test_bad_options(draws) -> None:
     for options in ({"batch_size": 0}, {"target_sd": 0.0}, {"budget": -1},
-                    {"variants_per_pick": 0}, {"criterion": "d-optimal"}):
+                    {"variants_per_pick": 0}, {"criterion": "d-optimal"},
+                    {"target_ratio": 0.9}):
         with pytest.raises(InputError):
             AdaptiveDesign(draws, **options)
     with pytest.raises(InputError, match="order"):

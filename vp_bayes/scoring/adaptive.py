@@ -34,8 +34,13 @@ the weighted reduction of the values' posterior variances by the rank-one update
 request. The best item is taken, ``Sigma`` and ``n_j`` are updated as if its ratings had
 arrived, and so on until the batch is full (sequential D/A-optimal design with a fixed
 linearisation point; the next batch starts from the real posterior). The weights are
-``1 / Var(theta_v)`` at the batch's start (relative variance reduction: a value whose
-posterior is already narrow is not favoured for its scale). Which variants of an item:
+``1 / attainable variance`` of each value: the variance the same approximation predicts if
+every request of the pool were answered, so the design drives every value toward its
+full-data precision rather than favouring values that are merely wide (``criterion``:
+``"relative"`` weighs by the current variance, ``"total"`` not at all; measured on three
+released LLMs, the three are within the replay's noise of each other, and asking one variant
+at a time beat two or all six at once at 480 and 780 requests, ``docs/scoring.md``).
+Which variants of an item:
 variants are exchangeable under the default model (no variant offsets), so an item gets the
 variant least used so far over all items (ties broken by :func:`variant_order`): every
 wording and option order is asked about equally often, as in the full design, where variant
@@ -43,7 +48,8 @@ offsets cancel. The choice depends only on the answers so far, so a resumed run 
 the same way.
 
 Stopping. :meth:`AdaptiveDesign.step` stops when every value's Laplace posterior SD is at most
-``target_sd``, when ``budget`` requests have been spent, or when the pool is empty. The
+``target_sd``, when every value's SD is at most ``target_ratio`` times its attainable SD, when
+``budget`` requests have been spent, or when the pool is empty. The
 portrait itself is then the default scoring (:func:`vp_bayes.scoring.score`) of the collected
 ratings, not this approximation. ``benchmarks/adaptive_replay.py`` measures the design on the
 27 released LLMs (``docs/scoring.md``, "Adaptive collection").
@@ -79,7 +85,7 @@ BATCH_SIZE = 40  # requests per batch (enough to keep a concurrent backend busy)
 TARGET_SD = 0.6  # stop when every value's posterior SD is at most this (human SDs)
 BUDGET = 780  # stop after this many requests (a quarter of 520 items x 6 variants)
 VARIANTS_PER_PICK = 1  # ratings of an item added per pick (1: one variant at a time)
-CRITERIA = ("relative", "total")  # weights of the values' variance reductions
+CRITERIA = ("attainable", "relative", "total")  # weights of the values' variance reductions
 INFO_NODES = 9  # Gauss-Hermite nodes averaging one rating's information over eta
 
 
@@ -167,12 +173,16 @@ class AdaptiveStep:
     stop
         True when no more requests should be sent.
     reason
-        ``"target"`` (every value's SD at most the target), ``"budget"``, ``"exhausted"``
+        ``"target"`` (every value's SD at most the target), ``"precision"`` (every value's
+        SD at most ``target_ratio`` times its attainable SD), ``"budget"``, ``"exhausted"``
         (nothing left to ask) or ``""`` (not stopping).
     n_asked
         Requests spent before this batch.
     expected_sd
         The values' SDs expected after the batch's ratings (the greedy design's prediction).
+    attainable_sd
+        The values' SDs expected if every request of the pool were answered: the precision a
+        full collection would reach (same linearisation).
     """
 
     batch: pd.DataFrame
@@ -181,6 +191,7 @@ class AdaptiveStep:
     reason: str
     n_asked: int
     expected_sd: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    attainable_sd: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
 
 
 class _WarmStart:
@@ -211,12 +222,17 @@ class AdaptiveDesign:
         budget stops.
     budget
         Stop after this many requests; ``None``: only the target (or an empty pool) stops.
+    target_ratio
+        Also stop when every value's SD is at most this times the SD a full collection of the
+        pool would reach (predicted, :attr:`AdaptiveStep.attainable_sd`); ``None``: off.
     variants_per_pick
         Ratings of an item asked together (1: one variant at a time, the design's choice
         between a new item and another variant of an asked one; 6: all variants at once).
     criterion
-        ``"relative"``: maximise the sum over values of the variance reduction divided by the
-        value's current variance; ``"total"``: the plain sum (A-optimality).
+        ``"attainable"``: maximise the sum over values of the variance reduction divided by the
+        value's attainable variance (what a full collection would reach), so every value
+        approaches its full-data precision; ``"relative"``: divided by the value's current
+        variance; ``"total"``: the plain sum (A-optimality).
     prior_scale
         The scoring prior's scale (as in :func:`~vp_bayes.scoring.score`).
 
@@ -229,8 +245,8 @@ class AdaptiveDesign:
 
     def __init__(self, draws: ItemDraws | Any, *, batch_size: int = BATCH_SIZE,
                  target_sd: float | None = TARGET_SD, budget: int | None = BUDGET,
-                 variants_per_pick: int = VARIANTS_PER_PICK, criterion: str = "relative",
-                 prior_scale: float = PRIOR_SCALE) -> None:
+                 variants_per_pick: int = VARIANTS_PER_PICK, criterion: str = "attainable",
+                 prior_scale: float = PRIOR_SCALE, target_ratio: float | None = None) -> None:
         if not isinstance(draws, ItemDraws):
             draws = item_draws(draws, 200)
         if batch_size < 1:
@@ -240,6 +256,8 @@ class AdaptiveDesign:
                              field="variants_per_pick")
         if target_sd is not None and not target_sd > 0:
             raise InputError("must be positive", field="target_sd")
+        if target_ratio is not None and not target_ratio >= 1:
+            raise InputError("must be at least 1", field="target_ratio")
         if budget is not None and budget < 0:
             raise InputError(f"must not be negative, got {budget}", field="budget")
         if criterion not in CRITERIA:
@@ -250,7 +268,7 @@ class AdaptiveDesign:
         self.draws = draws
         self.batch_size, self.target_sd, self.budget = batch_size, target_sd, budget
         self.variants_per_pick, self.criterion = variants_per_pick, criterion
-        self.prior_scale = prior_scale
+        self.prior_scale, self.target_ratio = prior_scale, target_ratio
         self._lookup = {item: j for j, item in enumerate(draws.items)}
         self._mean, self._cov, self._cuts = self._item_moments()
         self._x0: np.ndarray | None = None
@@ -339,51 +357,90 @@ class AdaptiveDesign:
         """
         n_asked = (0 if ratings is None else len(ratings)) if n_asked is None else n_asked
         post = self.posterior(ratings)
+        cands = self._candidates(post, ratings, pool)
+        attainable = self._attainable(post, cands)
         empty = pd.DataFrame({ITEM_ID: pd.Series(dtype=str), "variant": pd.Series(dtype=str)})
         reason = ""
         room = self.batch_size if self.budget is None else min(self.batch_size,
                                                                 self.budget - n_asked)
-        if self.target_sd is not None and bool((post.sd <= self.target_sd).all()):
+        sd = post.sd
+        if self.target_sd is not None and bool((sd <= self.target_sd).all()):
             reason = "target"
+        elif self.target_ratio is not None and bool(
+                (sd <= self.target_ratio * attainable).all()):
+            reason = "precision"
         elif room <= 0:
             reason = "budget"
         if reason:
-            return AdaptiveStep(empty, post, True, reason, n_asked, post.sd)
-        batch, expected = self.choose(post, ratings, pool, room)
+            return AdaptiveStep(empty, post, True, reason, n_asked, sd, attainable)
+        batch, expected = self.choose(post, cands, room, attainable)
         if not len(batch):
-            return AdaptiveStep(empty, post, True, "exhausted", n_asked, post.sd)
-        return AdaptiveStep(batch, post, False, "", n_asked, expected)
+            return AdaptiveStep(empty, post, True, "exhausted", n_asked, sd, attainable)
+        return AdaptiveStep(batch, post, False, "", n_asked, expected, attainable)
 
-    def choose(self, post: Posterior, ratings: pd.DataFrame | None, pool: pd.DataFrame,
-               size: int) -> tuple[pd.DataFrame, pd.Series]:
-        """Greedy batch of ``size`` requests from ``pool`` under ``post`` (see the module doc)
-        and the values' SDs expected after it."""
-        v = len(self.draws.values)
+    def _candidates(self, post: Posterior, ratings: pd.DataFrame | None,
+                    pool: pd.DataFrame) -> dict[str, Any]:
+        """The pool by item: positions, variants left, ratings so far, information terms."""
         pos = pool[ITEM_ID].astype(str).map(self._lookup)
         known = pool[pos.notna().to_numpy()]
-        if not len(known) or size <= 0:
-            return known.iloc[:0][[ITEM_ID, "variant"]], post.sd
         by_item: dict[int, list[str]] = {}
         for variant, j in zip(known["variant"].astype(str), pos.dropna().astype(int),
                               strict=True):
             by_item.setdefault(j, []).append(variant)
-        cand = np.fromiter(by_item, dtype=int)
-        left = np.array([len(by_item[j]) for j in cand])
+        cand = np.fromiter(by_item, dtype=int, count=len(by_item))
         done = np.zeros(len(self.draws.items))
         if ratings is not None and len(ratings):
             rated = ratings[ratings["rating"].notna()] if "rating" in ratings else ratings
             counts = rated[ITEM_ID].astype(str).map(self._lookup).dropna().astype(int)
             np.add.at(done, counts.to_numpy(), 1.0)
-        n = done[cand].copy()
-        info, shared, a_all = self.item_information(post)
-        info, shared, a = info[cand], shared[cand], a_all[cand]
+        used = {} if ratings is None or not len(ratings) else \
+            ratings["variant"].astype(str).value_counts().to_dict()
+        info, shared, a = self.item_information(post)
+        return {"cand": cand, "by_item": by_item, "used": used,
+                "left": np.array([len(by_item[j]) for j in cand], dtype=int),
+                "n": done[cand], "info": info[cand], "shared": shared[cand], "a": a[cand]}
+
+    @staticmethod
+    def _h(m: np.ndarray, info: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """Information about an item's predictor from m ratings sharing its deviation."""
+        return m * info / (1.0 + m * info * shared)
+
+    def _attainable(self, post: Posterior, cands: dict[str, Any]) -> pd.Series:
+        """The values' SDs expected if every request of the pool were answered (the same
+        linearisation as the batch choice): the precision a full collection would reach."""
+        v = len(self.draws.values)
+        a, n, left = cands["a"], cands["n"], cands["left"]
+        p = a.shape[1]
+        cov = post.cov[:p, :p]
+        dh = self._h(n + left, cands["info"], cands["shared"]) - \
+            self._h(n, cands["info"], cands["shared"])
+        prec = np.linalg.inv(cov) + (a.T * dh) @ a
+        full = np.linalg.inv(0.5 * (prec + prec.T))
+        return pd.Series(np.sqrt(np.diag(full)[:v]), index=list(self.draws.values),
+                         name="attainable_sd")
+
+    def choose(self, post: Posterior, cands: dict[str, Any], size: int,
+               attainable: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+        """Greedy batch of ``size`` requests from the candidates under ``post`` (see the
+        module doc) and the values' SDs expected after it."""
+        v = len(self.draws.values)
+        cand, by_item, left = cands["cand"], cands["by_item"], cands["left"]
+        if not len(cand) or size <= 0:
+            return pd.DataFrame(columns=[ITEM_ID, "variant"]), post.sd
+        n = cands["n"].copy()
+        info, shared, a = cands["info"], cands["shared"], cands["a"]
         p = a.shape[1]
         cov = post.cov[:p, :p].copy()
         weight = np.zeros(p)
-        weight[:v] = 1.0 / np.diag(cov)[:v] if self.criterion == "relative" else 1.0
+        if self.criterion == "attainable":
+            weight[:v] = 1.0 / np.maximum(attainable.to_numpy() ** 2, 1e-12)
+        elif self.criterion == "relative":
+            weight[:v] = 1.0 / np.diag(cov)[:v]
+        else:
+            weight[:v] = 1.0
 
         def h(m: np.ndarray) -> np.ndarray:
-            return m * info / (1.0 + m * info * shared)
+            return self._h(m, info, shared)
 
         taken = np.zeros(len(cand), dtype=int)
         picks: list[tuple[int, int]] = []
@@ -404,9 +461,7 @@ class AdaptiveDesign:
             picks.append((best, int(k[best])))
         # variants: the item's least used so far over all items (ties: variant_order), so
         # every wording and option order is asked about equally often
-        used: dict[str, int] = {}
-        if ratings is not None and len(ratings):
-            used.update(ratings["variant"].astype(str).value_counts().to_dict())
+        used = dict(cands["used"])
         rows = []
         for i, k in picks:
             item = self.draws.items[cand[i]]
