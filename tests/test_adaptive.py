@@ -257,7 +257,8 @@ def test_rate_adaptive_sigkill_and_resume(sim, tmp_path: Path) -> None:
         args = [str(wave), "--backend", "openai", "--model", "m", "--out", str(out),
                 "--base-url", srv.base_url, "--concurrency", "4", "--no-progress",
                 "--adaptive", "--item-model", str(tmp_path / "model.nc"),
-                "--target-sd", "0.01", "--budget", str(budget), "--adaptive-batch", "12"]
+                "--target-sd", "0.01", "--target-ratio", "1", "--budget", str(budget),
+                "--adaptive-batch", "12"]
         env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
         proc = subprocess.Popen([sys.executable, "-m", "vp_bayes", "rate", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

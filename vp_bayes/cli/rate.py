@@ -37,7 +37,7 @@ def _split(value: str | None) -> list[str]:
     "vp-bayes rate vp_wave --backend transformers --model HuggingFaceTB/SmolLM2-135M-Instruct "
     "--items-limit 20 --personas builtin:gender --out smol.csv",
     "vp-bayes rate vp_wave --backend openai --model gpt-4o-mini --out gpt.csv --adaptive "
-    "--item-model models/valueportrait.nc --target-sd 0.6 --budget 780"))
+    "--item-model models/valueportrait.nc --budget 780"))
 def rate_command(
     items: Path = typer.Argument(..., metavar="ITEMS",
                                  help="Wave folder or items table (csv/parquet)."),
@@ -97,8 +97,13 @@ def rate_command(
                                   help="Ask only what the adaptive design chooses."),
     item_model: Path | None = typer.Option(None, "--item-model",
                                            help="Fitted item model (.nc) for --adaptive."),
-    target_sd: float = typer.Option(0.6, "--target-sd", callback=POSITIVE,
-                                    help="--adaptive: stop when every value's SD is below."),
+    target_ratio: float = typer.Option(
+        1.25, "--target-ratio", min=1.0,
+        help="--adaptive: stop when every value's SD is within this factor of the SD all "
+             "requests would give (predicted)."),
+    target_sd: float | None = typer.Option(None, "--target-sd", callback=POSITIVE,
+                                           help="--adaptive: also stop when every value's "
+                                                "SD is below this."),
     budget: int = typer.Option(780, "--budget", min=1,
                                help="--adaptive: most requests per respondent."),
     adaptive_batch: int = typer.Option(40, "--adaptive-batch", min=1,
@@ -109,8 +114,9 @@ def rate_command(
     One process at a time per cache: a second one stops (or waits --cache-wait seconds). The
     output paths and the cache are checked before the backend is made or anything is sent.
     With --adaptive (and --item-model) each respondent is asked, in batches, the requests that
-    most reduce its values' posterior variance, until every value's SD is below --target-sd
-    or --budget requests are spent (vp_bayes/scoring/adaptive.py); resumable like a full run.
+    most reduce its values' posterior variance, until every value's SD is within
+    --target-ratio of what all requests would give (or below --target-sd) or --budget
+    requests are spent (vp_bayes/scoring/adaptive.py); resumable like a full run.
     """
     from vp_bayes.llm.cache import RatingCache
     from vp_bayes.llm.personas import resolve_personas
@@ -141,7 +147,8 @@ def rate_command(
 
         batch_price = parse_price(price)  # a bad price stops before anything is written
     check_outputs(out)
-    design = _adaptive_design(adaptive, item_model, target_sd, budget, adaptive_batch)
+    design = _adaptive_design(adaptive, item_model, target_sd, target_ratio, budget,
+                              adaptive_batch)
     # the cache is locked and checked before a model is loaded or a request is sent
     with RatingCache(cache or default_cache_path(out), wait=cache_wait) as rating_cache:
         if backend is BackendName.openai:
@@ -202,7 +209,8 @@ def rate_command(
         typer.echo(f"portrait: vp-bayes score {item_model} {out} --out PORTRAITS.csv")
 
 
-def _adaptive_design(adaptive: bool, item_model: Path | None, target_sd: float, budget: int,
+def _adaptive_design(adaptive: bool, item_model: Path | None, target_sd: float | None,
+                     target_ratio: float, budget: int,
                      batch: int):  # noqa: ANN202 - AdaptiveDesign, imported when used
     """The adaptive design of --adaptive (None without it); the item model read first."""
     if not adaptive:
@@ -216,4 +224,4 @@ def _adaptive_design(adaptive: bool, item_model: Path | None, target_sd: float, 
     from vp_bayes.scoring.adaptive import AdaptiveDesign
 
     return AdaptiveDesign(load_model(item_model), batch_size=batch, target_sd=target_sd,
-                          budget=budget)
+                          target_ratio=target_ratio, budget=budget)

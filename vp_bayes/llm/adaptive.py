@@ -54,7 +54,9 @@ class AdaptiveSummary(RunSummary):
         out = []
         for name, step in self.steps.items():
             sd = step.posterior.sd
-            why = {"target": "every value's SD at the target", "budget": "budget spent",
+            why = {"target": "every value's SD at the target",
+                   "precision": "every value's SD within the target ratio of all requests'",
+                   "budget": "budget spent",
                    "exhausted": "nothing left to ask", "": "stopped early (failures)"}
             out.append(f"{name}: {self.asked.get(name, 0)} requests answered, "
                        f"{why.get(step.reason, step.reason)}; largest posterior SD "
