@@ -1,0 +1,131 @@
+"""Cost of one log density + gradient evaluation of the item model, per observation.
+
+For each wave, in one run: the graph model (:func:`vp_bayes.model.build.build_model`, the
+ordinal terms as observed variables) and the fused model (``fused=True``, the terms as one
+compiled loop each: :mod:`vp_bayes.model.fused`), both through PyMC's Numba
+``logp_dlogp_function`` on the flat unconstrained vector, the way nutpie calls them, and the
+fused kernels alone (no graph around them). Prints milliseconds per evaluation and
+nanoseconds per observation (ratings + questionnaire answers), and checks that both models
+give the same value and gradient at the timed point.
+
+    python benchmarks/gradient_cost.py                 # demo wave and the real wave
+    python benchmarks/gradient_cost.py --waves demo --repeats 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO.parent / "shared" / "valueportrait" / "release"
+
+
+def _wave(name: str):
+    if name == "real":
+        from vp_bayes.wave.importers.valueportrait import read_valueportrait
+
+        return read_valueportrait(RELEASE)
+    if name == "sim2000":
+        from vp_bayes.wave.simulate import simulate_wave
+
+        return simulate_wave(n_participants=2000, n_items=300, items_per_participant=80,
+                             seed=1, n_llm=1, personas=False).wave
+    from vp_bayes.wave.io import load_wave
+
+    return load_wave(REPO / "data" / "demo")
+
+
+def _per_call(fn, x, repeats: int) -> float:
+    fn(x)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn(x)
+    return (time.perf_counter() - start) / repeats
+
+
+def _kernels_alone(data, repeats: int) -> float:
+    """Seconds per call of the fused kernels on the model's arrays (random parameters)."""
+    from vp_bayes.model.fused import questions_kernel, ratings_kernel
+
+    rng = np.random.default_rng(0)
+    n_items, n_part, n_val = len(data.items), len(data.participants), len(data.values)
+    beta, theta = rng.normal(0, 0.3, (n_items, n_val)), rng.normal(0, 1, (n_part, n_val))
+    alpha, b = rng.normal(0, 0.3, n_part), rng.normal(0, 0.3, n_items)
+    padded = np.array([[-1e4, *np.linspace(-2, 2, data.n_categories - 1), 1e4]])
+    group = np.zeros_like(data.rating_y)
+    args = (beta, theta, alpha, b, padded, data.rating_item, data.rating_participant,
+            data.rating_y, group)
+    seconds = _per_call(lambda a: ratings_kernel(*a), args, repeats)
+    ins = data.instrument
+    if ins is not None:
+        lam = rng.lognormal(0, 0.3, len(ins.questions))
+        table = np.tile(np.array([[-1e4, *np.linspace(-2, 2, ins.n_categories - 1), 1e4]]),
+                        (len(ins.questions), 1))
+        q_args = (lam, theta, alpha, table, ins.question_value, ins.participant, ins.question,
+                  ins.y)
+        seconds += _per_call(lambda a: questions_kernel(*a), q_args, repeats)
+    return seconds
+
+
+def measure(name: str, repeats: int) -> list[dict]:
+    """The rows of one wave."""
+    from vp_bayes.model.build import build_model_from_data
+    from vp_bayes.model.config import ModelConfig
+    from vp_bayes.model.data import prepare_data
+
+    wave = _wave(name)
+    config = ModelConfig()
+    data = prepare_data(wave, config)
+    n_obs = len(data.rating_y) + (len(data.instrument.y) if data.instrument is not None else 0)
+    rows, results = [], {}
+    x = None
+    for fused in (False, True):
+        model = build_model_from_data(data, config, fused=fused)
+        start = time.perf_counter()
+        fn = model.logp_dlogp_function(ravel_inputs=True, mode="NUMBA")
+        fn.set_extra_values({})
+        if x is None:
+            size = sum(int(np.prod(v.shape)) for v in model.initial_point().values())
+            x = np.random.default_rng(1).normal(0.0, 0.3, size)
+        fn(x)
+        compile_s = time.perf_counter() - start
+        seconds = _per_call(fn, x, repeats)
+        results[fused] = fn(x)
+        rows.append(dict(wave=name, likelihood="fused" if fused else "graph",
+                         observations=n_obs, dim=x.size, compile_s=compile_s,
+                         ms=seconds * 1e3, ns_per_obs=seconds * 1e9 / n_obs))
+    kern = _kernels_alone(data, repeats)
+    rows.append(dict(wave=name, likelihood="fused kernels alone", observations=n_obs,
+                     dim=np.nan, compile_s=np.nan, ms=kern * 1e3, ns_per_obs=kern * 1e9 / n_obs))
+    (lg, gg), (lf, gf) = results[False], results[True]
+    for row in rows:
+        row["max_abs_diff_logp"] = abs(float(lg) - float(lf))
+        row["max_abs_diff_grad"] = float(np.max(np.abs(gg - gf)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--waves", default="demo,real", help="comma list: demo, real, sim2000")
+    parser.add_argument("--repeats", type=int, default=300)
+    args = parser.parse_args()
+    import pandas as pd
+
+    rows = []
+    for name in args.waves.split(","):
+        if name == "real" and not RELEASE.is_dir():
+            print("skipping the real wave: ../shared/valueportrait not found")
+            continue
+        rows += measure(name, args.repeats)
+    table = pd.DataFrame(rows).set_index(["wave", "likelihood"])
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
+        print(table.to_string())
+
+
+if __name__ == "__main__":
+    main()
