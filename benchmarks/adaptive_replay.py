@@ -13,7 +13,10 @@ orders) the collected ratings are scored with the default scoring (as
 ``vb.score``: marginal, respondent noise, prior x2, 200 item draws x 20 samples; person fit
 off, it does not change the values) and compared with the full-data portrait: a value is
 within tolerance when its posterior mean is within ``--mean-tol`` (0.25) human SD of the
-full-data mean and its 90% interval is at most ``--width-ratio`` (1.25) times as wide. The
+full-data mean and its 90% interval is at most ``--width-ratio`` (1.25) times as wide. A
+check whose scoring has a Pareto k-hat above 0.7 (importance sampling failed: the samples
+collapse, as they did for two very consistent LLMs after 80 adaptive requests) is not within
+tolerance. The
 requests to tolerance of a model are the first checkpoint at which all ten values are within
 tolerance at once; of a value, the first checkpoint at which it is. Prints per model and per
 value (medians over models), selection time per batch, and the Laplace SD at the stop.
@@ -37,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO.parent / "shared" / "valueportrait"
 FULL = 3120
 QUARTER = 780
+K_HAT_MAX = 0.7  # a check whose scoring has a larger Pareto k-hat counts as not within
 
 
 def checkpoints(limit: int) -> list[int]:
@@ -53,11 +57,17 @@ class Scorer:
         self.draws, self.seed = draws, seed
 
     def theta(self, frame: pd.DataFrame, name: str) -> np.ndarray:
+        """Posterior samples (N, V); NaN where the scoring's importance sampling failed
+        (Pareto k-hat above 0.7, the scoring's own warning: its samples then collapse onto a
+        few points and an interval of width 0 would pass any precision check)."""
         from vp_bayes.scoring import respondent_data, score_respondent
         from vp_bayes.scoring.portraits import _seed_for
 
         data, _ = respondent_data(frame, self.draws)
-        return score_respondent(self.draws, data, rng=_seed_for(self.seed, name))["theta"]
+        res = score_respondent(self.draws, data, rng=_seed_for(self.seed, name))
+        self.last_k = float(res["pareto_k"])
+        return res["theta"] if not self.last_k > K_HAT_MAX else np.full_like(res["theta"],
+                                                                            np.nan)
 
 
 def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarray,
@@ -74,7 +84,7 @@ def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarra
     values = scorer.draws.values
     first = {kind: dict.fromkeys(values, np.nan) for kind in ("mean", "width", "both")}
     state = {"n": np.nan, "n_width": np.nan, "n_mean": np.nan, "checks": 0, "score_s": 0.0,
-             "sd_ratio": []}
+             "sd_ratio": [], "failed": 0}
 
     def check(asked: pd.DataFrame) -> bool:
         n = len(asked)
@@ -82,12 +92,17 @@ def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarra
             return False
         t0 = time.perf_counter()
         theta = scorer.theta(asked, name)
-        close, narrow = within_tolerance(theta, full, mean_tol=args.mean_tol,
-                                         width_ratio=args.width_ratio)
+        if np.isnan(theta).any():  # importance sampling failed: not within tolerance
+            state["failed"] += 1
+            close = narrow = np.zeros(len(values), dtype=bool)
+        else:
+            close, narrow = within_tolerance(theta, full, mean_tol=args.mean_tol,
+                                             width_ratio=args.width_ratio)
         state["score_s"] += time.perf_counter() - t0
         # the stopping rule's Laplace SD against the default scoring's SD, value by value
         laplace = design.posterior(asked).sd.to_numpy()
-        state["sd_ratio"].extend(laplace / theta.std(axis=0))
+        if not np.isnan(theta).any():
+            state["sd_ratio"].extend(laplace / theta.std(axis=0))
         state["checks"] += 1
         for kind, ok in (("mean", close), ("width", narrow), ("both", close & narrow)):
             for v, good in zip(values, ok, strict=True):
@@ -115,6 +130,7 @@ def replay_model(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarra
             if len(rep.batches) > 1 else np.nan,
             "laplace_sd_max": float(last_sd.max()) if last_sd is not None else np.nan,
             "checks": state["checks"], "score_s": state["score_s"],
+            "failed_checks": state["failed"],
             "laplace_over_scoring_sd": float(np.median(state["sd_ratio"]))
             if state["sd_ratio"] else np.nan,
             **{f"{kind}_{v}": first[kind][v] for kind in first for v in values}}
@@ -141,6 +157,9 @@ def main() -> None:
     parser.add_argument("--criterion", default="attainable",
                         choices=["attainable", "relative", "total"])
     parser.add_argument("--skip", type=int, default=0, help="Skip the first N LLMs.")
+    parser.add_argument("--stop-ratio", type=float, default=None,
+                        help="Instead: adaptive with rate --adaptive's stopping rule at this "
+                             "ratio (e.g. 1.25); requests at the stop and tolerance there.")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="Only print the tables of earlier --csv files (runs split over "
                              "processes).")
@@ -172,6 +191,16 @@ def main() -> None:
     for i, name in enumerate(names):
         frame = ratings[ratings["respondent"] == name][["item_id", "variant", "rating"]]
         full = scorer.theta(frame, name)
+        if np.isnan(full).any():
+            print(f"{name}: the full-data scoring's k-hat is {scorer.last_k:.2f}; skipped")
+            continue
+        if args.stop_ratio:
+            row = stopping_rule(name, frame, scorer, full, args)
+            rows.append(row)
+            print(f"[{time.perf_counter() - start:6.0f} s] {name:32s} stopping rule: "
+                  f"{row['n_asked']} requests, {row['narrow']} values at precision, "
+                  f"{row['both']} within tolerance", flush=True)
+            continue
         for order in args.orders:
             for k in (args.variants_per_pick if order == "adaptive" else [1]):
                 row = replay_model(name, frame, scorer, full, order, args, k, args.seed + i)
@@ -182,7 +211,41 @@ def main() -> None:
     table = pd.DataFrame(rows)
     if args.csv:
         table.to_csv(args.csv, index=False)
-    report(table, draws.values, args)
+    if args.stop_ratio:
+        stop_report(table, args)
+    else:
+        report(table, draws.values, args)
+
+
+def stopping_rule(name: str, frame: pd.DataFrame, scorer: Scorer, full: np.ndarray,
+                  args: argparse.Namespace) -> dict:
+    """Adaptive with the stopping rule of ``rate --adaptive`` (every value's SD within
+    ``--stop-ratio`` of the SD all requests would give, predicted; budget ``--max-requests``):
+    requests at the stop, and the default scoring there against the full-data portrait."""
+    from vp_bayes.scoring.adaptive import AdaptiveDesign, replay, within_tolerance
+
+    design = AdaptiveDesign(scorer.draws, batch_size=args.batch_size, target_sd=None,
+                            budget=args.max_requests, target_ratio=args.stop_ratio,
+                            criterion=args.criterion)
+    rep = replay(design, frame)
+    close, narrow = within_tolerance(scorer.theta(rep.asked, name), full,
+                                     mean_tol=args.mean_tol, width_ratio=args.width_ratio)
+    return {"model": name, "n_asked": len(rep.asked), "stopped": rep.stopped,
+            "pareto_k": round(scorer.last_k, 2),
+            "narrow": int(narrow.sum()), "close": int(close.sum()),
+            "both": int((close & narrow).sum())}
+
+
+def stop_report(table: pd.DataFrame, args: argparse.Namespace) -> None:
+    """Print the stopping rule's table."""
+    print(f"\nAdaptive with the stopping rule (every value's SD within {args.stop_ratio:g}x "
+          f"of the predicted all-requests SD; budget {args.max_requests}): requests at the "
+          f"stop and values (of 10) within precision / mean / both at that point")
+    print(table.to_string(index=False))
+    print(f"\nmedian requests {np.median(table['n_asked']):.0f}; stopped by the rule in "
+          f"{int((table['stopped'] == 'precision').sum())} of {len(table)}; median values at "
+          f"precision {np.median(table['narrow']):.0f}, within the mean tolerance "
+          f"{np.median(table['close']):.0f}, both {np.median(table['both']):.0f}")
 
 
 def _median(x: pd.Series) -> float:
@@ -220,6 +283,7 @@ def report(table: pd.DataFrame, values: tuple[str, ...], args: argparse.Namespac
                       "items_median": int(sub["items"].median()),
                       "select_s_median": round(float(sub["select_median_s"].median()), 3),
                       "select_s_max": round(float(sub["select_max_s"].max()), 3),
+                      "k>0.7 checks": int(sub.get("failed_checks", pd.Series([0])).sum()),
                       "laplace/scoring_sd": round(float(
                           sub.get("laplace_over_scoring_sd", pd.Series([np.nan])).median()),
                           2)})

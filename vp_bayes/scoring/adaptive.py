@@ -73,6 +73,7 @@ from vp_bayes.scoring.laplace import (
     MAX_LOG_SCALE,
     PRIOR_SCALE,
     TAU_SCALE,
+    TAU_START,
     RespondentData,
     find_modes,
     make_problem,
@@ -87,6 +88,9 @@ BUDGET = 780  # stop after this many requests (a quarter of 520 items x 6 varian
 VARIANTS_PER_PICK = 1  # ratings of an item added per pick (1: one variant at a time)
 CRITERIA = ("attainable", "relative", "total")  # weights of the values' variance reductions
 INFO_NODES = 9  # Gauss-Hermite nodes averaging one rating's information over eta
+NEWTON_TOL = 1e-6  # Newton decrement at which the selection's posterior mode is taken
+NEWTON_MAX = 15  # ... and its most iterations (some released LLMs' targets never reach the
+# scoring's 1e-10 within 100 iterations: 6-11 s per batch; the choice does not need it)
 
 
 def variant_order(item_id: str, variants: Sequence[str]) -> list[str]:
@@ -308,8 +312,13 @@ class AdaptiveDesign:
         target = MarginalProblem.from_problem(
             make_problem(draws, data, False, self.prior_scale, True), draws.shared_thresholds)
         start = self._x0 if self._x0 is not None and self._x0.size == target.size else None
-        mode, neg_hess, _ = find_modes(target if start is None else _WarmStart(target, start))
-        self._x0 = mode[0]
+        mode, neg_hess, _ = find_modes(target if start is None else _WarmStart(target, start),
+                                       tol=NEWTON_TOL, max_iter=NEWTON_MAX)
+        self._x0 = mode[0].copy()
+        # tau's gradient vanishes at 0 by symmetry: a start there stalls Newton (measured:
+        # 100 iterations without convergence), so the next search starts tau away from 0
+        tau = target.layout.tau
+        self._x0[tau] = max(abs(self._x0[tau]), TAU_START)
         cov = np.linalg.inv(neg_hess[0])
         return Posterior(mode[0], 0.5 * (cov + cov.T), draws.values, int(data.n_weight))
 

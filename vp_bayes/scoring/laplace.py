@@ -370,8 +370,10 @@ def gradient_hessian(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.nd
     return grad, hess
 
 
-def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mode of every draw's conditional posterior by damped Newton, all draws at once.
+def find_modes(problem: Target, tol: float = 1e-10,
+               max_iter: int = MAX_NEWTON) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mode of every draw's conditional posterior by damped Newton, all draws at once
+    (until the Newton decrement is below ``tol``, at most ``max_iter`` iterations).
 
     Returns
     -------
@@ -385,7 +387,7 @@ def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndar
     s = problem.n_draws
     x = problem.start()
     f = problem.log_posterior(x)
-    for it in range(1, MAX_NEWTON + 1):
+    for it in range(1, max_iter + 1):
         grad, hess = problem.gradient_hessian(x)
         step = np.linalg.solve(-hess, grad[..., None])[..., 0]
         decrement = np.einsum("sd,sd->s", grad, step)  # Newton decrement squared
@@ -400,10 +402,12 @@ def find_modes(problem: Target, tol: float = 1e-10) -> tuple[np.ndarray, np.ndar
             if not worse.any():
                 break
             t = np.where(worse, t / 2, t)
+        if worse.all():  # no draw moved: every later iteration would repeat this one exactly
+            return x, -hess, it
         x = np.where(worse[:, None], x, x_new)  # a draw that never improves stays put
         f = np.where(worse, f, f_new)
     _, hess = problem.gradient_hessian(x)
-    return x, -hess, MAX_NEWTON
+    return x, -hess, max_iter
 
 
 @dataclass(frozen=True)
