@@ -314,10 +314,12 @@ def test_rate_adaptive_usage(tmp_path: Path) -> None:
 # -- real LLMs --------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_replay_real_llms_reach_full_data_precision_with_fewer_requests() -> None:
-    """Replaying three released LLMs: the adaptive order reaches the full-data precision
-    (every value's 90% interval at most 1.25x the full-data width) with at most a third of the
-    requests, and with fewer requests than a random order; the default scoring at that point
-    is within the replay's tolerance for most values."""
+    """Replaying three released LLMs (benchmarks/adaptive_replay.py's setting): the adaptive
+    order reaches the full-data precision (every value's 90% interval at most 1.25x the
+    full-data width, default scoring, k-hat <= 0.7) within a quarter of the requests, where a
+    random order mostly has not; for deepseek-chat the full tolerance (every posterior mean
+    within 0.25 human SD of the full-data mean as well) is met with fewer requests than the
+    full data."""
     model_file, ratings_file = REPO / "models" / "valueportrait.nc", RELEASE / \
         "llm_ratings_27.csv"
     if not (model_file.is_file() and ratings_file.is_file()):
@@ -330,29 +332,41 @@ def test_replay_real_llms_reach_full_data_precision_with_fewer_requests() -> Non
     draws = item_draws(load_model(model_file), 200)
     ratings = read_llm_ratings(ratings_file)
 
-    def theta(frame: pd.DataFrame, name: str) -> np.ndarray:
+    def theta(frame: pd.DataFrame, name: str) -> np.ndarray | None:
         data, _ = respondent_data(frame, draws)
-        return score_respondent(draws, data, rng=_seed_for(0, name))["theta"]
+        res = score_respondent(draws, data, rng=_seed_for(0, name))
+        return None if res["pareto_k"] > 0.7 else res["theta"]
 
-    names = ["chatgpt-4o-latest", "gpt-3.5-turbo", "gpt-4o-2024-05-13"]
-    for name in names:
+    grid = {*range(80, 801, 80), 960, 1120}
+    random_behind = 0
+    for name in ("gpt-4o-mini-2024-07-18", "claude-3-opus-20240229", "deepseek-chat"):
         frame = ratings[ratings["respondent"] == name][["item_id", "variant", "rating"]]
         full = theta(frame, name)
-        reached = {}
+        assert full is not None
+        reached: dict[str, dict[str, int]] = {"adaptive": {}, "random": {}}
         for order in ("adaptive", "random"):
-            design = AdaptiveDesign(draws, batch_size=40, target_sd=None, budget=1040)
-            grid = {400, 560, 720, 880, 1040}
+            cap = 1120 if order == "adaptive" else 800
 
-            def check(asked: pd.DataFrame, order=order, grid=grid, name=name, full=full,
+            def check(asked: pd.DataFrame, order=order, name=name, full=full,
                       reached=reached) -> bool:
                 if len(asked) not in grid:
                     return False
-                close, narrow = within_tolerance(theta(asked, name), full)
+                th = theta(asked, name)
+                if th is None:
+                    return False
+                close, narrow = within_tolerance(th, full)
+                found = reached[order]
                 if narrow.all():
-                    reached[order] = (len(asked), int(close.sum()))
-                return bool(narrow.all())
+                    found.setdefault("precision", len(asked))
+                if (close & narrow).all():
+                    found.setdefault("tolerance", len(asked))
+                return "tolerance" in found
 
-            replay(design, frame, order=order, seed=1, max_requests=1040, check=check)
-        assert "adaptive" in reached and reached["adaptive"][0] <= 1040, (name, reached)
-        assert reached["adaptive"][0] < reached.get("random", (np.inf,))[0], (name, reached)
-        assert reached["adaptive"][1] >= 6, (name, reached)
+            replay(AdaptiveDesign(draws, batch_size=40, target_sd=None, budget=cap), frame,
+                   order=order, seed=1, max_requests=cap, check=check)
+        assert reached["adaptive"].get("precision", np.inf) <= 780, (name, reached)
+        random_behind += reached["random"].get("precision", np.inf) > \
+            reached["adaptive"]["precision"]
+        if name == "deepseek-chat":
+            assert reached["adaptive"].get("tolerance", np.inf) < 3120, reached
+    assert random_behind >= 2

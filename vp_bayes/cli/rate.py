@@ -98,7 +98,7 @@ def rate_command(
     item_model: Path | None = typer.Option(None, "--item-model",
                                            help="Fitted item model (.nc) for --adaptive."),
     target_ratio: float = typer.Option(
-        1.25, "--target-ratio", min=1.0,
+        1.2, "--target-ratio", min=1.0,
         help="--adaptive: stop when every value's SD is within this factor of the SD all "
              "requests would give (predicted)."),
     target_sd: float | None = typer.Option(None, "--target-sd", callback=POSITIVE,

@@ -38,8 +38,9 @@ linearisation point; the next batch starts from the real posterior). The weights
 every request of the pool were answered, so the design drives every value toward its
 full-data precision rather than favouring values that are merely wide (``criterion``:
 ``"relative"`` weighs by the current variance, ``"total"`` not at all; measured on three
-released LLMs, the three are within the replay's noise of each other, and asking one variant
-at a time beat two or all six at once at 480 and 780 requests, ``docs/scoring.md``).
+released LLMs, the three are within the replay's noise of each other; asking one variant at a
+time beat all six at once after 480 and 780 requests, and two at once after 480 (within the
+noise after 780), ``docs/scoring.md``).
 Which variants of an item:
 variants are exchangeable under the default model (no variant offsets), so an item gets the
 variant least used so far over all items (ties broken by :func:`variant_order`): every
