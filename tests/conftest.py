@@ -25,3 +25,20 @@ def demo_wave_dir() -> Path:
     if not (DEMO_WAVE / "wave.json").is_file():
         pytest.skip("demo wave not found at data/demo (see data/README.md to regenerate)")
     return DEMO_WAVE
+
+
+@pytest.fixture(scope="session")
+def released(release_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """The 27 released LLMs scored through the shipped real-wave model (about 40 s, once per
+    session): (portraits.csv, portraits.nc)."""
+    model = REPO / "models" / "valueportrait.nc"
+    if not model.is_file():
+        pytest.skip(f"{model} not found (vp-bayes fit on the imported release)")
+    from vp_bayes.model.io import load_model
+    from vp_bayes.scoring.portraits import save_portraits, score
+    from vp_bayes.wave.ratings import read_llm_ratings
+
+    out = tmp_path_factory.mktemp("released") / "portraits.csv"
+    ratings = read_llm_ratings(release_dir / "llm_ratings_27.csv")
+    portraits = score(load_model(model), ratings, progress=False)
+    return save_portraits(portraits, out)

@@ -394,3 +394,32 @@ def test_portraits_of_earlier_versions_load(scored, tmp_path):
     centered = vb.pairwise(now, ["sim-llm-1", "sim-llm-2"], scale="centered")
     pd.testing.assert_frame_equal(
         vb.pairwise(then, ["sim-llm-1", "sim-llm-2"], scale="centered"), centered)
+
+
+@pytest.mark.slow
+def test_cli_compare_on_the_27_released_llms(released, tmp_path):
+    """``vp-bayes compare`` on the released LLMs scored from the real release: every pair and
+    rank written, each P(a > b) equal to the share of all sample pairs in the draws (computed
+    here independently), ranks agreeing with the posterior means."""
+    draws_path = released[1]
+    out, ranks_out = tmp_path / "pairs.csv", tmp_path / "ranks.csv"
+    code, stdout, stderr = _run(["compare", str(draws_path), "--value", "benevolence",
+                                 "--value", "power", "--out", str(out),
+                                 "--ranks-out", str(ranks_out)])
+    assert code == 0, stderr
+    assert "Comparing 27 respondent(s) on 2 value(s): latent scale" in stdout
+    pairs, ranks = pd.read_csv(out), pd.read_csv(ranks_out)
+    assert len(pairs) == 2 * 27 * 26 // 2 and pairs["prob_a_greater"].between(0, 1).all()
+    assert set(pairs["pairing"]) == {INDEPENDENT}  # separately scored models
+    theta = load_portraits(draws_path).draws["theta"]
+    for value in ("benevolence", "power"):
+        mine = pairs[pairs["value"] == value].sample(8, random_state=1)
+        for row in mine.itertuples():
+            a = theta.sel({RESPONDENT: row.respondent_a, VALUE: value}).values
+            b = theta.sel({RESPONDENT: row.respondent_b, VALUE: value}).values
+            every_pair = float((a[:, None] > b[None, :]).mean())
+            assert row.prob_a_greater == pytest.approx(every_pair, abs=0.05), row
+        per = ranks[ranks["value"] == value].set_index("respondent")
+        assert per["prob_first"].sum() == pytest.approx(1.0, abs=1e-9)
+        means = theta.sel({VALUE: value}).mean(SAMPLE).to_series()
+        assert per["mean_rank"].corr(means[per.index], method="spearman") < -0.95

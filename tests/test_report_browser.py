@@ -35,22 +35,6 @@ def _need_chromium() -> None:
                     "(apt-get install chromium; scripts/test.sh installs it as root)")
 
 
-@pytest.fixture(scope="session")
-def released(release_dir, tmp_path_factory) -> tuple[Path, Path]:
-    """The 27 released LLMs scored through the shipped real-wave model (about 40 s, once per
-    session): (portraits.csv, portraits.nc)."""
-    if not MODEL.is_file():
-        pytest.skip(f"{MODEL} not found (vp-bayes fit on the imported release)")
-    from vp_bayes.model.io import load_model
-    from vp_bayes.scoring.portraits import save_portraits, score
-    from vp_bayes.wave.ratings import read_llm_ratings
-
-    out = tmp_path_factory.mktemp("released") / "portraits.csv"
-    ratings = read_llm_ratings(release_dir / "llm_ratings_27.csv")
-    portraits = score(load_model(MODEL), ratings, progress=False)
-    return save_portraits(portraits, out)
-
-
 def _check_page(index: Path, tmp: Path, n_compared: int, tag: str) -> dict:
     """Measure the page in Chromium and screenshot its top; assert the layout checks."""
     from PIL import Image
