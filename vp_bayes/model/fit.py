@@ -17,7 +17,7 @@ import xarray as xr
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
-from vp_bayes.model.config import JAX_SAMPLERS, NUTS_SAMPLERS, ModelConfig, SamplerConfig
+from vp_bayes.model.config import NUTS_SAMPLERS, ModelConfig, SamplerConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
@@ -214,9 +214,8 @@ def fit_wave(
     model_config.validate()
     sampler_config.validate()
     data = prepare_data(wave, model_config)
-    # the fused likelihood terms have Numba and numpy implementations, not JAX ones
     model = build_model_from_data(data, model_config,
-                                  fused=sampler_config.sampler not in JAX_SAMPLERS)
+                                  fused=sampler_config.fused_likelihood)
     start = time.perf_counter()
     idata = _sample(model, sampler_config, progress)
     seconds = time.perf_counter() - start

@@ -17,6 +17,8 @@ The log probability of category k with padded cutpoints ``l = c[g, k]``, ``u = c
 term depends on the cutpoints only and is computed once per (row, category) and weighted by
 its count.
 
+:func:`~vp_bayes.model.fit.fit_wave` samples the fused model when
+``SamplerConfig.fused_likelihood`` is true (opt-in; ``docs/benchmarks.md`` says why).
 Each term is a PyTensor ``Op`` with two implementations: ``perform`` (numpy callers, the
 default PyTensor linker) and a Numba one registered for the Numba backend, which is what
 nutpie compiles, so the loop is inlined in the sampler's compiled log density. Its outputs are

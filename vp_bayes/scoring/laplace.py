@@ -402,8 +402,6 @@ def find_modes(problem: Target, tol: float = 1e-10,
             if not worse.any():
                 break
             t = np.where(worse, t / 2, t)
-        if worse.all():  # no draw moved: every later iteration would repeat this one exactly
-            return x, -hess, it
         x = np.where(worse[:, None], x, x_new)  # a draw that never improves stays put
         f = np.where(worse, f, f_new)
     _, hess = problem.gradient_hessian(x)
