@@ -90,6 +90,18 @@ def _gap_terms(padded, counts, dpadded):
     return total
 
 
+@numba.njit(cache=True, inline="always")
+def _observation(padded, dpadded, counts, g: int, k: int, eta: float) -> tuple[float, float]:
+    """One observation of category ``k`` on cutpoint row ``g``: its log probability without
+    the gap term (counted in ``counts``, added by :func:`_gap_terms`) and its derivative in
+    ``eta``; the cutpoints' gradient is added to ``dpadded``."""
+    sp, s_hi, s_lo = _two_softplus(eta - padded[g, k + 1], padded[g, k] - eta)
+    dpadded[g, k + 1] += s_hi
+    dpadded[g, k] -= s_lo
+    counts[g, k] += 1
+    return -sp, s_lo - s_hi
+
+
 @numba.njit(cache=True)
 def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group):
     """Summed log likelihood of the item ratings and its gradients.
@@ -126,14 +138,8 @@ def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group):
         eta = b[j] + alpha[i]
         for v in range(n_values):
             eta += beta[j, v] * theta[i, v]
-        lo = padded[g, k]
-        hi = padded[g, k + 1]
-        sp, s_hi, s_lo = _two_softplus(eta - hi, lo - eta)
-        total -= sp
-        de = s_lo - s_hi
-        dpadded[g, k + 1] += s_hi
-        dpadded[g, k] -= s_lo
-        counts[g, k] += 1
+        logp, de = _observation(padded, dpadded, counts, g, k, eta)
+        total += logp
         db[j] += de
         dalpha[i] += de
         for v in range(n_values):
@@ -177,14 +183,8 @@ def questions_kernel(lam, theta, alpha, padded, question_value, participant, que
         v = question_value[q]
         k = y[n]
         eta = lam[q] * theta[i, v] + alpha[i]
-        lo = padded[q, k]
-        hi = padded[q, k + 1]
-        sp, s_hi, s_lo = _two_softplus(eta - hi, lo - eta)
-        total -= sp
-        de = s_lo - s_hi
-        dpadded[q, k + 1] += s_hi
-        dpadded[q, k] -= s_lo
-        counts[q, k] += 1
+        logp, de = _observation(padded, dpadded, counts, q, k, eta)
+        total += logp
         dlam[q] += de * theta[i, v]
         dtheta[i, v] += de * lam[q]
         dalpha[i] += de
@@ -243,7 +243,7 @@ class OrdinalTerm(Op):
 
 # Salt of PyTensor's on-disk cache key of the compiled term (type and props otherwise): bump
 # it whenever the kernels change, or a process may load the previous version's machine code.
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 
 
 @register_funcify_default_op_cache_key(OrdinalTerm)
