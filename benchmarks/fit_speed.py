@@ -9,10 +9,16 @@ of the means, overall and over the non-zero loadings; coverage of the 90% interv
 
     python benchmarks/fit_speed.py              # the default plan: real wave + 2000 x 300 sim
     python benchmarks/fit_speed.py --runs real:nutpie:1000:1000,real:advi
+    python benchmarks/fit_speed.py --plan chains  # demo wave: 2 x 2000 vs 4 x 1000 draws
 
-A run is ``WAVE:SAMPLER[:DRAWS:TUNE]`` (draws/tune per chain; 2 chains; for ``advi`` TUNE is
-the number of optimisation steps). The NUTS reference of a wave for the approximations' error
-is its nutpie run; an approximation's "ESS" is that of its independent draws.
+A run is ``WAVE:SAMPLER[:DRAWS:TUNE[:CHAINS[:SPREAD]]]`` (draws/tune per chain; 2 chains
+unless given; SPREAD is ``SamplerConfig.init_spread``, the factor on the ADVI SDs of the
+chains' starts; for ``advi`` TUNE is the number of optimisation steps). WAVE is ``real``,
+``sim2000`` or ``demo`` (``data/demo``). The NUTS reference of a wave for the approximations'
+error is its nutpie run; an approximation's "ESS" is that of its independent draws. The
+``chains`` plan also prints the worst R-hat and bulk ESS over every saved variable (the
+values' correlations and the demographic effects included), the figures a 4-chain default
+is for.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ RELEASE = REPO.parent / "shared" / "valueportrait"
 
 def _wave(name: str):
     """The wave and, for a simulated one, its truth (None for the real wave)."""
+    if name == "demo":
+        from vp_bayes.wave.io import load_wave
+
+        return load_wave(REPO / "data" / "demo"), None
     if name == "real":
         from vp_bayes.wave.importers.valueportrait import read_valueportrait
 
@@ -61,10 +71,24 @@ def _vs_truth(post, truth) -> dict:
 DEFAULT_RUNS = ("real:nutpie:2000:400,real:pymc:300:300,real:advi:1000:2000,"
                 "real:pathfinder:1000:0,sim2000:nutpie:300:300,sim2000:advi:1000:2000,"
                 "sim2000:pathfinder:1000:0")
+# The same 4,000 draws as 2 or 4 chains, and 4 chains started over-dispersed (ADVI SD x 2).
+PLANS = {"default": DEFAULT_RUNS,
+         "chains": "demo:nutpie:2000:400:2,demo:nutpie:1000:400:4,demo:nutpie:1000:400:4:2"}
+
+
+def _tag(wave: str, sampler: str, chains: int | None, spread: float | None) -> str:
+    """File stem of one run's results (``WAVE-SAMPLER[-cCHAINS][-sSPREAD]``)."""
+    tag = f"{wave}-{sampler}"
+    if chains is not None:
+        tag += f"-c{chains}"
+    if spread is not None:
+        tag += f"-s{spread:g}"
+    return tag
 
 
 def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
-            model_config: dict | None = None, save: Path | None = None) -> dict:
+            model_config: dict | None = None, save: Path | None = None,
+            chains: int | None = None, spread: float | None = None) -> dict:
     """Fit once and return the measurements (called in a child process)."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.diagnostics import sampler_summary
@@ -72,16 +96,18 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
 
     wave, truth = _wave(wave_name)
     start = time.perf_counter()
-    budget = dict(draws=draws, tune=tune)
+    budget = dict(draws=draws, tune=tune, chains=chains or 2)
     if sampler == "advi":
-        budget = dict(draws=draws, advi_iterations=tune)
+        budget = dict(draws=draws, advi_iterations=tune, chains=chains or 2)
+    if spread is not None:
+        budget["init_spread"] = spread
     model = fit_wave(wave, ModelConfig.from_dict(model_config or {}),
                      SamplerConfig(sampler=sampler, **budget), progress=False, ppc_draws=20)
     wall = time.perf_counter() - start
     if save is not None:
         from vp_bayes.model.io import save_model
 
-        save_model(model, save / f"{wave_name}-{sampler}.nc")
+        save_model(model, save / f"{_tag(wave_name, sampler, chains, spread)}.nc")
     diag = model.diagnostics
     items = diag[diag["item_parameter"]]
     ess = float(items["ess_bulk_min"].min())
@@ -93,17 +119,23 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
     extra = _vs_truth(model.posterior, truth) if truth is not None else {}
     peak = max(resource.getrusage(who).ru_maxrss
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return dict(wave=wave_name, sampler=sampler, draws=draws, tune=tune, wall_s=wall,
+    worst = diag["r_hat_max"].idxmax() if diag["r_hat_max"].notna().any() else ""
+    return dict(wave=wave_name, sampler=sampler, chains=chains or 2, spread=spread or 1.0,
+                draws=draws, tune=tune, wall_s=wall,
                 sampling_s=model.fit_seconds, peak_gib=peak / 2**20,
                 ess_bulk_min_items=ess, ess_per_s=ess / model.fit_seconds,
                 r_hat_max_items=float(items["r_hat_max"].max()),
-                divergences=stats["divergences"], **extra)
+                r_hat_max_all=float(diag["r_hat_max"].max()), r_hat_worst=str(worst),
+                ess_bulk_min_all=float(diag["ess_bulk_min"].min()),
+                divergences=stats["divergences"], tag=out.name, **extra)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", default=DEFAULT_RUNS)
+    parser.add_argument("--runs", default=None, help="Comma-separated runs (see above).")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="default",
+                        help="A named list of runs, used when --runs is not given.")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--model-config", default="{}",
                         help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
@@ -116,20 +148,26 @@ def main() -> None:
                              "(repeatable).")
     parser.add_argument("--one", nargs=4, metavar=("WAVE", "SAMPLER", "DRAWS", "TUNE"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--chains", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--spread", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
         wave, sampler, draws, tune = args.one
-        res = run_one(wave, sampler, int(draws), int(tune), args.out / f"{wave}-{sampler}",
-                      json.loads(args.model_config), args.save_models)
-        (args.out / f"{wave}-{sampler}.json").write_text(json.dumps(res))
+        tag = _tag(wave, sampler, args.chains, args.spread)
+        res = run_one(wave, sampler, int(draws), int(tune), args.out / tag,
+                      json.loads(args.model_config), args.save_models, args.chains,
+                      args.spread)
+        (args.out / f"{tag}.json").write_text(json.dumps(res))
         return
     for ref in args.reference:
         _write_reference(ref, args.out)
     rows = []
-    for run in args.runs.split(","):
+    for run in (args.runs or PLANS[args.plan]).split(","):
         wave, sampler, *budget = run.split(":")
         draws, tune = (budget + ["1000", "1000"])[:2] if budget else ("1000", "1000")
+        chains = int(budget[2]) if len(budget) > 2 else None
+        spread = float(budget[3]) if len(budget) > 3 else None
         if wave == "real" and not (RELEASE / "release").is_dir():
             print("skipping the real wave: ../shared/valueportrait not found")
             continue
@@ -137,9 +175,13 @@ def main() -> None:
                "--out", str(args.out), "--model-config", args.model_config]
         if args.save_models is not None:
             cmd += ["--save-models", str(args.save_models)]
+        if chains is not None:
+            cmd += ["--chains", str(chains)]
+        if spread is not None:
+            cmd += ["--spread", str(spread)]
         print("running", run, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        res_file = args.out / f"{wave}-{sampler}.json"
+        res_file = args.out / f"{_tag(wave, sampler, chains, spread)}.json"
         if proc.returncode != 0 or not res_file.exists():
             print(f"{wave}/{sampler} failed:\n{proc.stderr[-1500:]}")
             continue
@@ -168,7 +210,7 @@ def _add_errors(rows: list[dict], out: Path) -> None:
 
     for row in rows:
         ref = out / f"{row['wave']}-nutpie.beta.json"
-        mine = out / f"{row['wave']}-{row['sampler']}.beta.json"
+        mine = out / f"{row.get('tag', row['wave'] + '-' + row['sampler'])}.beta.json"
         if row["sampler"] in ("advi", "pathfinder") and ref.exists():
             a, b = json.loads(mine.read_text()), json.loads(ref.read_text())
             am, bm = np.array(a["mean"]), np.array(b["mean"])
@@ -183,7 +225,7 @@ def _print(rows: list[dict]) -> None:
     if not rows:
         print("no results")
         return
-    table = pd.DataFrame(rows).set_index(["wave", "sampler"])
+    table = pd.DataFrame(rows).drop(columns="tag").set_index(["wave", "sampler", "chains"])
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(table.to_string())
 

@@ -26,6 +26,9 @@ ITEM_VARIABLES = ("beta", "b", "kappa")
 R_HAT_MAX: Final = 1.01  # largest R-hat
 ESS_MIN: Final = 400.0  # smallest bulk and tail effective sample size
 BFMI_MIN: Final = 0.3  # smallest E-BFMI of a chain
+# Power-scaling sensitivity (priorsense) above which a quantity is prior- or
+# likelihood-sensitive (vp_bayes.model.sensitivity).
+SENSITIVITY_MIN: Final = 0.05
 APPROXIMATE_SAMPLERS: Final = ("advi", "pathfinder")  # no MCMC convergence checks
 
 
@@ -188,6 +191,16 @@ def stuck_correlations(post: xr.Dataset, limit: float = 0.98) -> list[str]:
     return out
 
 
+def _with_dif(eta: np.ndarray, stacked: xr.Dataset, group: np.ndarray,
+              j: np.ndarray) -> np.ndarray:
+    """Apply each rater group's loading multiplier and location shift (model.build DIF)."""
+    known = group >= 0
+    g = np.where(known, group, 0)
+    mult = np.where(known, np.exp(stacked["dif_loading"].values[:, j, g]), 1.0)
+    shift = np.where(known, stacked["dif_location"].values[:, j, g], 0.0)
+    return eta * mult + shift
+
+
 def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
                draw_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear predictor (S, N) and cutpoints for the fitted ratings at selected draws."""
@@ -201,6 +214,8 @@ def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
     else:
         theta = np.nan_to_num(const["values_z"].values)[None, i, :]
     eta = np.einsum("snv,snv->sn", beta, np.broadcast_to(theta, beta.shape))
+    if "dif_location" in stacked:
+        eta = _with_dif(eta, stacked, const["dif_group"].values[i], j)
     if "alpha" in stacked:
         eta = eta + stacked["alpha"].values[:, i]
     kappa = stacked["kappa"].values

@@ -23,7 +23,7 @@ from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_po
 from vp_bayes.wave.core import Wave
 
 # Raw (non-centred) and transformed helper variables that are not kept in the saved posterior.
-_DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first")
+_DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first", "_local")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
             return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
                                       chains=cfg.chains, seed=cfg.seed, progress=progress,
-                                      nuts=kwargs.get("nuts"))
+                                      nuts=kwargs.get("nuts"), spread=cfg.init_spread)
         if cfg.sampler != "nutpie":
             kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
@@ -176,6 +176,8 @@ def _constant_data(data: ModelData) -> xr.Dataset:
         ds["values_z"] = ((dims.PARTICIPANT, dims.VALUE), data.values_z)
         ds["value_mean"] = ((dims.VALUE,), data.value_mean)
         ds["value_sd"] = ((dims.VALUE,), data.value_sd)
+    if data.dif is not None:  # each participant's DIF group code (-1 = unknown)
+        ds["dif_group"] = ((dims.PARTICIPANT,), data.dif.codes)
     ds = ds.assign_coords({dims.PARTICIPANT: list(data.participants),
                            dims.VALUE: list(data.values)})
     return ds

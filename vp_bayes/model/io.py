@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from vp_bayes.model.config import ModelConfig, SamplerConfig
 from vp_bayes.model.fit import ItemModel
 from vp_bayes.wave.core import Wave
 
+if TYPE_CHECKING:
+    from vp_bayes.model.sensitivity import PriorSensitivity
+
 FORMAT = "vp_bayes.item_model/1"
 REQUIRED_ATTRS = ("format", "vp_bayes_version", "model_config", "sampler_config", "wave_hash",
                   "n_categories", "scale_min")
@@ -31,8 +35,22 @@ def _float32(ds: xr.Dataset) -> xr.Dataset:
     return ds.map(lambda da: da.astype("float32") if da.dtype == np.float64 else da)
 
 
-def save_model(item_model: ItemModel, path: str | Path, *, card: bool = True) -> Path:
+def save_model(item_model: ItemModel, path: str | Path, *, card: bool = True,
+               wave: Wave | None = None) -> Path:
     """Write the model to ``path`` (netCDF4/HDF5, compressed, float32 draws).
+
+    Parameters
+    ----------
+    item_model
+        The fitted model.
+    path
+        The netCDF file; the card goes beside it (``.md``).
+    card
+        Write the Markdown model card (:func:`write_model_card`).
+    wave
+        The fitted wave: when given, the card gets the prior sensitivity
+        (:func:`vp_bayes.model.sensitivity.prior_sensitivity`, which needs the wave to
+        evaluate the model's prior; about a minute on the real wave).
 
     Returns
     -------
@@ -65,7 +83,12 @@ def save_model(item_model: ItemModel, path: str | Path, *, card: bool = True) ->
     tree.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     tmp.replace(path)  # atomic: an interrupted save leaves the old file intact
     if card:
-        write_model_card(item_model, path.with_suffix(".md"))
+        sensitivity = None
+        if wave is not None:
+            from vp_bayes.model.sensitivity import prior_sensitivity
+
+            sensitivity = prior_sensitivity(item_model, wave)
+        write_model_card(item_model, path.with_suffix(".md"), sensitivity=sensitivity)
     return path
 
 
@@ -211,9 +234,15 @@ _STARTS = {"advi": "their own draws from a mean-field ADVI fit",
            "jitter": "the prior's centre plus U(-1, 1) jitter"}
 
 
-def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
-    """A short Markdown card: data, model, fit, diagnostics, intended use and caveats."""
+def write_model_card(item_model: ItemModel, path: str | Path,
+                     sensitivity: PriorSensitivity | None = None) -> Path:
+    """A short Markdown card: data, model, fit, diagnostics, prior sensitivity, intended use.
+
+    ``sensitivity`` (:func:`vp_bayes.model.sensitivity.prior_sensitivity`) fills the "Prior
+    sensitivity" section; without it the section says how to compute it.
+    """
     from vp_bayes.model.diagnostics import convergence_problems, sampler_summary
+    from vp_bayes.model.sensitivity import sensitivity_lines
 
     post = item_model.posterior
     stats = sampler_summary(item_model.idata)
@@ -244,6 +273,9 @@ def write_model_card(item_model: ItemModel, path: str | Path) -> Path:
                      f"{row['ess_tail_min']:.0f} |")
     lines += ["", "## Warnings", ""]
     lines += [f"- {p}" for p in problems] or ["- none"]
+    lines += ["", "## Prior sensitivity", ""]
+    lines += (sensitivity_lines(sensitivity) if sensitivity is not None else [
+        "Not computed: it needs the fitted wave (`save_model(model, path, wave=wave)`)."])
     lines += [
         "",
         "## Intended use",

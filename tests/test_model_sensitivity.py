@@ -1,0 +1,159 @@
+"""Power-scaling prior sensitivity of fitted item models (real nutpie fits of simulated waves).
+
+A deliberately narrow loading-scale prior that contradicts the data (beta_sd ~ HalfNormal(0.02)
+where the simulated loadings spread about 0.5) must be diagnosed as a prior-data conflict; the
+default prior must not be flagged. The log prior is checked against scipy's densities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vp_bayes.errors import InputError
+from vp_bayes.model.build import build_model
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.diagnostics import SENSITIVITY_MIN
+from vp_bayes.model.sensitivity import (
+    CONFLICT,
+    NONE,
+    WEAK_LIKELIHOOD,
+    diagnose,
+    log_prior,
+    power_scaled_priors,
+    prior_sensitivity,
+)
+from vp_bayes.wave.simulate import simulate_wave
+
+NARROW = 0.02  # loading_scale_prior of the conflicting fit
+
+
+def _draws(model, name):
+    return model.posterior[name].stack(s=("chain", "draw")).transpose("s", ...).values
+
+
+def test_diagnosis_follows_priorsense_threshold():
+    assert SENSITIVITY_MIN == 0.05
+    assert diagnose(0.06, 0.2) == CONFLICT
+    assert diagnose(0.06, 0.01) == WEAK_LIKELIHOOD
+    assert diagnose(0.04, 0.9) == NONE
+    assert diagnose(0.01, 0.01) == NONE
+
+
+@pytest.fixture(scope="module")
+def latent_wave():
+    return simulate_wave(n_participants=40, n_items=8, items_per_participant=6, seed=3, n_llm=1,
+                         personas=False)
+
+
+def test_top_level_priors_in_main_configurations(latent_wave):
+    """Only population-level priors are scaled: no item-, participant-, question- or
+    group-level deviation."""
+    latent = power_scaled_priors(build_model(latent_wave.wave, ModelConfig()))
+    assert set(latent) == {"sigma_gender", "sigma_age", "corr_chol", "sigma_alpha",
+                           "beta_mean", "beta_sd", "sigma_b", "kappa_first", "kappa_log_gaps"}
+    graded = power_scaled_priors(build_model(latent_wave.wave, ModelConfig(thresholds="item")))
+    assert {"kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean",
+            "kappa_log_gap_sd"} <= set(graded)
+    assert not {"kappa_first", "kappa_log_gaps", "kappa_first_z"} & set(graded)
+
+
+@pytest.fixture(scope="module")
+def exact_fits():
+    """The same pre-scored wave fitted with the default and with a narrow loading-scale
+    prior (exact values: jitter starts, no ADVI; about a minute each on 2 shared cores)."""
+    from vp_bayes.model.fit import fit_wave
+
+    sim = simulate_wave(n_participants=100, n_items=20, items_per_participant=20, seed=4,
+                        n_llm=1, personas=False, prescored=True)
+    cfg = SamplerConfig(draws=250, tune=250, chains=2, seed=4)
+    fits = {scale: fit_wave(sim.wave, ModelConfig(value_input="exact",
+                                                  loading_scale_prior=scale),
+                            cfg, progress=False, ppc_draws=10)
+            for scale in (0.5, NARROW)}
+    return sim, fits
+
+
+@pytest.mark.slow
+def test_log_prior_is_the_models_prior(exact_fits):
+    sim, fits = exact_fits
+    model = fits[NARROW]
+    lp = log_prior(model, sim.wave)
+    assert set(lp.data_vars) == {"sigma_alpha", "beta_mean", "beta_sd", "sigma_b",
+                                 "kappa_first", "kappa_log_gaps"}
+    flat = {n: lp[n].stack(s=("chain", "draw")).values for n in lp.data_vars}
+    np.testing.assert_allclose(
+        flat["beta_mean"], stats.norm(0, 0.5).logpdf(_draws(model, "beta_mean")).sum(1),
+        rtol=1e-5)
+    np.testing.assert_allclose(
+        flat["beta_sd"], stats.halfnorm(scale=NARROW).logpdf(_draws(model, "beta_sd")).sum(1),
+        rtol=1e-5)
+    np.testing.assert_allclose(
+        flat["sigma_b"], stats.halfnorm(scale=1.0).logpdf(_draws(model, "sigma_b")), rtol=1e-5)
+    kappa = _draws(model, "kappa").astype(float)
+    np.testing.assert_allclose(flat["kappa_first"], stats.norm(-2, 2).logpdf(kappa[:, 0]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(flat["kappa_log_gaps"],
+                               stats.norm(0, 1).logpdf(np.log(np.diff(kappa, axis=1))).sum(1),
+                               rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_narrow_conflicting_prior_is_flagged_and_default_is_not(exact_fits):
+    sim, fits = exact_fits
+    default = prior_sensitivity(fits[0.5], sim.wave)
+    assert default.flagged().empty, default.table
+    assert (default.table["prior"] < SENSITIVITY_MIN).all()
+    narrow = prior_sensitivity(fits[NARROW], sim.wave)
+    row = narrow.table.loc["beta_sd"]
+    assert row["diagnosis"] == CONFLICT, narrow.table
+    assert row["prior"] >= SENSITIVITY_MIN and row["likelihood"] >= SENSITIVITY_MIN
+    # scaling the one narrow prior alone points at it too
+    alone = prior_sensitivity(fits[NARROW], sim.wave, priors=("beta_sd",))
+    assert alone.power_scaled == ("beta_sd",)
+    assert alone.table.loc["beta_sd", "diagnosis"] == CONFLICT
+    # the default's beta_sd barely moves: far below the conflicting prior's sensitivity
+    assert default.table.loc["beta_sd", "prior"] < row["prior"] / 3
+
+
+@pytest.mark.slow
+def test_card_shows_the_section_and_load_still_checks(exact_fits, tmp_path):
+    from vp_bayes.model.io import load_model, save_model
+
+    sim, fits = exact_fits
+    path = save_model(fits[NARROW], tmp_path / "m.nc", wave=sim.wave)
+    card = path.with_suffix(".md").read_text()
+    section = card.split("## Prior sensitivity")[1].split("## Intended use")[0]
+    assert "| beta_sd | population | 10 |" in section and CONFLICT in section
+    assert "`beta_sd`" in section and "Pareto k-hat" in section
+    loaded = load_model(path, sim.wave)
+    assert loaded.model_config.loading_scale_prior == NARROW
+    bare = save_model(fits[0.5], tmp_path / "bare.nc")
+    assert "Not computed" in bare.with_suffix(".md").read_text()
+    other = simulate_wave(n_participants=100, n_items=20, items_per_participant=20, seed=5,
+                          n_llm=1, personas=False, prescored=True)
+    with pytest.raises(InputError, match="wave_hash"):
+        prior_sensitivity(fits[0.5], other.wave)
+    with pytest.raises(InputError, match="corr_chol"):
+        prior_sensitivity(fits[0.5], sim.wave, priors=("corr_chol",))
+
+
+@pytest.mark.slow
+def test_latent_fit_recovers_the_correlation_prior(latent_wave):
+    """With latent values the saved posterior has ``corr``, not its Cholesky factor: the
+    LKJ log prior recovered from it varies across draws as ``(eta - 1) log det R`` (PyMC
+    6.3's LKJCorr is the correlation matrix's density, evaluated at its Cholesky factor)."""
+    from vp_bayes.model.fit import fit_wave
+
+    cfg = ModelConfig()
+    model = fit_wave(latent_wave.wave, cfg,
+                     SamplerConfig(draws=40, tune=60, chains=2, seed=3, advi_iterations=300),
+                     progress=False, ppc_draws=10)
+    lp = log_prior(model, latent_wave.wave).stack(s=("chain", "draw"))
+    expected = (cfg.lkj_eta - 1) * np.linalg.slogdet(_draws(model, "corr").astype(float))[1]
+    got = lp["corr_chol"].values
+    np.testing.assert_allclose(got - got[0], expected - expected[0], atol=2e-3)
+    result = prior_sensitivity(model, latent_wave.wave)
+    assert {"corr", "beta_sd", "sigma_gender"} <= set(result.table.index)
+    assert "theta" not in result.table.index

@@ -1,0 +1,305 @@
+"""Power-scaling sensitivity of a fitted item model to its prior and to its likelihood.
+
+The priorsense approach (Kallioinen, Paananen, Buerkner & Vehtari 2024, Stat Comput 34, 57):
+raise the prior (or the likelihood) to a power ``a`` near 1, reweight the posterior draws by
+Pareto-smoothed importance sampling (weights ``p^(a - 1)``), and measure how far each
+quantity's posterior moves: the cumulative Jensen-Shannon distance between the reweighted and
+the original draws, divided by ``|log a|`` and averaged over ``a = 0.99`` and ``1.01``
+(:func:`arviz_stats.psense`). A quantity is prior-sensitive above :data:`SENSITIVITY_MIN`
+(0.05, priorsense's threshold); prior- and likelihood-sensitive together is a possible
+prior-data conflict; prior-sensitive with a likelihood sensitivity below the threshold is a
+strong prior with a weak likelihood.
+
+What is power-scaled (:func:`power_scaled_priors`): the top-level priors, as priorsense
+recommends for hierarchical models; the priors of the standardised item-, participant-,
+question- and group-level deviations are left alone (they carry the hierarchy, whose scales
+are among the scaled hyperpriors). The log prior is the model's own (built by
+:func:`~vp_bayes.model.build.build_model` from the fitted wave, evaluated at the posterior
+draws on the constrained scale, without Jacobian); the log likelihood is that of the item
+ratings (:func:`~vp_bayes.model.diagnostics.rating_log_likelihood`). With latent values the
+questionnaire or pre-scored-value terms are part of the likelihood too but are not scaled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from vp_bayes import dims
+from vp_bayes.errors import InputError
+from vp_bayes.model.diagnostics import SENSITIVITY_MIN
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from vp_bayes.model.fit import ItemModel
+    from vp_bayes.wave.core import Wave
+
+# Top-level priors other than the scales ``sigma_*`` (response style, item locations,
+# demographic axes), which are all power-scaled.
+TOP_LEVEL = ("beta_mean", "beta_mean_raw", "beta_sd", "kappa_first", "kappa_log_gaps",
+             "kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean", "kappa_log_gap_sd",
+             "corr_chol")
+ALPHAS = (0.99, 1.01)  # priorsense's powers around 1
+CONFLICT = "prior-data conflict"
+WEAK_LIKELIHOOD = "strong prior, weak likelihood"
+NONE = "none"
+_ORDER = {NONE: 0, WEAK_LIKELIHOOD: 1, CONFLICT: 2}
+# Participant-level quantities are not reported (thousands of elements, each informed by one
+# person's answers).
+_NOT_REPORTED_DIMS = (dims.PARTICIPANT,)
+
+
+@dataclass(frozen=True)
+class PriorSensitivity:
+    """Power-scaling sensitivity of a fit.
+
+    Attributes
+    ----------
+    table
+        One row per reported posterior variable (index ``variable``): ``level``
+        (``population``, ``group`` or ``item``), ``n_elements``, ``prior`` and
+        ``likelihood`` (the largest sensitivity over its elements), ``n_flagged`` (elements
+        with a diagnosis) and ``diagnosis`` (the worst over its elements: ``prior-data
+        conflict``, ``strong prior, weak likelihood`` or ``none``).
+    elements
+        One row per element of the population- and group-level variables: ``variable``,
+        ``element`` (coordinates as text), ``prior``, ``likelihood``, ``diagnosis``.
+    power_scaled
+        Names of the priors that were power-scaled.
+    pareto_k
+        Pareto k-hat of the importance weights, the larger of the two powers, by component
+        (``prior``, ``likelihood``): above :attr:`pareto_k_max` the reweighting, and so the
+        sensitivity of that component, is unreliable.
+    pareto_k_max
+        priorsense's bound ``min(1 - 1 / log10(S), 0.7)`` for S draws.
+    threshold
+        The sensitivity threshold (:data:`SENSITIVITY_MIN`).
+    """
+
+    table: pd.DataFrame
+    elements: pd.DataFrame
+    power_scaled: tuple[str, ...]
+    pareto_k: dict[str, float]
+    pareto_k_max: float
+    threshold: float = SENSITIVITY_MIN
+
+    def flagged(self) -> pd.DataFrame:
+        """The rows of :attr:`table` with a diagnosis."""
+        return self.table[self.table["diagnosis"] != NONE]
+
+
+def power_scaled_priors(model: pm.Model) -> tuple[str, ...]:
+    """The model's top-level priors, in model order: every free variable named ``sigma_*``
+    (scales of response style, item locations, demographic effects) or in :data:`TOP_LEVEL`
+    (mean loadings, loading scales, shared cutpoints or the cutpoints' population means and
+    scales, the values' LKJ correlation)."""
+    return tuple(rv.name for rv in model.free_RVs
+                 if rv.name in TOP_LEVEL or rv.name.startswith("sigma_"))
+
+
+def diagnose(prior: float, likelihood: float, threshold: float = SENSITIVITY_MIN) -> str:
+    """priorsense's diagnosis of one quantity from its two sensitivities."""
+    if prior >= threshold and likelihood >= threshold:
+        return CONFLICT
+    if prior >= threshold:
+        return WEAK_LIKELIHOOD
+    return NONE
+
+
+def _saved_value(name: str, post: xr.Dataset) -> np.ndarray:
+    """Draws ``(S, ...)`` of a prior's variable, recovered when the fit did not save it."""
+    def flat(da: xr.DataArray) -> np.ndarray:
+        da = da.stack({dims.SAMPLE: ("chain", "draw")})
+        return np.asarray(da.transpose(dims.SAMPLE, ...).values, dtype=float)
+
+    if name in post:
+        return flat(post[name])
+    if name == "corr_chol" and "corr" in post:
+        return np.linalg.cholesky(flat(post["corr"]))
+    if name == "kappa_first" and "kappa" in post:
+        return flat(post["kappa"])[..., 0]
+    if name == "kappa_log_gaps" and "kappa" in post:
+        return np.log(np.diff(flat(post["kappa"]), axis=-1))
+    if name == "beta_mean_raw" and "beta_mean" in post:
+        # Only the identified part is saved; the null-direction part is a priori and a
+        # posteriori independent of everything else, so setting it to 0 scales the prior of
+        # the identified part (its density differs by a factor of that part alone).
+        return flat(post["beta_mean"])
+    raise InputError("the posterior lacks what this prior's variable is computed from",
+                     field=name)
+
+
+def log_prior(item_model: ItemModel, wave: Wave,
+              priors: tuple[str, ...] | None = None) -> xr.Dataset:
+    """Log density of each power-scaled prior at every posterior draw.
+
+    The model is built from ``wave`` with the fit's settings (the value input it resolved to),
+    its value transforms removed, and the prior terms compiled once into one function that is
+    evaluated draw by draw. ``priors`` limits them to some of :func:`power_scaled_priors`.
+
+    Returns
+    -------
+    xarray.Dataset
+        One ``(chain, draw)`` variable per power-scaled prior.
+    """
+    import pytensor
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from vp_bayes.model.build import build_model
+
+    if wave.data_hash() != item_model.wave_hash:
+        raise InputError("the wave differs from the one this model was fitted on (data hash "
+                         "mismatch)", field="wave_hash")
+    config = item_model.model_config
+    resolved = item_model.idata.attrs.get("value_input")
+    if resolved and config.value_input == "auto":
+        config = replace(config, value_input=str(resolved))
+    model = build_model(wave, config)
+    names = power_scaled_priors(model)
+    if priors is not None:
+        unknown = sorted(set(priors) - set(names))
+        if unknown:
+            raise InputError(f"not a top-level prior of this model (those: {', '.join(names)})",
+                             field=", ".join(unknown))
+        names = tuple(n for n in names if n in priors)
+    model = remove_value_transforms(model)
+    rvs = [model[n] for n in names]
+    terms = model.logp(vars=rvs, jacobian=False, sum=False)
+    fn = pytensor.function([model.rvs_to_values[rv] for rv in rvs], [t.sum() for t in terms],
+                           mode="FAST_COMPILE")
+    post = item_model.posterior
+    values = [_saved_value(n, post) for n in names]
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    out = np.array([[float(x) for x in fn(*(v[s] for v in values))]
+                    for s in range(n_chain * n_draw)]).reshape(n_chain, n_draw, len(names))
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+    return xr.Dataset({n: (("chain", "draw"), out[..., k]) for k, n in enumerate(names)},
+                      coords=coords)
+
+
+def _reported(post: xr.Dataset) -> list[str]:
+    return [str(v) for v, da in post.data_vars.items()
+            if not any(d in da.dims for d in _NOT_REPORTED_DIMS)]
+
+
+def _level(da: xr.DataArray) -> str:
+    if dims.ITEM in da.dims:
+        return "item"
+    return "group" if any(str(d).startswith("group") for d in da.dims) else "population"
+
+
+def _element_names(da: xr.DataArray) -> list[str]:
+    if not da.dims:
+        return [""]
+    index = da.stack(_e=da.dims)["_e"].values
+    return [",".join(map(str, e)) if isinstance(e, tuple) else str(e) for e in index]
+
+
+def _pareto_k(total: xr.DataArray) -> float:
+    """Largest Pareto k-hat of the weights ``exp((a - 1) total)`` over the powers ``a``."""
+    out = []
+    for a in ALPHAS:
+        lw = (a - 1.0) * total
+        w = np.exp(lw - lw.max())
+        out.append(float(w.azstats.pareto_khat(sample_dims=["chain", "draw"], tail="right")))
+    return max(out)
+
+
+def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
+                      priors: tuple[str, ...] | None = None,
+                      threshold: float = SENSITIVITY_MIN) -> PriorSensitivity:
+    """Power-scaling sensitivity of the fit's population-, group- and item-level parameters.
+
+    Parameters
+    ----------
+    item_model
+        A fitted model (draws of ``beta``, ``kappa``, ...).
+    wave
+        The wave it was fitted on (same data hash): the prior is evaluated on its model.
+    priors
+        Power-scale only these top-level priors (default: all of
+        :func:`power_scaled_priors`, jointly).
+    threshold
+        Sensitivity above which a quantity is flagged (priorsense: 0.05).
+
+    Returns
+    -------
+    PriorSensitivity
+
+    Raises
+    ------
+    InputError
+        When the wave is not the fitted one, or ``priors`` names no top-level prior.
+    """
+    from arviz_stats import psense
+
+    from vp_bayes.model.diagnostics import rating_log_likelihood
+
+    post = item_model.posterior
+    names = _reported(post)
+    lp = log_prior(item_model, wave, priors)
+    ll = rating_log_likelihood(item_model)
+    tree = xr.DataTree.from_dict({
+        "posterior": post[names].astype(float),
+        "log_prior": lp,
+        "log_likelihood": xr.Dataset({"y": ll}),
+    })
+    totals = {"prior": lp.to_array().sum("variable"), "likelihood": ll.sum("rating")}
+    n_draws = post.sizes["chain"] * post.sizes["draw"]
+    sens = {group: psense(tree, group=group, alphas=ALPHAS)
+            for group in ("prior", "likelihood")}
+    rows, elements = [], []
+    for name in names:
+        prior = np.ravel(sens["prior"][name].values)
+        like = np.ravel(sens["likelihood"][name].values)
+        verdicts = [diagnose(p, q, threshold) for p, q in zip(prior, like, strict=True)]
+        level = _level(post[name])
+        rows.append(dict(variable=name, level=level, n_elements=prior.size,
+                         prior=float(np.nanmax(prior)), likelihood=float(np.nanmax(like)),
+                         n_flagged=sum(v != NONE for v in verdicts),
+                         diagnosis=max(verdicts, key=_ORDER.__getitem__)))
+        if level != "item":
+            for el, p, q, v in zip(_element_names(sens["prior"][name]), prior, like, verdicts,
+                                   strict=True):
+                elements.append(dict(variable=name, element=el, prior=float(p),
+                                     likelihood=float(q), diagnosis=v))
+    return PriorSensitivity(table=pd.DataFrame(rows).set_index("variable"),
+                            elements=pd.DataFrame(elements), power_scaled=tuple(lp.data_vars),
+                            pareto_k={k: _pareto_k(v) for k, v in totals.items()},
+                            pareto_k_max=min(1.0 - 1.0 / np.log10(n_draws), 0.7),
+                            threshold=threshold)
+
+
+def sensitivity_lines(result: PriorSensitivity) -> list[str]:
+    """The model card's "Prior sensitivity" section (Markdown lines, without the heading)."""
+    lines = [
+        f"Power-scaling (priorsense; powers {ALPHAS[0]} and {ALPHAS[1]}) of the top-level "
+        f"priors ({', '.join(f'`{n}`' for n in result.power_scaled)}) and of the item "
+        f"ratings' likelihood; flagged at sensitivity >= {result.threshold}. Prior and "
+        "likelihood columns are the largest over each variable's elements. Pareto k-hat of the "
+        f"importance weights: prior {result.pareto_k['prior']:.2f}, likelihood "
+        f"{result.pareto_k['likelihood']:.2f} (reliable below {result.pareto_k_max:.2f}"
+        + ("" if max(result.pareto_k.values()) <= result.pareto_k_max else
+           "; above it, that component's sensitivities are unreliable: more draws help")
+        + ").",
+        "",
+        "| variable | level | elements | prior | likelihood | flagged | diagnosis |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in result.table.iterrows():
+        lines.append(f"| {name} | {row['level']} | {row['n_elements']} | {row['prior']:.3f} | "
+                     f"{row['likelihood']:.3f} | {row['n_flagged']} | {row['diagnosis']} |")
+    flagged = (result.elements[result.elements["diagnosis"] != NONE]
+               if len(result.elements) else result.elements)
+    if len(flagged):
+        lines += ["", "Flagged population- and group-level elements:", ""]
+        lines += [f"- {r.variable}[{r.element}]: prior {r.prior:.3f}, likelihood "
+                  f"{r.likelihood:.3f} ({r.diagnosis})" if r.element else
+                  f"- {r.variable}: prior {r.prior:.3f}, likelihood {r.likelihood:.3f} "
+                  f"({r.diagnosis})" for r in flagged.itertuples()]
+    return lines
