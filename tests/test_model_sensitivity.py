@@ -104,6 +104,8 @@ def test_narrow_conflicting_prior_is_flagged_and_default_is_not(exact_fits):
     sim, fits = exact_fits
     default = prior_sensitivity(fits[0.5], sim.wave)
     assert default.flagged().empty, default.table
+    # Monte Carlo noise alone (independent columns under the same weights) is far below it
+    assert 0 <= default.noise_floor["prior"] < SENSITIVITY_MIN / 5
     assert (default.table["prior"] < SENSITIVITY_MIN).all()
     narrow = prior_sensitivity(fits[NARROW], sim.wave)
     row = narrow.table.loc["beta_sd"]
@@ -126,7 +128,7 @@ def test_card_shows_the_section_and_load_still_checks(exact_fits, tmp_path):
     card = path.with_suffix(".md").read_text()
     section = card.split("## Prior sensitivity")[1].split("## Intended use")[0]
     assert "| beta_sd | population | 10 |" in section and CONFLICT in section
-    assert "`beta_sd`" in section and "Pareto k-hat" in section
+    assert "`beta_sd`" in section and "Pareto k-hat" in section and "noise floor" in section
     loaded = load_model(path, sim.wave)
     assert loaded.model_config.loading_scale_prior == NARROW
     bare = save_model(fits[0.5], tmp_path / "bare.nc")

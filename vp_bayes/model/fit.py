@@ -198,8 +198,8 @@ def fit_wave(
     wave
         A validated survey wave.
     model_config, sampler_config
-        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 2 chains x
-        (400 warm-up + 2000 draws)).
+        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()` (nutpie, 4 chains x
+        (400 warm-up + 1000 draws)).
     progress
         Show the sampler's progress bar.
     ppc_draws

@@ -45,6 +45,8 @@ TOP_LEVEL = ("beta_mean", "beta_mean_raw", "beta_sd", "kappa_first", "kappa_log_
              "kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean", "kappa_log_gap_sd",
              "corr_chol")
 ALPHAS = (0.99, 1.01)  # priorsense's powers around 1
+N_NOISE = 100  # independent noise columns whose sensitivity is the Monte Carlo floor
+_NOISE = "_noise_floor"
 CONFLICT = "prior-data conflict"
 WEAK_LIKELIHOOD = "strong prior, weak likelihood"
 NONE = "none"
@@ -77,6 +79,10 @@ class PriorSensitivity:
         sensitivity of that component, is unreliable.
     pareto_k_max
         priorsense's bound ``min(1 - 1 / log10(S), 0.7)`` for S draws.
+    noise_floor
+        By component, the median sensitivity of :data:`N_NOISE` columns of independent
+        standard normal draws under the same weights: what Monte Carlo noise alone gives with
+        these draws (a posterior quantity near it shows no measurable sensitivity).
     threshold
         The sensitivity threshold (:data:`SENSITIVITY_MIN`).
     """
@@ -86,6 +92,7 @@ class PriorSensitivity:
     power_scaled: tuple[str, ...]
     pareto_k: dict[str, float]
     pareto_k_max: float
+    noise_floor: dict[str, float]
     threshold: float = SENSITIVITY_MIN
 
     def flagged(self) -> pd.DataFrame:
@@ -244,8 +251,12 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
     names = _reported(post)
     lp = log_prior(item_model, wave, priors)
     ll = rating_log_likelihood(item_model)
+    noise = np.random.default_rng(0).standard_normal(
+        (post.sizes["chain"], post.sizes["draw"], N_NOISE))
+    draws = post[names].astype(float)
+    draws[_NOISE] = (("chain", "draw", "_noise"), noise)
     tree = xr.DataTree.from_dict({
-        "posterior": post[names].astype(float),
+        "posterior": draws,
         "log_prior": lp,
         "log_likelihood": xr.Dataset({"y": ll}),
     })
@@ -272,6 +283,8 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
                             elements=pd.DataFrame(elements), power_scaled=tuple(lp.data_vars),
                             pareto_k={k: _pareto_k(v) for k, v in totals.items()},
                             pareto_k_max=min(1.0 - 1.0 / np.log10(n_draws), 0.7),
+                            noise_floor={k: float(np.median(v[_NOISE].values))
+                                         for k, v in sens.items()},
                             threshold=threshold)
 
 
@@ -286,7 +299,11 @@ def sensitivity_lines(result: PriorSensitivity) -> list[str]:
         f"{result.pareto_k['likelihood']:.2f} (reliable below {result.pareto_k_max:.2f}"
         + ("" if max(result.pareto_k.values()) <= result.pareto_k_max else
            "; above it, that component's sensitivities are unreliable: more draws help")
-        + ").",
+        + "). Monte Carlo noise floor (the median sensitivity of independent noise under the "
+        f"same weights): prior {result.noise_floor['prior']:.3f}, likelihood "
+        f"{result.noise_floor['likelihood']:.3f}; a value near its floor shows no measurable "
+        "sensitivity, and a likelihood floor above the threshold means these draws cannot tell "
+        "a prior-data conflict from a strong prior with a weak likelihood.",
         "",
         "| variable | level | elements | prior | likelihood | flagged | diagnosis |",
         "|---|---|---|---|---|---|---|",
