@@ -198,3 +198,81 @@ def test_prior_predictive_draws_answers_and_ratings(sim, thresholds):
     for name in ("x", "y"):
         values = np.unique(pred[name].values)
         assert values.min() >= 0 and values.max() <= 5 and values.size > 2, name
+
+
+@pytest.fixture(scope="module")
+def ipsative_wave(sim_prescored):
+    """The prescored simulated wave made exactly ipsative (each person's mean value removed)."""
+    from dataclasses import replace
+
+    wave = sim_prescored.wave
+    vals = wave.values.copy()
+    cols = list(dims.VALUES_10)
+    vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
+    return replace(wave, values=vals)
+
+
+def test_latent_ipsative_values_live_in_their_subspace(ipsative_wave):
+    config = ModelConfig(value_input="latent", reliability={
+        v: 0.4 + 0.05 * i for i, v in enumerate(dims.VALUES_10)})
+    data = prepare_data(ipsative_wave, config)
+    assert data.ipsative_latent and data.value_basis.shape == (10, 9)
+    np.testing.assert_allclose(data.value_basis.T @ data.value_null_space, 0.0, atol=1e-12)
+    model = build_model(ipsative_wave, config)
+    assert model.named_vars_to_dims["values_obs"] == (dims.PARTICIPANT, dims.VALUE_BASIS)
+    prior = _prior(model, ["theta", "beta"], n=50)
+    null = data.value_null_space
+    np.testing.assert_allclose(prior["theta"].values @ null, 0.0, atol=1e-9)
+    np.testing.assert_allclose(prior["beta"].values @ null, 0.0, atol=1e-9)
+
+
+def test_latent_ipsative_measurement_density(ipsative_wave):
+    """The whitened likelihood equals the density of u = Q'z under
+    N(Q'(sqrt(rel) theta), Q' diag(1 - rel) Q), computed here directly with scipy."""
+    from scipy.stats import multivariate_normal
+
+    rel = np.linspace(0.45, 0.8, 10)
+    config = ModelConfig(value_input="latent", reliability=dict(
+        zip(dims.VALUES_10, rel, strict=True)))
+    data = prepare_data(ipsative_wave, config)
+    model = build_model(ipsative_wave, config)
+    point = model.initial_point()
+    rng = np.random.default_rng(3)
+    point["theta_z"] = rng.normal(size=point["theta_z"].shape)
+    fn = {"inputs": model.value_vars, "on_unused_input": "ignore"}
+    theta_graph = model.replace_rvs_by_values([model["theta"]])[0]
+    theta = model.compile_fn(theta_graph, **fn)(point)
+    assert np.abs(theta).max() > 0.1
+    logp = model.compile_fn(model.logp(vars=[model["values_obs"]], sum=True), **fn)(point)
+    q = data.value_basis
+    cov = q.T @ np.diag(1 - rel) @ q
+    expected = sum(multivariate_normal(q.T @ (np.sqrt(rel) * t), cov).logpdf(q.T @ z)
+                   for t, z in zip(theta, data.values_z, strict=True))
+    np.testing.assert_allclose(logp, expected, rtol=1e-9)
+
+
+def test_latent_ipsative_values_need_every_value(ipsative_wave):
+    from dataclasses import replace
+
+    vals = ipsative_wave.values.copy()
+    vals.iloc[4, 2] = np.nan
+    with pytest.raises(InputError, match=r"centred \(ipsative\) values needs every value"):
+        prepare_data(replace(ipsative_wave, values=vals), ModelConfig(value_input="latent"))
+
+
+def test_horseshoe_loadings(sim):
+    config = ModelConfig(loading_prior="horseshoe")
+    model = build_model(sim.wave, config)
+    assert {"beta_local", "beta_slab2"} <= set(model.named_vars)
+    prior = _prior(model, ["beta", "beta_mean"], n=300)
+    beta = prior["beta"].values
+    assert np.all(np.isfinite(beta))
+    # deviations sum to zero over items: the value's mean loading is exactly beta_mean
+    np.testing.assert_allclose(beta.mean(axis=-2), prior["beta_mean"].values, atol=1e-10)
+    # the slab bounds the largest deviations (a plain horseshoe's half-Cauchy tails do not)
+    dev = beta - beta.mean(axis=-2, keepdims=True)
+    assert np.quantile(np.abs(dev), 0.999) < 10
+    with pytest.raises(InputError, match="loading_parameterization"):
+        ModelConfig(loading_prior="horseshoe", loading_parameterization="centered").validate()
+    with pytest.raises(InputError, match="horseshoe"):
+        ModelConfig(loading_prior="lasso").validate()

@@ -24,6 +24,7 @@ RESPONDENT: Final = "respondent"  # anything scored through the item posterior (
 VARIANT: Final = "variant"  # prompt variant / repeated sample of an LLM rating
 CUTPOINT: Final = "cutpoint"  # ordinal threshold index (K - 1 of them)
 CATEGORY: Final = "category"  # rating category (1..K)
+VALUE_BASIS: Final = "value_basis"  # coordinates of the subspace ipsative values span (V - r)
 AXIS: Final = "axis"  # a demographic axis (gender, age_band, ...)
 GROUP: Final = "group"  # a level of a demographic axis
 CHAIN: Final = "chain"

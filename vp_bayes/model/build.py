@@ -30,6 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from vp_bayes import dims
+from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.fused import questions_term, ratings_term
@@ -138,7 +139,29 @@ def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
     chol = pm.LKJCorr("corr_chol", n=n_v, eta=config.lkj_eta)
     pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
     z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
-    return pm.Deterministic("theta", mu + z @ chol.T, dims=(dims.PARTICIPANT, dims.VALUE))
+    zeta = mu + z @ chol.T
+    if data.ipsative_latent:
+        # Ipsative values: theta is the centred part of zeta, its projection onto the subspace
+        # the pre-scored values span (see _prescored_subspace).
+        null = data.value_null_space
+        zeta = zeta - (zeta @ null) @ null.T
+    return pm.Deterministic("theta", zeta, dims=(dims.PARTICIPANT, dims.VALUE))
+
+
+def _prescored_subspace(data: ModelData, theta) -> None:
+    """Ipsative pre-scored values as noisy measures, in the subspace they span.
+
+    MRAT-centred values z_i never vary along the null directions N, so only
+    u_i = Q' z_i (Q an orthonormal basis of the complement, V - r coordinates) is data. The
+    model is ``z*_i = sqrt(rel) * theta_i + e_i``, ``e_i ~ N(0, diag(1 - rel))``, observed as
+    ``u_i = Q' z*_i ~ N(Q' (sqrt(rel) * theta_i), Q' diag(1 - rel) Q)`` (a constant
+    covariance, passed by its Cholesky factor).
+    """
+    basis = data.value_basis
+    chol = np.linalg.cholesky(basis.T @ np.diag(1.0 - data.reliability) @ basis)
+    load = basis * np.sqrt(data.reliability)[:, None]  # (V, V - r)
+    pm.MvNormal("values_obs", mu=theta @ load, chol=chol, observed=data.values_z @ basis,
+              dims=(dims.PARTICIPANT, dims.VALUE_BASIS))
 
 
 def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
@@ -162,6 +185,9 @@ def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
         eta = grid.ravel()[ins.participant * len(ins.questions) + ins.question]
         _cumlogit("x", eta, pad_cutpoints(cuts), ins.y, "answer", group=ins.question)
         return
+    if data.ipsative_latent:
+        _prescored_subspace(data, theta)
+        return
     rel = data.reliability
     obs = ~np.isnan(data.values_z)
     rows, cols = np.nonzero(obs)
@@ -178,6 +204,61 @@ def _centered_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
     return pm.Normal("beta_c_z", mu=m, sigma=s, dims=(dims.ITEM, dims.VALUE))
 
 
+# The regularised horseshoe's slab: c^2 ~ InvGamma(SLAB_DF / 2, SLAB_DF * SLAB_SCALE^2 / 2).
+SLAB_SCALE = 1.0
+SLAB_DF = 4.0
+
+
+def _horseshoe_deviations(s) -> pt.TensorVariable:
+    """Loading deviations ``w_jv = s_v lambda~_jv z_jv`` under the regularised horseshoe.
+
+    ``lambda_jv ~ HalfCauchy(1)`` are local scales, ``s_v`` the value's global scale and
+    ``lambda~^2 = c^2 lambda^2 / (c^2 + s^2 lambda^2)`` bounds large deviations by the slab
+    scale c (Piironen & Vehtari 2017, Electron. J. Stat. 11).
+    """
+    z = pm.Normal("beta_z", 0.0, 1.0, dims=(dims.ITEM, dims.VALUE))
+    local = pm.HalfCauchy("beta_local", 1.0, dims=(dims.ITEM, dims.VALUE))
+    slab2 = pm.InverseGamma("beta_slab2", alpha=SLAB_DF / 2,
+                            beta=SLAB_DF * SLAB_SCALE**2 / 2)
+    reg = pt.sqrt(slab2 * local**2 / (slab2 + s**2 * local**2))
+    return s * reg * z
+
+
+# DIF effects follow a regularised horseshoe over items (most items function alike, a few
+# differ a lot): global scale ~ HalfNormal(DIF_*_SCALE), half-Cauchy local scale per item,
+# slab scale DIF_*_SLAB with SLAB_DF degrees of freedom (logits; log loading multiplier).
+DIF_LOCATION_SCALE, DIF_LOCATION_SLAB = 0.1, 2.0
+DIF_LOADING_SCALE, DIF_LOADING_SLAB = 0.05, 1.0
+
+
+def _dif_terms(data: ModelData, i: np.ndarray, j: np.ndarray):
+    """Per-rating loading multiplier and location shift of the rater's group (DIF).
+
+    ``dif_location[j, g]`` shifts item j's predictor for group g and ``dif_loading[j, g]``
+    multiplies its loadings by ``exp(.)``; both sum to zero over groups (so the item
+    parameters are the groups' average) and are shrunk by a regularised horseshoe over
+    items (``DIF_*`` constants). Raters of unknown group get neither.
+    """
+    axis = data.dif
+    item_dims = (dims.ITEM, axis.dim)
+
+    def effect(name: str, scale: float, slab: float):
+        tau = pm.HalfNormal(f"{name}_sd", scale)
+        local = pm.HalfCauchy(f"{name}_local", 1.0, dims=dims.ITEM)
+        slab2 = pm.InverseGamma(f"{name}_slab2", alpha=SLAB_DF / 2, beta=SLAB_DF * slab**2 / 2)
+        reg = pt.sqrt(slab2 * local**2 / (slab2 + tau**2 * local**2))
+        raw = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=item_dims)
+        return pm.Deterministic(name, tau * reg[:, None] * raw, dims=item_dims)
+
+    loc = effect("dif_location", DIF_LOCATION_SCALE, DIF_LOCATION_SLAB)
+    log_mult = effect("dif_loading", DIF_LOADING_SCALE, DIF_LOADING_SLAB)
+    g = axis.codes[i]
+    known = g >= 0
+    gi = np.where(known, g, 0)
+    return (pt.where(known, pt.exp(log_mult[j, gi]), 1.0),
+            pt.where(known, loc[j, gi], 0.0))
+
+
 def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: bool) -> None:
     n_items = len(data.items)
     k = data.n_categories
@@ -191,13 +272,16 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
         beta = _centered_loadings(config, m, s)
     else:
         # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
-        if config.loading_prior == "student_t":
+        if config.loading_prior == "horseshoe":
+            dev = _horseshoe_deviations(s)
+            beta = m + dev - dev.mean(axis=0)
+        elif config.loading_prior == "student_t":
             w = pm.StudentT("beta_z", nu=config.loading_nu, mu=0.0, sigma=1.0,
                             dims=(dims.ITEM, dims.VALUE))
-            w = w - w.mean(axis=0)
+            beta = m + s * (w - w.mean(axis=0))
         else:
             w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T
-        beta = m + s * w
+            beta = m + s * w
     if ipsative:
         # Ipsative (MRAT-centred) values never vary along `null`: remove that component of
         # the loadings so it cannot trade off against item locations and cutpoints.
@@ -226,10 +310,16 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
     padded = pad_cutpoints(kappa)
     group = j if config.thresholds != "shared" else None
     if fused:
+        if data.dif is not None:
+            raise InputError("the fused likelihood has no DIF terms: unset dif_axis or "
+                             "fused_likelihood", field="dif_axis")
         pm.Potential("y_loglik", ratings_term(beta, theta, alpha, b, padded, j, i,
                                               data.rating_y, group))
         return
     eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants))
+    if data.dif is not None:
+        scale, shift = _dif_terms(data, i, j)
+        eta = eta * scale + shift
     if alpha is not None:
         eta = eta + alpha[i]
     if b is not None:
@@ -247,6 +337,8 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
     if data.instrument is not None:
         if not fused:
             coords["answer"] = np.arange(len(data.instrument.y))
+    elif data.ipsative_latent:
+        coords[dims.VALUE_BASIS] = np.arange(data.value_basis.shape[1])
     else:
         coords["value_obs"] = np.arange(int((~np.isnan(data.values_z)).sum()))
     with pm.Model(coords=coords) as model:

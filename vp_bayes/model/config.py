@@ -12,7 +12,8 @@ from vp_bayes.errors import InputError
 from vp_bayes.readers import read_json
 
 Thresholds = Literal["shared", "item"]
-LoadingPrior = Literal["normal", "student_t"]
+LoadingPrior = Literal["normal", "student_t", "horseshoe"]
+LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
 ValueInput = Literal["auto", "instrument", "latent", "exact"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -47,6 +48,7 @@ _KINDS: dict[str, tuple[Any, str]] = {
     "reliability": (lambda v: _is_number(v) or (isinstance(v, dict) and all(
         isinstance(k, str) and _is_number(x) for k, x in v.items())),
         "a number or an object of numbers by value name"),
+    "optional_str": (lambda v: v is None or isinstance(v, str), "null or a string"),
     "axes": (lambda v: v is None or (isinstance(v, list | tuple) and all(
         isinstance(a, str) for a in v)), "null or a list of column names"),
 }
@@ -106,6 +108,10 @@ class ModelConfig:
         simulated wave with sparse loadings (300 x 60, seed 21) the Student-t prior covered
         74% of the non-zero loadings with 90% intervals against 62% for the normal prior, and
         its posterior means were shrunk less (slope 0.76 vs 0.63 against the truth).
+        ``"horseshoe"``: the regularised horseshoe (Piironen & Vehtari 2017) with the value's
+        loading scale as its global scale, half-Cauchy local scales and a slab (scale 1
+        logit per SD, 4 degrees of freedom) that bounds the largest loadings; noncentered
+        only. docs/benchmarks.md compares the three by PSIS-LOO and coverage.
     loading_nu
         Degrees of freedom of the Student-t loading prior.
     loading_parameterization
@@ -114,6 +120,11 @@ class ModelConfig:
         best when items are well informed). The same model; only the sampler's geometry
         differs. (Configs of earlier versions spell them ``noncentred``/``centred``; both
         are read.)
+    dif_axis
+        A participant column (a demographic axis) whose groups may rate items differently
+        (differential item functioning): each item gets a location shift and a loading
+        multiplier per group, shrunk toward none (:mod:`vp_bayes.model.dif`). ``None``
+        (default): no DIF terms.
     """
 
     value_level: str = "values"
@@ -127,6 +138,7 @@ class ModelConfig:
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
     loading_parameterization: str = "noncentered"
+    dif_axis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -165,7 +177,8 @@ class ModelConfig:
             "value_level": "str", "thresholds": "str", "value_input": "str",
             "reliability": "reliability", "response_style": "bool", "demographic_axes": "axes",
             "lkj_eta": "number", "loading_scale_prior": "number", "loading_prior": "str",
-            "loading_nu": "number", "loading_parameterization": "str"}, source)
+            "loading_nu": "number", "loading_parameterization": "str",
+            "dif_axis": "optional_str"}, source)
         if self.value_level not in VALUE_LEVELS:
             raise InputError(f"must be {' or '.join(VALUE_LEVELS)}", file=source,
                              field="value_level")
@@ -179,9 +192,12 @@ class ModelConfig:
         if any(not 0.0 < float(r) < 1.0 for r in rel):
             raise InputError("reliabilities must lie strictly between 0 and 1", file=source,
                              field="reliability")
-        if self.loading_prior not in ("normal", "student_t"):
-            raise InputError("must be 'normal' or 'student_t'", file=source,
+        if self.loading_prior not in LOADING_PRIORS:
+            raise InputError(f"must be one of {', '.join(LOADING_PRIORS)}", file=source,
                              field="loading_prior")
+        if self.loading_prior == "horseshoe" and self.loading_parameterization == "centered":
+            raise InputError("the horseshoe loading prior is noncentered only", file=source,
+                             field="loading_parameterization")
         if self.loading_parameterization not in ("noncentered", "centered"):
             raise InputError("must be 'noncentered' or 'centered'", file=source,
                              field="loading_parameterization")
@@ -197,10 +213,13 @@ class ModelConfig:
 class SamplerConfig:
     """How to fit: the inference engine and its budget.
 
-    The default budget (2 chains x (400 warm-up + 2000 draws)) is the one measured on the
-    real Value Portrait wave: item parameters R-hat <= 1.008, bulk ESS >= 490, 495 s on 2
-    cores (``models/valueportrait.md``). nutpie adapts in a few hundred steps; more warm-up
-    bought nothing there (1000 + 1000: beta ESS 239, R-hat 1.017).
+    The default budget is 4 chains x (400 warm-up + 1000 draws): the 4,000 draws of the
+    2 x (400 + 2000) measured on the real Value Portrait wave (item parameters R-hat <= 1.008,
+    bulk ESS >= 490, 495 s on 2 cores: ``models/valueportrait.md``), split over four chains
+    so that R-hat compares four independent starts instead of two (its power to see chains
+    that have not mixed grows with the number of chains); the cost on 2 cores is in
+    ``docs/benchmarks.md`` ("Four chains"). nutpie adapts in a few hundred steps; more
+    warm-up bought nothing there (1000 + 1000: beta ESS 239, R-hat 1.017).
 
     ``init`` says where NUTS chains start: ``"jitter"`` is the sampler's own start (the
     prior's centre plus U(-1, 1) on every unconstrained coordinate); ``"advi"`` fits the
@@ -208,6 +227,9 @@ class SamplerConfig:
     starts each chain at its own draw from it; ``"auto"`` (default) uses ``"advi"`` when the
     participants' values are latent (a correlation matrix is sampled: raw questionnaire
     answers or noisy value scores) and ``"jitter"`` otherwise. Only nutpie honours ``"advi"``.
+    ``init_spread`` multiplies the ADVI SDs of those starting draws: mean-field ADVI
+    under-disperses (about 0.6 of the posterior SD), so a value of 2 starts the chains
+    over-dispersed, as R-hat assumes; 1 (default) draws from the approximation as fitted.
 
     ``fused_likelihood`` samples the model whose two ordinal terms are fused ops
     (:mod:`vp_bayes.model.fused`: the same density, about 1.5x cheaper gradients; not for
@@ -217,9 +239,9 @@ class SamplerConfig:
     """
 
     sampler: Sampler = "nutpie"
-    draws: int = 2000
+    draws: int = 1000
     tune: int = 400
-    chains: int = 2
+    chains: int = 4
     seed: int = 2026
     target_accept: float = 0.8
     low_rank_modified_mass_matrix: bool = False
@@ -228,6 +250,7 @@ class SamplerConfig:
     advi_map_iterations: int = 100
     init: Init = "auto"
     fused_likelihood: bool = False
+    init_spread: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -259,7 +282,8 @@ class SamplerConfig:
             "sampler": "str", "draws": "int", "tune": "int", "chains": "int", "seed": "int",
             "target_accept": "number", "low_rank_modified_mass_matrix": "bool",
             "advi_iterations": "int", "advi_learning_rate": "number",
-            "advi_map_iterations": "int", "init": "str", "fused_likelihood": "bool"}, source)
+            "advi_map_iterations": "int", "init": "str", "fused_likelihood": "bool",
+            "init_spread": "number"}, source)
         for name, allowed in (("init", get_args(Init)), ("sampler", get_args(Sampler))):
             if getattr(self, name) not in allowed:
                 raise InputError(f"unknown {name} {getattr(self, name)!r} "
@@ -282,6 +306,8 @@ class SamplerConfig:
         if not 0.0 < float(self.target_accept) < 1.0:
             raise InputError("must lie strictly between 0 and 1", file=source,
                              field="target_accept")
+        if float(self.init_spread) <= 0.0:
+            raise InputError("must be positive", file=source, field="init_spread")
 
 
 @dataclass(frozen=True)

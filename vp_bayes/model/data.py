@@ -59,6 +59,18 @@ class ModelData:
     value_null_space: np.ndarray | None = None  # (V, r) directions the values never vary in
     instrument: InstrumentData | None = None
     axes: tuple[AxisData, ...] = field(default_factory=tuple)
+    dif: AxisData | None = None  # the axis of differential item functioning, if any
+
+    @property
+    def ipsative_latent(self) -> bool:
+        """True when ipsative pre-scored values enter as noisy measures (subspace model)."""
+        return (self.value_input == "latent" and self.value_null_space is not None
+                and self.value_null_space.shape[1] > 0)
+
+    @property
+    def value_basis(self) -> np.ndarray:
+        """Orthonormal basis (V, V - r) of the subspace the pre-scored values span."""
+        return complement_basis(self.value_null_space)
 
     def coords(self) -> dict[str, list[str]]:
         """Coordinates for every dimension of the model."""
@@ -74,7 +86,7 @@ class ModelData:
         }
         if self.instrument is not None:
             out[dims.QUESTION] = list(self.instrument.questions)
-        for axis in self.axes:
+        for axis in (*self.axes, *([self.dif] if self.dif is not None else [])):
             out[axis.dim] = list(axis.groups)
         return out
 
@@ -90,6 +102,12 @@ def null_space(values_z: np.ndarray, tol: float = 1e-8) -> np.ndarray:
     cov = np.cov(complete, rowvar=False)
     eigval, eigvec = np.linalg.eigh(cov)
     return eigvec[:, eigval < tol * eigval.max()]
+
+
+def complement_basis(null: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (V, V - r) of the orthogonal complement of the columns of ``null``."""
+    eigval, eigvec = np.linalg.eigh(np.eye(null.shape[0]) - null @ null.T)
+    return eigvec[:, eigval > 0.5]
 
 
 def _resolve_value_input(wave: Wave, config: ModelConfig, ipsative: bool) -> str:
@@ -118,22 +136,32 @@ def _reliability(config: ModelConfig, values: tuple[str, ...]) -> np.ndarray:
     return np.full(len(values), float(rel))
 
 
+def _axis(wave: Wave, col: str, participants: pd.Index) -> AxisData:
+    if col not in wave.participants.columns:
+        raise InputError("demographic axis not found in participants",
+                         file="participants.csv", field=col)
+    series = wave.participants[col].reindex(participants)
+    groups = tuple(sorted(series.dropna().astype(str).unique()))
+    lookup = {g: i for i, g in enumerate(groups)}
+    codes = np.array([lookup.get(str(g), -1) if pd.notna(g) else -1 for g in series])
+    return AxisData(name=col, groups=groups, codes=codes)
+
+
 def _axes(wave: Wave, config: ModelConfig, participants: pd.Index) -> tuple[AxisData, ...]:
     cols = (list(wave.participants.columns) if config.demographic_axes is None
             else list(config.demographic_axes))
-    out = []
-    for col in cols:
-        if col not in wave.participants.columns:
-            raise InputError("demographic axis not found in participants",
-                             file="participants.csv", field=col)
-        series = wave.participants[col].reindex(participants)
-        groups = tuple(sorted(series.dropna().astype(str).unique()))
-        if len(groups) < 2:
-            continue  # an axis with one group carries no contrast
-        lookup = {g: i for i, g in enumerate(groups)}
-        codes = np.array([lookup.get(str(g), -1) if pd.notna(g) else -1 for g in series])
-        out.append(AxisData(name=col, groups=groups, codes=codes))
-    return tuple(out)
+    axes = (_axis(wave, col, participants) for col in cols)
+    return tuple(a for a in axes if len(a.groups) >= 2)  # one group carries no contrast
+
+
+def _dif_axis(wave: Wave, config: ModelConfig, participants: pd.Index) -> AxisData | None:
+    if config.dif_axis is None:
+        return None
+    axis = _axis(wave, config.dif_axis, participants)
+    if len(axis.groups) < 2:
+        raise InputError("the DIF axis needs at least two groups", file="participants.csv",
+                         field=config.dif_axis)
+    return axis
 
 
 def _instrument(wave: Wave, values: tuple[str, ...], config: ModelConfig,
@@ -199,14 +227,17 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
         rating_y=(ratings["rating"].to_numpy() - wave.manifest.scale_min).astype(np.int64),
         value_input=mode,
         axes=_axes(wave, config, participants),
+        dif=_dif_axis(wave, config, participants),
     )
     if mode == "instrument":
         return ModelData(**common, instrument=_instrument(wave, values, config, pidx))
 
     raw = prescored
-    if mode == "exact" and np.isnan(raw).any():
+    if (mode == "exact" or ipsative) and np.isnan(raw).any():
         row = int(np.argwhere(np.isnan(raw))[0, 0])
-        raise InputError("value_input='exact' needs every value of every participant",
+        what = ("value_input='exact'" if mode == "exact"
+                else "the latent model of centred (ipsative) values")
+        raise InputError(f"{what} needs every value of every participant",
                          file="values.csv", row=row + 1,
                          field=values[int(np.argwhere(np.isnan(raw))[0, 1])])
     mean = np.nanmean(raw, axis=0)

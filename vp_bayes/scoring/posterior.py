@@ -107,6 +107,29 @@ def exact_correlation(values_z: np.ndarray, ridge: float = EXACT_RIDGE) -> np.nd
     return corr / d[:, None] / d[None, :]
 
 
+def _ipsative_prior(item_model: Any, corr: np.ndarray) -> np.ndarray:
+    """The population covariance of theta when latent values are ipsative (centred).
+
+    The subspace measurement model (:mod:`vp_bayes.model.build`) makes theta the projection
+    ``P zeta`` of values ``zeta ~ MVN(0, corr)`` off the null directions N of the centred
+    pre-scored values; a new respondent gets the same prior, ``P corr P``, plus
+    ``EXACT_RIDGE`` along N (which the loadings ignore) so that it stays invertible. Other
+    models' ``corr`` is returned unchanged.
+    """
+    const = item_model.idata.children.get("constant_data")
+    if const is None or "values_z" not in const.dataset:
+        return corr
+    from vp_bayes.model.data import null_space
+
+    z = np.asarray(const.dataset["values_z"].transpose(dims.PARTICIPANT, dims.VALUE).values,
+                   dtype=float)
+    null = null_space(z)
+    if null.shape[1] == 0:
+        return corr
+    proj = np.eye(null.shape[0]) - null @ null.T
+    return proj @ corr @ proj + EXACT_RIDGE * (null @ null.T)
+
+
 def item_draws(item_model: Any, n_item_draws: int = 200) -> ItemDraws:
     """Read ``n_item_draws`` evenly thinned joint draws from a fitted item model.
 
@@ -146,6 +169,7 @@ def item_draws(item_model: Any, n_item_draws: int = 200) -> ItemDraws:
     if "theta" in post:
         corr = _stacked(post, "corr", idx, (dims.VALUE, f"{dims.VALUE}_b"))
         reference = _stacked(post, "theta", idx, (dims.PARTICIPANT, dims.VALUE))
+        corr = _ipsative_prior(item_model, corr)
     else:  # exact mode: observed standardised values are the latent values
         const = item_model.idata["constant_data"].to_dataset()
         name = "values_z" if "values_z" in const else "theta"

@@ -202,6 +202,8 @@ def simulate_wave(
     variant_sd: float = 0.2,
     distortion_sd: float = 0.3,
     loadings: str = "sparse",
+    dif_items: int = 0,
+    dif_size: float = 1.0,
 ) -> SimulatedWave:
     """Simulate a wave from the generative model in the module docstring.
 
@@ -227,6 +229,12 @@ def simulate_wave(
     loadings
         ``"sparse"`` (exact zeros and a few large loadings) or ``"heavy_tailed"`` (the model's
         prior family: near zero, none exactly zero); see the module docstring.
+    dif_items, dif_size
+        Differential item functioning planted in the first ``dif_items`` items along the
+        first axis: group g's ratings of such an item are shifted by
+        ``dif_size * (g - (G - 1) / 2)`` logits (two groups: a difference of ``dif_size``);
+        the truth holds it as ``dif_location``. Draws no random numbers, so the rest of the
+        wave is the one simulated without DIF.
 
     Returns
     -------
@@ -269,7 +277,10 @@ def simulate_wave(
     kappa = np.asarray(ITEM_THRESHOLDS)
     rated = _rated_pairs(rng, n_participants, n_items, k)
     pi, ij = np.nonzero(rated)
-    y = ordered_logistic(rng, np.einsum("nv,nv->n", theta[pi], beta[ij]) + alpha[pi] + b[ij], kappa)
+    dif = _planted_dif(n_items, dif_items, dif_size, axes)
+    shift = dif[ij, groups[next(iter(axes))][pi]] if dif_items else 0.0
+    y = ordered_logistic(rng, np.einsum("nv,nv->n", theta[pi], beta[ij]) + alpha[pi] + b[ij]
+                         + shift, kappa)
 
     llm = _simulate_llms(
         rng, n_llm, personas, axes, effects, corr, sigma_alpha, variant_sd, distortion_sd
@@ -298,7 +309,24 @@ def simulate_wave(
         settings, pids, iids, theta, alpha, beta, b, kappa, lam, c, q_value, rr.questions,
         effects, corr, llm,
     )  # fmt: skip
+    if dif_items:
+        settings.update(dif_items=dif_items, dif_size=dif_size)
+        first = next(iter(axes))
+        truth["dif_location"] = ((ITEM, f"{GROUP}_{first}"), dif)
     return SimulatedWave(wave, truth, llm_ratings)
+
+
+def _planted_dif(n_items: int, dif_items: int, dif_size: float,
+                 axes: Mapping[str, tuple[str, ...]]) -> np.ndarray:
+    """Location DIF (items, groups of the first axis): see ``simulate_wave``."""
+    if not 0 <= dif_items <= n_items:
+        raise InputError(f"must be in 0..{n_items}", field="dif_items")
+    if dif_items and not axes:
+        raise InputError("planting DIF needs a demographic axis", field="dif_items")
+    n_groups = len(next(iter(axes.values()))) if axes else 1
+    out = np.zeros((n_items, n_groups))
+    out[:dif_items] = dif_size * (np.arange(n_groups) - (n_groups - 1) / 2)
+    return out
 
 
 @dataclass
