@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.special import expit, log_expit, logsumexp
 
 from vp_bayes.model.likelihood import gap_logp_np, pad_cutpoints_np
@@ -46,10 +47,16 @@ SIGMA_LOG_SD = 1.0  # prior SD of log sigma, the respondent's rating-noise scale
 MAX_LOG_SCALE = 6.0  # |log sigma| is clipped here (no overflow during Newton's line search)
 IS_DF = 10.0  # degrees of freedom of the multivariate-t proposal
 ADAPT_BELOW = 0.5  # ESS fraction below which a single-draw target's proposal is refitted
+K_HAT_MAX = 0.7  # Pareto k-hat above which importance weights are unreliable (refit, warn)
+AMIS_ROUNDS = 4  # largest number of refitted proposal rounds of a single-draw target
+AMIS_COMPONENTS = 3  # largest number of t components of a refitted proposal
 ADAPT_PROPOSALS_PER_DIM = 50  # ... if it has at least this many proposals per dimension (the
 # weighted covariance of a collapsed high-dimensional round is too narrow: measured on jointly
 # scored personas, 78 dimensions, the refit cut persona-contrast coverage from 0.875 to 0.725)
 MAX_NEWTON = 100
+STALL = 1e-12  # relative gain in log density of a Newton iteration below which it has stalled
+# (the default target's gradient omits a small term where its quadrature rules are blended:
+# the decrement can stay above tol with nothing left to gain)
 MAX_STEP = 2.0  # largest change of one coordinate of x in a Newton step (a trust region:
 # far from the mode the clipped Hessian is nearly singular and its step useless)
 CHUNK_ELEMENTS = 4_000_000  # largest (draws x samples x items x variants x K) block evaluated
@@ -373,7 +380,8 @@ def gradient_hessian(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.nd
 def find_modes(problem: Target, tol: float = 1e-10,
                max_iter: int = MAX_NEWTON) -> tuple[np.ndarray, np.ndarray, int]:
     """Mode of every draw's conditional posterior by damped Newton, all draws at once
-    (until the Newton decrement is below ``tol``, at most ``max_iter`` iterations).
+    (until the Newton decrement is below ``tol``, at most ``max_iter`` iterations, or until
+    no draw's line search finds a better point: then every later iteration would repeat it).
 
     Returns
     -------
@@ -402,8 +410,14 @@ def find_modes(problem: Target, tol: float = 1e-10,
             if not worse.any():
                 break
             t = np.where(worse, t / 2, t)
+        if worse.all():  # no draw can improve: every later iteration would repeat this one
+            return x, -hess, it
         x = np.where(worse[:, None], x, x_new)  # a draw that never improves stays put
+        gain = np.where(worse, 0.0, f_new - f)
         f = np.where(worse, f, f_new)
+        if np.all(gain <= STALL * (1.0 + np.abs(f))):  # no draw gains: Newton has stalled
+            grad, hess = problem.gradient_hessian(x)
+            return x, -hess, it
     _, hess = problem.gradient_hessian(x)
     return x, -hess, max_iter
 
@@ -470,41 +484,171 @@ def _importance_round(problem: Target, center: np.ndarray, scale: np.ndarray, z:
     return x, log_w - logsumexp(log_w, axis=1, keepdims=True)  # normalised within each draw
 
 
+@dataclass(frozen=True)
+class Mixture:
+    """A mixture of multivariate-t densities (``IS_DF`` degrees of freedom) on x (D,).
+
+    ``centers`` (C, D), ``chols`` (C, D, D) lower Cholesky factors of the components' scale
+    matrices, ``log_mass`` (C,) log mixture weights (summing to one). With ``fold`` (the index
+    of ``tau / TAU_SCALE`` in x) the density is that of ``|x_fold|`` folded onto the other
+    coordinates: the target depends on tau only through tau^2, so a proposal is compared with
+    it on the folded space (:func:`_log_density`).
+    """
+
+    centers: np.ndarray
+    chols: np.ndarray
+    log_mass: np.ndarray
+    fold: int | None = None
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` points (n, D): components drawn by mass, then each component's t."""
+        d = self.centers.shape[1]
+        comp = rng.choice(len(self.log_mass), size=n, p=np.exp(self.log_mass))
+        z = rng.standard_normal((n, d)) / np.sqrt(rng.chisquare(IS_DF, size=(n, 1)) / IS_DF)
+        return self.centers[comp] + np.einsum("nde,ne->nd", self.chols[comp], z)
+
+    def _log_components(self, x: np.ndarray) -> np.ndarray:
+        """(N, C) ``log mass_c + log t_c(x)`` up to the constant shared by all components."""
+        d = x.shape[1]
+        out = np.empty((x.shape[0], len(self.log_mass)))
+        for c, (mu, chol) in enumerate(zip(self.centers, self.chols, strict=True)):
+            t = solve_triangular(chol, (x - mu).T, lower=True).T
+            out[:, c] = (self.log_mass[c] - np.log(np.diag(chol)).sum()
+                         - 0.5 * (IS_DF + d) * np.log1p((t**2).sum(-1) / IS_DF))
+        return out
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Log density (N,) at points x (N, D), folded in ``fold`` (constant omitted)."""
+        own = logsumexp(self._log_components(x), axis=1)
+        if self.fold is None:
+            return own
+        mirror = x.copy()
+        mirror[:, self.fold] *= -1.0
+        return np.logaddexp(own, logsumexp(self._log_components(mirror), axis=1))
+
+
+def _floored_scale(precision: np.ndarray, floor: float) -> np.ndarray:
+    """Lower Cholesky factor of the covariance ``precision^-1`` with the precision's
+    eigenvalues raised to at least ``floor`` (no direction wider than the prior's widest)."""
+    vals, vecs = np.linalg.eigh(0.5 * (precision + precision.T))
+    cov = (vecs / np.maximum(vals, floor)) @ vecs.T
+    return np.linalg.cholesky(0.5 * (cov + cov.T))
+
+
+def _fit_mixture(x: np.ndarray, log_w: np.ndarray, start: Mixture, n_components: int,
+                 rng: np.random.Generator) -> Mixture:
+    """A t mixture fitted to weighted points by a few weighted EM steps (Gaussian moments),
+    each component's covariance shrunk toward the starting proposal's first scale with
+    ``D + 2`` pseudo-points (so a handful of heavy points cannot make it degenerate)."""
+    n, d = x.shape
+    pts = x.copy()
+    if start.fold is not None:
+        pts[:, start.fold] = np.abs(pts[:, start.fold])
+    w = np.exp(log_w - logsumexp(log_w))
+    prior_cov = start.chols[0] @ start.chols[0].T
+    k = max(1, min(n_components, int(1.0 / (w**2).sum() // (d + 2)) or 1))
+    means = pts[rng.choice(n, size=k, replace=False, p=w)] if k > 1 else (w @ pts)[None]
+    resp = np.ones((n, k)) / k
+    for _ in range(10):
+        dist = ((pts[:, None, :] - means[None]) ** 2 / np.diag(prior_cov)).sum(-1)
+        resp = np.exp(-0.5 * (dist - dist.min(axis=1, keepdims=True)))
+        resp /= resp.sum(axis=1, keepdims=True)
+        mass = (w[:, None] * resp).sum(axis=0) + 1e-300
+        means = ((w[:, None] * resp).T @ pts) / mass[:, None]
+    chols, keep = [], mass > 1e-6
+    n_eff = mass / (w**2 @ resp**2 / mass + 1e-300)  # effective points of each component
+    for c in np.flatnonzero(keep):
+        dev = pts - means[c]
+        cov = (dev * (w * resp[:, c])[:, None]).T @ dev / mass[c]
+        shrunk = (n_eff[c] * cov + (d + 2) * prior_cov) / (n_eff[c] + d + 2)
+        chols.append(np.linalg.cholesky(0.5 * (shrunk + shrunk.T) + 1e-9 * np.eye(d)))
+    log_mass = np.log(mass[keep] / mass[keep].sum())
+    return Mixture(means[keep], np.stack(chols), log_mass, start.fold)
+
+
+def _ess(log_w: np.ndarray) -> float:
+    """Effective sample size of normalised log weights (N,)."""
+    return float(1.0 / np.exp(2.0 * log_w).sum())
+
+
+def adaptive_importance(problem: Target, first: Mixture, n_prop: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive multiple importance sampling (AMIS; Cornuet et al. 2012) of a single-draw
+    target: proposals (N, D) and normalised log weights (N,).
+
+    Round 0 draws ``n_prop`` points from ``first``. While the effective sample size of all
+    points so far is below ``ADAPT_BELOW`` of ``n_prop`` or their Pareto k-hat above
+    ``K_HAT_MAX`` (at most ``AMIS_ROUNDS`` more rounds), a t mixture is fitted to the weighted
+    points (:func:`_fit_mixture`) and ``n_prop`` more are drawn from it. Every point is
+    weighted against the equal-count mixture of all proposals used (the balance heuristic),
+    so every round's points stay valid and the estimate is consistent whatever the fits.
+    """
+    mixtures = [first]
+    x = first.sample(n_prop, rng)
+    log_p = _chunked_log_posterior(problem, x[None])[0]
+    log_w = _normalise(log_p - first.log_density(x))
+    for _ in range(AMIS_ROUNDS):
+        if _ess(log_w) >= ADAPT_BELOW * n_prop and not pareto_khat(log_w) > K_HAT_MAX:
+            break
+        mixtures.append(_fit_mixture(x, log_w, first, AMIS_COMPONENTS, rng))
+        new = mixtures[-1].sample(n_prop, rng)
+        x = np.vstack([x, new])
+        log_p = np.r_[log_p, _chunked_log_posterior(problem, new[None])[0]]
+        log_q = logsumexp(np.stack([m.log_density(x) for m in mixtures]), axis=0)
+        log_w = _normalise(log_p - log_q)
+    return x, log_w
+
+
+def _normalise(log_w: np.ndarray) -> np.ndarray:
+    """Log weights normalised to sum to one (non-finite ones get zero weight)."""
+    log_w = np.where(np.isfinite(log_w), log_w, -np.inf)
+    return log_w - logsumexp(log_w)
+
+
+def _single_draw_first(problem: Target, mode: np.ndarray, precision: np.ndarray) -> Mixture:
+    """The first proposal of a single-draw target: the Laplace t at the mode, its covariance
+    no wider in any direction than the prior's widest (:func:`_floored_scale`), folded in
+    tau when the target has a respondent item deviation."""
+    prior = getattr(problem, "precision", None)
+    floor = float(np.linalg.eigvalsh(prior[0]).min()) if prior is not None else 0.0
+    chol = _floored_scale(precision[0], max(floor, 1e-12))
+    layout = getattr(problem, "layout", None)
+    fold = layout.tau if layout is not None and layout.has_tau else None
+    return Mixture(mode, chol[None], np.zeros(1), fold)
+
+
 def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
                     importance: bool = True, n_proposals: int | None = None) -> LaplaceResult:
     """Draw ``n_per_draw`` samples per item draw from the Laplace (+ IS) posterior.
 
     With importance sampling, ``n_proposals`` proposals per draw (default ``n_per_draw``) are
-    weighted and ``n_per_draw`` samples are resampled from them (with repeats when fewer). A
-    single-draw target (marginal scoring) of low dimension whose effective sample size is
-    below ``ADAPT_BELOW`` of the proposals gets a second round from a t proposal at the first
-    round's weighted mean and covariance (adaptive importance sampling), kept when its
-    effective sample size is larger; the diagnostics are those of the round kept.
+    weighted and ``n_per_draw`` samples are resampled from them (with repeats when fewer).
+
+    A single-draw target (marginal scoring) is sampled by :func:`adaptive_importance` when it
+    has at least
+    ``ADAPT_PROPOSALS_PER_DIM`` proposals per dimension: the Laplace t first (no wider than
+    the prior, folded in tau), then, while its weights are poor (effective sample size below
+    ``ADAPT_BELOW`` or k-hat above ``K_HAT_MAX``), up to ``AMIS_ROUNDS`` rounds of t mixtures
+    fitted to the weighted points. The diagnostics are those of all points weighted together
+    (ESS as a fraction of one round's proposals).
     """
     mode, precision, iterations = find_modes(problem)
     s, d = mode.shape
+    n_prop = n_per_draw if n_proposals is None or not importance else n_proposals
+    if s == 1 and importance and n_prop >= ADAPT_PROPOSALS_PER_DIM * d:
+        first = _single_draw_first(problem, mode, precision)
+        x, log_w = adaptive_importance(problem, first, n_prop, rng)
+        pick = _systematic(np.exp(log_w)[None], rng, n_per_draw)
+        return LaplaceResult(x[pick], mode, min(1.0, _ess(log_w) / n_prop),
+                             pareto_khat(log_w), iterations)
     chol = np.linalg.cholesky(precision)  # precision = L L'
     scale = np.linalg.inv(np.swapaxes(chol, 1, 2))  # x = mode + L'^-1 z has covariance prec^-1
-    n_prop = n_per_draw if n_proposals is None or not importance else n_proposals
     z = rng.standard_normal((s, n_prop, d))
     if not importance:
         x = mode[:, None, :] + np.einsum("sde,sme->smd", scale, z)
         return LaplaceResult(x, mode, 1.0, float("nan"), iterations)
     x, log_w = _importance_round(problem, mode, scale, z, rng)
     ess = 1.0 / (np.exp(2 * log_w)).sum(axis=1)
-    if s == 1 and ess.mean() < ADAPT_BELOW * n_prop and n_prop >= ADAPT_PROPOSALS_PER_DIM * d:
-        # one round of adaptive IS: a t proposal at the weighted moments of the first round,
-        # kept only if its effective sample size is larger
-        w = np.exp(log_w[0])
-        mean = w @ x[0]
-        dev = x[0] - mean
-        cov = (dev * w[:, None]).T @ dev + 1e-9 * np.eye(d)
-        refit = np.linalg.cholesky(cov)[None]
-        z = rng.standard_normal((s, n_prop, d))
-        x2, log_w2 = _importance_round(problem, mean[None], refit, z, rng)
-        ess2 = 1.0 / (np.exp(2 * log_w2)).sum(axis=1)
-        if ess2.mean() > ess.mean():
-            x, log_w, ess = x2, log_w2, ess2
     pick = _systematic(np.exp(log_w), rng, n_per_draw)
     x = np.take_along_axis(x, pick[..., None], axis=1)
     return LaplaceResult(x, mode, float(ess.mean() / n_prop), pareto_khat(log_w), iterations)
