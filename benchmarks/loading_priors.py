@@ -130,7 +130,7 @@ def main() -> None:
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     fits = {prior: _fit(wave, prior, sampler)[0] for prior in priors}
     print("\nPSIS-LOO of the real wave's item ratings")
-    print(compare_loo(fits)[["rank", "elpd", "p", "elpd_diff", "dse", "warning"]]
+    print(compare_loo(fits).filter(["rank", "elpd", "se", "p", "elpd_diff", "dse", "warning"])
           .round(1).to_string())
 
 

@@ -78,7 +78,7 @@ def main() -> None:
         print(f"   {name}: beta_sd posterior means",
               post["beta_sd"].mean(("chain", "draw")).values.round(3))
     print("\n2. PSIS-LOO of the item ratings\n",
-          compare_loo(models)[["rank", "elpd", "p", "elpd_diff", "dse", "warning"]]
+          compare_loo(models).filter(["rank", "elpd", "se", "p", "elpd_diff", "dse", "warning"])
           .round(1).to_string())
     ratings = vb.read_llm_ratings(SHARED / "llm_ratings_27.csv")
     portraits = {name: vb.score(m, ratings, progress=False) for name, m in models.items()}

@@ -537,6 +537,12 @@ CASES: list[Case] = [
     Case("model: a folder",
          lambda b, t: ["score", str(t), str(b.ratings), "--out", str(t / "p.csv")],
          "is a folder, not a model file", None),
+    # --- dif MODEL --out ------------------------------------------------------------------
+    Case("dif: model without DIF terms", _options("dif", "model")("--out", "{tmp}/d.csv"),
+         "no DIF terms", None, field="dif_axis"),
+    Case("fit: --dif-axis not a participant column", _options("fit", "wave")(
+        "--out", "{tmp}/m.nc", "--dif-axis", "nation"),
+        "demographic axis not found", "participants.csv", field="nation"),
     # --- select-bayes MODEL --out [--tags] -----------------------------------------------
     Case("select-bayes: --tags missing", _options("select-bayes", "model")(
         "--out", "{tmp}/s.csv", "--tags", "{tmp}/tags.csv"), "tag file not found",

@@ -47,6 +47,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fit", ["w", "--out", "m.nc", "--draws", "abc"], "Invalid value for '--draws'"),
     ("fit", ["w", "--out", "m.nc", "--sampler", "hmc"], "Invalid value for '--sampler'"),
     ("fit", ["w", "--out", "m.nc", "--value-input", "raw"], "Invalid value for '--value-input'"),
+    # dif MODEL --out
+    ("dif", [], "Missing argument 'MODEL'"),
+    ("dif", ["m.nc", "--out", "d.csv", "--bogus"], "No such option: --bogus"),
+    ("dif", ["m.nc", "--out", "d.csv", "--rope", "0"], "Invalid value for '--rope'"),
+    ("dif", ["m.nc", "--out", "d.csv", "--mass", "1"], "Invalid value for '--mass'"),
     # select-bayes MODEL --out
     ("select-bayes", [], "Missing argument 'MODEL'"),
     ("select-bayes", ["m.nc", "--out", "s.csv", "--bogus"], "No such option: --bogus"),

@@ -32,6 +32,7 @@ PIPELINE: dict[str, str | None] = {
     "select": "select",
     "fit": "fit",
     "select-bayes": "fit",
+    "dif": "fit",
     "rate": "rate",
     "score": "score",
     "compare": "compare",

@@ -1,4 +1,4 @@
-"""CLI commands: ``fit`` (the item model) and ``select-bayes`` (posterior item selection)."""
+"""CLI commands: ``fit`` (the item model), ``select-bayes`` (posterior item selection), ``dif``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ from typing import get_args
 import pandas as pd
 import typer
 
-from vp_bayes.cli.app import NON_NEGATIVE, app, choices, example, within
-from vp_bayes.model.config import Init, ModelConfig, Sampler, SamplerConfig, Thresholds, ValueInput
+from vp_bayes.cli.app import NON_NEGATIVE, POSITIVE, UNIT_OPEN, app, choices, example, within
+from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.model.config import (
+    Init,
+    LoadingPrior,
+    ModelConfig,
+    Sampler,
+    SamplerConfig,
+    Thresholds,
+    ValueInput,
+)
 from vp_bayes.model.diagnostics import R_HAT_MAX
+from vp_bayes.model.dif import DIF_ROPE
 from vp_bayes.output import check_writable, write_csv
 from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
 
@@ -19,6 +29,7 @@ SamplerName = choices("SamplerName", get_args(Sampler))
 InitName = choices("InitName", get_args(Init))
 ThresholdsName = choices("ThresholdsName", get_args(Thresholds))
 ValueInputName = choices("ValueInputName", get_args(ValueInput))
+LoadingPriorName = choices("LoadingPriorName", get_args(LoadingPrior))
 _SAMPLER = SamplerConfig()  # the library's defaults, shown in --help
 _MODEL = ModelConfig()
 
@@ -54,6 +65,12 @@ def fit(
     value_input: ValueInputName = typer.Option(
         ValueInputName(_MODEL.value_input), help="How participants' values enter (auto: "
         "instrument when raw answers exist, else latent)."),
+    loading_prior: LoadingPriorName = typer.Option(
+        LoadingPriorName(_MODEL.loading_prior), help="Prior of the loadings around each "
+        "value's mean loading (docs/model.md)."),
+    dif_axis: str | None = typer.Option(
+        None, help="Participant column whose groups may rate items differently: adds DIF "
+        "terms (then: vp-bayes dif MODEL)."),
     keep_draws: int | None = typer.Option(None, min=1,
                                           help="Save only this many draws per chain."),
     strict: bool = typer.Option(False, help=f"Exit 1 when R-hat > {R_HAT_MAX} or divergences."),
@@ -68,7 +85,8 @@ def fit(
 
     cfg = read_config(config) if config else FitConfig()
     model_cfg = cfg.model
-    model_given = _given(ctx, dict(thresholds=thresholds, value_input=value_input))
+    model_given = _given(ctx, dict(thresholds=thresholds, value_input=value_input,
+                                   loading_prior=loading_prior, dif_axis=dif_axis))
     if model_given:
         model_cfg = replace(model_cfg, **model_given)
         model_cfg.validate(source="command line")
@@ -137,5 +155,29 @@ def select_bayes(
         typer.echo(agreement_counts(table).to_string())
     else:
         typer.echo(table.groupby("value")["posterior_tagged"].sum().to_string())
+    write_csv(table, out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("dif", epilog=example(
+    "vp-bayes fit vp_wave --dif-axis gender --out models/vp_dif.nc",
+    "vp-bayes dif models/vp_dif.nc --out dif.csv"))
+def dif(
+    model_path: Path = typer.Argument(..., metavar="MODEL",
+                                      help="Model fitted with --dif-axis."),
+    out: Path = typer.Option(..., "--out", help="Table to write (csv)."),
+    rope: float = typer.Option(DIF_ROPE, callback=POSITIVE,
+                               help="Negligible group difference, logits (ROPE half-width)."),
+    mass: float = typer.Option(INTERVAL_MASS, callback=UNIT_OPEN,
+                               help="Probability of the intervals."),
+) -> None:
+    """Differential item functioning: items the DIF axis' groups rate differently."""
+    from vp_bayes.model.dif import dif_lines, dif_table
+    from vp_bayes.model.io import load_model
+
+    check_writable(out)
+    table = dif_table(load_model(model_path), rope=rope, mass=mass)
+    for line in dif_lines(table, rope=rope):
+        typer.echo(line)
     write_csv(table, out)
     typer.echo(f"wrote {out}")

@@ -114,3 +114,19 @@ def dif_table(item_model: Any, *, rope: float = DIF_ROPE,
 def flagged_items(table: pd.DataFrame) -> list[str]:
     """Items with any ``dif`` flag in a :func:`dif_table`, in table order."""
     return list(dict.fromkeys(table.loc[table["flag"] == "dif", "item_id"]))
+
+
+def dif_lines(table: pd.DataFrame, *, rope: float = DIF_ROPE, shown: int = 10) -> list[str]:
+    """The ``vp-bayes dif`` printout: counts per kind and flag, then the flagged items."""
+    axis = table["axis"].iloc[0] if len(table) else "?"
+    counts = table.groupby(["kind", "flag"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(DIF_FLAGS), fill_value=0)
+    lines = [f"DIF along {axis} (ROPE +-{rope:g} logits): items per decision",
+             *counts.to_string().splitlines()]
+    flagged = table[table["flag"] == "dif"].sort_values("mean", key=np.abs, ascending=False)
+    for row in flagged.head(shown).itertuples():
+        lines.append(f"  {row.item_id}: {row.kind} {row.group_a} - {row.group_b} "
+                     f"{row.mean:+.2f} [{row.lower:+.2f}, {row.upper:+.2f}]")
+    if len(flagged) > shown:
+        lines.append(f"  ... and {len(flagged) - shown} more (see the table)")
+    return lines
