@@ -8,7 +8,7 @@ import pytest
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import SamplerConfig
 from vp_bayes.model.variational import MeanField
-from vp_bayes.model.warmstart import meanfield_starts
+from vp_bayes.model.warmstart import meanfield_starts, widened
 
 
 def test_default_is_four_chains_with_the_same_number_of_draws():
@@ -22,7 +22,7 @@ def test_spread_widens_the_starts_around_the_same_centre():
     approx = MeanField(np.array([1.0, -2.0, 3.0]), np.array([0.1, 0.2, 0.3]), np.array([]),
                        0.0, 0.0)
     plain = np.stack([meanfield_starts(approx)(s) for s in range(3000)])
-    wide = np.stack([meanfield_starts(approx, spread=2.0)(s) for s in range(3000)])
+    wide = np.stack([meanfield_starts(widened(approx, 2.0))(s) for s in range(3000)])
     np.testing.assert_allclose(wide.mean(0), approx.mean, atol=0.04)
     np.testing.assert_allclose(wide.std(0), 2 * approx.sd, rtol=0.06)
     # the same seeds give the same standard normal draws, scaled about the mean
