@@ -26,9 +26,11 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "model.md"
 # (rng, size).
 PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "StudentT": ("nu", "mu", "sigma"), "LogNormal": ("mu", "sigma"),
-          "LKJCorr": ("n", "eta"), "ZeroSumNormal": ("sigma",)}
+          "LKJCorr": ("n", "eta"), "ZeroSumNormal": ("sigma",), "HalfCauchy": ("beta",),
+          "InverseGamma": ("alpha", "beta")}
 OPS = {"NormalRV": "Normal", "HalfNormalRV": "HalfNormal", "StudentTRV": "StudentT",
-       "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal"}
+       "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal",
+       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma"}
 CONFIGS = {
     "default": ModelConfig(),
     "item thresholds": ModelConfig(thresholds="item"),
@@ -36,6 +38,8 @@ CONFIGS = {
     "centered student_t": ModelConfig(loading_parameterization="centered"),
     "centered normal": ModelConfig(loading_parameterization="centered", loading_prior="normal"),
     "no response style": ModelConfig(response_style=False),
+    "horseshoe loadings": ModelConfig(loading_prior="horseshoe"),
+    "DIF by gender": ModelConfig(dif_axis="gender"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}

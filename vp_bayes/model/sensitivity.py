@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 # demographic axes), which are all power-scaled.
 TOP_LEVEL = ("beta_mean", "beta_mean_raw", "beta_sd", "kappa_first", "kappa_log_gaps",
              "kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean", "kappa_log_gap_sd",
-             "corr_chol")
+             "corr_chol", "beta_slab2", "dif_location_sd", "dif_location_slab2",
+             "dif_loading_sd", "dif_loading_slab2")
 ALPHAS = (0.99, 1.01)  # priorsense's powers around 1
 N_NOISE = 100  # independent noise columns whose sensitivity is the Monte Carlo floor
 _NOISE = "_noise_floor"
@@ -104,7 +105,8 @@ def power_scaled_priors(model: pm.Model) -> tuple[str, ...]:
     """The model's top-level priors, in model order: every free variable named ``sigma_*``
     (scales of response style, item locations, demographic effects) or in :data:`TOP_LEVEL`
     (mean loadings, loading scales, shared cutpoints or the cutpoints' population means and
-    scales, the values' LKJ correlation)."""
+    scales, the values' LKJ correlation, the horseshoe slabs, the DIF effects' global scales
+    and slabs). The horseshoes' local scales are item-level and not scaled."""
     return tuple(rv.name for rv in model.free_RVs
                  if rv.name in TOP_LEVEL or rv.name.startswith("sigma_"))
 
