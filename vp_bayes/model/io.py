@@ -282,7 +282,17 @@ def write_model_card(item_model: ItemModel, path: str | Path,
         "",
         "Scoring respondents (LLMs, personas) through the item-parameter posterior "
         "(`vp-bayes score`) and demographic contrasts (`vp-bayes contrast`). Values are on the "
-        "human scale of this wave's participants (0 = average participant, 1 = one SD).",
+        f"human scale of this wave's participants ({_unit(item_model)}; `docs/model.md`).",
     ]
     Path(path).write_text("\n".join(lines) + "\n")
     return Path(path)
+
+
+def _unit(item_model: ItemModel) -> str:
+    """What 0 and 1 are on the values' scale of this fit (docs/model.md, "The unit")."""
+    if item_model.idata.attrs.get("value_input") == "exact":
+        return "the standardised pre-scored values: 0 = their sample mean, 1 = one sample SD"
+    if any(str(v).startswith("effect_") for v in item_model.posterior.data_vars):
+        return ("0 = the unweighted mean of the demographic groups' means, 1 = one within-group "
+                "SD")
+    return "0 = average participant, 1 = one SD"
