@@ -244,7 +244,40 @@ def _n_cached(cache_path: Path) -> int:
         return 0
 
 
-def test_rate_adaptive_sigkill_and_resume(sim, tmp_path: Path) -> None:
+def _base_file(sim, path: Path, name: str = "m") -> Path:
+    """A base model's rating table: the first simulated LLM's ratings, named ``name``."""
+    rows = sim.llm_ratings[sim.llm_ratings["respondent"] == sim.llm_ratings["respondent"].iloc[0]]
+    rows = rows[["item_id", "variant", "rating"]].assign(respondent=name)
+    rows[["respondent", "item_id", "variant", "rating"]].to_csv(path, index=False)
+    return path
+
+
+def test_base_prior_centres_a_persona_at_its_base_portrait(sim, draws) -> None:
+    """With base ratings the design's prior is the base's Laplace portrait plus a persona
+    shift of SD ``persona_sd`` per value (joint scoring's prior of a persona)."""
+    first = sim.llm_ratings["respondent"].iloc[0]
+    base = sim.llm_ratings[sim.llm_ratings["respondent"] == first][["item_id", "variant",
+                                                                    "rating"]]
+    plain = AdaptiveDesign(draws, target_sd=None)
+    of_base = plain.posterior(base)
+    persona = AdaptiveDesign(draws, target_sd=None, base_ratings=base, persona_sd=0.5)
+    prior = persona.posterior(None)
+    np.testing.assert_allclose(prior.mean, of_base.mean, atol=1e-6)
+    np.testing.assert_allclose(prior.sd**2, of_base.sd**2 + 0.25, rtol=1e-6)
+    population = plain.posterior(None).sd
+    assert (prior.sd < population).all()
+    # the same persona ratings: the base-centred posterior is narrower than the population's
+    some = sim.llm_ratings[sim.llm_ratings["respondent"] == sim.llm_ratings["respondent"]
+                           .iloc[-1]][["item_id", "variant", "rating"]].head(30)
+    assert (persona.posterior(some).sd < plain.posterior(some).sd).all()
+    persona.set_base(None)  # back to the population prior
+    np.testing.assert_allclose(persona.posterior(None).sd, population, rtol=1e-9)
+    with pytest.raises(InputError, match="positive"):
+        AdaptiveDesign(draws, persona_sd=0.0)
+
+
+@pytest.mark.parametrize("with_base", [False, True])
+def test_rate_adaptive_sigkill_and_resume(sim, tmp_path: Path, with_base: bool) -> None:
     from vp_bayes.model.io import save_model
     from vp_bayes.wave.simulate import write_simulated
 
@@ -259,6 +292,9 @@ def test_rate_adaptive_sigkill_and_resume(sim, tmp_path: Path) -> None:
                 "--adaptive", "--item-model", str(tmp_path / "model.nc"),
                 "--target-sd", "0.01", "--target-ratio", "1", "--budget", str(budget),
                 "--adaptive-batch", "12"]
+        if with_base:  # a persona designed from its base model's ratings
+            args += ["--persona", "You are a retired teacher.", "--base-ratings",
+                     str(_base_file(sim, tmp_path / "base.csv"))]
         env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
         proc = subprocess.Popen([sys.executable, "-m", "vp_bayes", "rate", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -304,8 +340,21 @@ def test_rate_adaptive_usage(tmp_path: Path) -> None:
     base = [sys.executable, "-m", "vp_bayes", "rate", str(items), "--backend", "openai",
             "--model", "m", "--out", str(tmp_path / "r.csv"), "--base-url",
             "http://127.0.0.1:9/v1", "--no-progress"]
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"respondent": ["x", "x"], "item_id": ["1001_1", "1001_1"],
+                  "variant": ["v1", "v2"], "rating": [3, 4]}).to_csv(other, index=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("respondent,item_id,variant,rating\nm,1001_1,v1,3\nm,,v2,4\n")
+    model = str(tmp_path / "m.nc")  # never read: the base ratings are checked first
     for extra, words in ((["--adaptive"], "--adaptive needs --item-model"),
-                         (["--item-model", str(tmp_path / "m.nc")], "only with --adaptive")):
+                         (["--item-model", model], "only with --adaptive"),
+                         (["--base-ratings", str(other)], "--base-ratings is used only with"),
+                         (["--adaptive", "--item-model", model, "--base-ratings", str(other)],
+                          "other.csv, row 1, field 'respondent': no rows of the base model 'm'"),
+                         (["--adaptive", "--item-model", model, "--base-ratings", str(bad)],
+                          "bad.csv, row 2, field 'item_id'"),
+                         (["--adaptive", "--item-model", model, "--base-ratings",
+                           str(tmp_path / "missing.csv")], "missing.csv")):
         res = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and words in res.stderr, res.stderr
         assert res.stderr.count("\n") == 1

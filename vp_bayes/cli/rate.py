@@ -108,6 +108,10 @@ def rate_command(
                                help="--adaptive: most requests per respondent."),
     adaptive_batch: int = typer.Option(40, "--adaptive-batch", min=1,
                                        help="--adaptive: requests chosen per batch."),
+    base_ratings: Path | None = typer.Option(
+        None, "--base-ratings",
+        help="--adaptive with personas: the base model's ratings (a rate output); each "
+             "persona's design starts from the base model's portrait plus a persona shift."),
 ) -> None:
     """Ask an LLM to rate the items under the paper's prompts; resumable (SQLite cache).
 
@@ -147,6 +151,7 @@ def rate_command(
 
         batch_price = parse_price(price)  # a bad price stops before anything is written
     check_outputs(out)
+    base = _base_ratings(base_ratings, adaptive, respondent or model)
     design = _adaptive_design(adaptive, item_model, target_sd, target_ratio, budget,
                               adaptive_batch)
     # the cache is locked and checked before a model is loaded or a request is sent
@@ -182,7 +187,8 @@ def rate_command(
             summary, ratings = rate_adaptive(
                 table, be, out, design, respondent_model=respondent or model, variants=chosen,
                 personas=people, persona_mode=persona_mode.value, samples=samples,
-                settings=settings, templates=tmpl, cache=rating_cache, progress=progress)
+                settings=settings, templates=tmpl, cache=rating_cache, progress=progress,
+                base_ratings=base)
         else:
             summary, ratings = rate(table, be, out, respondent_model=respondent or model,
                                     variants=chosen, personas=people,
@@ -207,6 +213,25 @@ def rate_command(
         raise SystemExit(1)  # typer.Exit is swallowed under standalone_mode=False
     if design is not None and item_model is not None:
         typer.echo(f"portrait: vp-bayes score {item_model} {out} --out PORTRAITS.csv")
+
+
+def _base_ratings(path: Path | None, adaptive: bool, name: str):  # noqa: ANN202 - DataFrame
+    """The base model's rows of ``--base-ratings`` (None without it), read and checked before
+    the item model is loaded: the respondent ``name`` without a persona must have rows."""
+    if path is None:
+        return None
+    if not adaptive:
+        raise InputError("--base-ratings is used only with --adaptive", field="--base-ratings")
+    from vp_bayes.dims import split_respondent
+    from vp_bayes.wave.ratings import read_llm_ratings
+
+    table = read_llm_ratings(path)
+    mine = table["respondent"].astype(str) == name
+    if not mine.any():
+        found = sorted({split_respondent(str(r))[0] for r in table["respondent"]})[:3]
+        raise InputError(f"no rows of the base model {name!r} (found: {', '.join(found)})",
+                         file=path, row=1, field="respondent")
+    return table.loc[mine, ["item_id", "variant", "rating"]].reset_index(drop=True)
 
 
 def _adaptive_design(adaptive: bool, item_model: Path | None, target_sd: float | None,

@@ -22,7 +22,7 @@ from typing import Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
-from vp_bayes.dims import ITEM_ID
+from vp_bayes.dims import ITEM_ID, split_respondent
 from vp_bayes.errors import InputError
 from vp_bayes.llm.backends.base import Backend, Request
 from vp_bayes.llm.cache import RatingCache
@@ -87,6 +87,7 @@ def rate_adaptive(
     cache_wait: float = 0.0,
     progress: bool = True,
     on_batch: Callable[[str, AdaptiveStep], None] | None = None,
+    base_ratings: pd.DataFrame | None = None,
 ) -> tuple[AdaptiveSummary, pd.DataFrame]:
     """Collect ratings adaptively: per respondent, ask the design's batches until it stops.
 
@@ -99,6 +100,12 @@ def rate_adaptive(
         Chooses the batches and stops (batch size, target SD, budget per respondent).
     on_batch
         Called with the respondent and each step before its batch is sent (progress lines).
+    base_ratings
+        The base model's ratings (``item_id, variant, rating``): each persona's design starts
+        from the base model's portrait plus a persona shift
+        (:meth:`~vp_bayes.scoring.adaptive.AdaptiveDesign.set_base`); the base respondent
+        itself (no persona) is designed under the population prior. The choice then depends
+        on the cached answers and this fixed table only, so a rerun resumes as before.
 
     Returns
     -------
@@ -119,14 +126,15 @@ def rate_adaptive(
         cache_path = Path(cache_path) if cache_path is not None else default_cache_path(out)
         with RatingCache(cache_path, wait=cache_wait) as opened:
             return _adaptive_with(requests, backend, opened, out, design, settings, samples,
-                                  progress, on_batch)
+                                  progress, on_batch, base_ratings)
     return _adaptive_with(requests, backend, cache, out, design, settings, samples, progress,
-                          on_batch)
+                          on_batch, base_ratings)
 
 
 def _adaptive_with(requests: Sequence[Request], backend: Backend, cache: RatingCache,
                    out: Path, design: AdaptiveDesign, settings: Settings, samples: int,
                    progress: bool, on_batch: Callable[[str, AdaptiveStep], None] | None,
+                   base_ratings: pd.DataFrame | None = None,
                    ) -> tuple[AdaptiveSummary, pd.DataFrame]:
     summary = AdaptiveSummary()
     by_respondent: dict[str, list[Request]] = {}
@@ -134,7 +142,7 @@ def _adaptive_with(requests: Sequence[Request], backend: Backend, cache: RatingC
         by_respondent.setdefault(req.respondent, []).append(req)
     answered_all: list[Request] = []
     for name, reqs in by_respondent.items():
-        design.reset()
+        design.set_base(base_ratings if split_respondent(name)[1] else None)
         of_label = {(r.item_id, _label(r, samples)): r for r in reqs}
         tried: set[str] = set()  # sent in this run (answered or failed)
         failed_now = 0

@@ -70,6 +70,7 @@ from scipy.special import expit
 
 from vp_bayes.dims import ITEM_ID
 from vp_bayes.errors import InputError
+from vp_bayes.scoring.joint import PERSONA_SD
 from vp_bayes.scoring.laplace import (
     MAX_LOG_SCALE,
     PRIOR_SCALE,
@@ -212,6 +213,47 @@ class _WarmStart:
         return self.x0[None].copy()
 
 
+class _BasePrior:
+    """A persona's scoring target with its values' prior centred at its base model's portrait.
+
+    The values' prior ``MVN(0, prior_scale^2 corr)`` of the target is replaced by
+    ``MVN(center, base_cov + persona_sd^2 I)``: the joint scoring's prior of a persona
+    (``theta_p = theta_base + delta_p``, ``delta_p ~ N(0, persona_sd^2 I)``, :mod:`.joint`)
+    with the base model's posterior approximated by its Laplace approximation (mean
+    ``center``, covariance ``base_cov``) and held fixed (the persona's ratings are taken not to
+    move the base's portrait, as with a fully collected base). The rest of x (response
+    style, item deviation, rating noise) keeps its own prior.
+    """
+
+    def __init__(self, target: Any, center: np.ndarray, precision: np.ndarray) -> None:
+        self.target, self.center, self.values_precision = target, center, precision
+        v = len(center)
+        self._old = target.precision[0][:v, :v]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    def _swap(self, x: np.ndarray) -> np.ndarray:
+        """Log prior of the new values' prior minus the target's, at x (..., D)."""
+        v = len(self.center)
+        theta = x[..., :v]
+        dev = theta - self.center
+        return 0.5 * np.einsum("...v,vw,...w->...", theta, self._old, theta) \
+            - 0.5 * np.einsum("...v,vw,...w->...", dev, self.values_precision, dev)
+
+    def log_posterior(self, x: np.ndarray) -> np.ndarray:
+        return self.target.log_posterior(x) + self._swap(x)
+
+    def gradient_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grad, hess = self.target.gradient_hessian(x)
+        v = len(self.center)
+        grad = grad.copy()
+        hess = hess.copy()
+        grad[:, :v] += x[:, :v] @ self._old - (x[:, :v] - self.center) @ self.values_precision
+        hess[:, :v, :v] += self._old - self.values_precision
+        return grad, hess
+
+
 class AdaptiveDesign:
     """Chooses a respondent's next requests by expected posterior variance reduction.
 
@@ -240,6 +282,13 @@ class AdaptiveDesign:
         variance; ``"total"``: the plain sum (A-optimality).
     prior_scale
         The scoring prior's scale (as in :func:`~vp_bayes.scoring.score`).
+    base_ratings
+        For a persona: its base model's ratings (``item_id, variant, rating``). The design
+        then starts from the joint scoring's prior of a persona, the base model's portrait
+        (Laplace) plus a shift ``N(0, persona_sd^2)`` per value (:class:`_BasePrior`), instead
+        of the population prior: it stops sooner and asks about what the base left open.
+    persona_sd
+        Prior SD of a persona's shift of each value (as in joint scoring).
 
     Examples
     --------
@@ -251,7 +300,9 @@ class AdaptiveDesign:
     def __init__(self, draws: ItemDraws | Any, *, batch_size: int = BATCH_SIZE,
                  target_sd: float | None = TARGET_SD, budget: int | None = BUDGET,
                  variants_per_pick: int = VARIANTS_PER_PICK, criterion: str = "attainable",
-                 prior_scale: float = PRIOR_SCALE, target_ratio: float | None = None) -> None:
+                 prior_scale: float = PRIOR_SCALE, target_ratio: float | None = None,
+                 base_ratings: pd.DataFrame | None = None,
+                 persona_sd: float = PERSONA_SD) -> None:
         if not isinstance(draws, ItemDraws):
             draws = item_draws(draws, 200)
         if batch_size < 1:
@@ -270,6 +321,8 @@ class AdaptiveDesign:
                              field="criterion")
         if not prior_scale > 0:
             raise InputError("must be positive", field="prior_scale")
+        if not persona_sd > 0:
+            raise InputError("must be positive", field="persona_sd")
         self.draws = draws
         self.batch_size, self.target_sd, self.budget = batch_size, target_sd, budget
         self.variants_per_pick, self.criterion = variants_per_pick, criterion
@@ -279,6 +332,26 @@ class AdaptiveDesign:
         self._x0: np.ndarray | None = None
         t, w = np.polynomial.hermite_e.hermegauss(INFO_NODES)
         self._gh = (t, w / w.sum())
+        self.persona_sd = persona_sd
+        self._base: tuple[np.ndarray, np.ndarray] | None = None
+        self.set_base(base_ratings)
+
+    def set_base(self, base_ratings: pd.DataFrame | None) -> None:
+        """Centre the values' prior at a base model's portrait (a persona's design), or back
+        at the population prior (``None`` or empty); forgets the warm start.
+
+        The prior is the joint scoring's prior of a persona given its base model: the base's
+        Laplace posterior of the values (mean, covariance) plus ``persona_sd^2`` per value.
+        """
+        self._base = None
+        self.reset()
+        if base_ratings is None or not len(base_ratings):
+            return
+        base = self.posterior(base_ratings)
+        v = len(self.draws.values)
+        cov = base.cov[:v, :v] + self.persona_sd**2 * np.eye(v)
+        self._base = (base.mode[:v].copy(), np.linalg.inv(0.5 * (cov + cov.T)))
+        self.reset()
 
     def reset(self) -> None:
         """Forget the warm start (before the next respondent)."""
@@ -312,7 +385,12 @@ class AdaptiveDesign:
             data, _ = respondent_data(ratings, draws)
         target = MarginalProblem.from_problem(
             make_problem(draws, data, False, self.prior_scale, True), draws.shared_thresholds)
+        if self._base is not None:
+            target = _BasePrior(target, *self._base)
         start = self._x0 if self._x0 is not None and self._x0.size == target.size else None
+        if start is None and self._base is not None:  # a persona starts at its base's values
+            start = target.start()[0]
+            start[: len(self._base[0])] = self._base[0]
         mode, neg_hess, _ = find_modes(target if start is None else _WarmStart(target, start),
                                        tol=NEWTON_TOL, max_iter=NEWTON_MAX)
         self._x0 = mode[0].copy()

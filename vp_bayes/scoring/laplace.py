@@ -576,10 +576,11 @@ def adaptive_importance(problem: Target, first: Mixture, n_prop: int,
     """Adaptive multiple importance sampling (AMIS; Cornuet et al. 2012) of a single-draw
     target: proposals (N, D) and normalised log weights (N,).
 
-    Round 0 draws ``n_prop`` points from ``first``. While the effective sample size of all
-    points so far is below ``ADAPT_BELOW`` of ``n_prop`` or their Pareto k-hat above
-    ``K_HAT_MAX`` (at most ``AMIS_ROUNDS`` more rounds), a t mixture is fitted to the weighted
-    points (:func:`_fit_mixture`) and ``n_prop`` more are drawn from it. Every point is
+    Round 0 draws ``n_prop`` points from ``first``. While the Pareto k-hat of all points so
+    far is above ``K_HAT_MAX`` (at most ``AMIS_ROUNDS`` more rounds), and once when round 0's
+    effective sample size is below ``ADAPT_BELOW`` of ``n_prop`` (as the earlier single refit
+    round; more rounds there cost full-data portraits 5x the time), a t mixture is fitted to
+    the weighted points (:func:`_fit_mixture`) and ``n_prop`` more are drawn from it. Every point is
     weighted against the equal-count mixture of all proposals used (the balance heuristic),
     so every round's points stay valid and the estimate is consistent whatever the fits.
     """
@@ -587,8 +588,9 @@ def adaptive_importance(problem: Target, first: Mixture, n_prop: int,
     x = first.sample(n_prop, rng)
     log_p = _chunked_log_posterior(problem, x[None])[0]
     log_w = _normalise(log_p - first.log_density(x))
-    for _ in range(AMIS_ROUNDS):
-        if _ess(log_w) >= ADAPT_BELOW * n_prop and not pareto_khat(log_w) > K_HAT_MAX:
+    for round_ in range(AMIS_ROUNDS):
+        low_ess = round_ == 0 and _ess(log_w) < ADAPT_BELOW * n_prop
+        if not low_ess and not pareto_khat(log_w) > K_HAT_MAX:
             break
         mixtures.append(_fit_mixture(x, log_w, first, AMIS_COMPONENTS, rng))
         new = mixtures[-1].sample(n_prop, rng)
@@ -627,10 +629,10 @@ def laplace_samples(problem: Target, n_per_draw: int, rng: np.random.Generator,
     A single-draw target (marginal scoring) is sampled by :func:`adaptive_importance` when it
     has at least
     ``ADAPT_PROPOSALS_PER_DIM`` proposals per dimension: the Laplace t first (no wider than
-    the prior, folded in tau), then, while its weights are poor (effective sample size below
-    ``ADAPT_BELOW`` or k-hat above ``K_HAT_MAX``), up to ``AMIS_ROUNDS`` rounds of t mixtures
-    fitted to the weighted points. The diagnostics are those of all points weighted together
-    (ESS as a fraction of one round's proposals).
+    the prior, folded in tau), then, while its weights are unreliable (k-hat above
+    ``K_HAT_MAX``; once for an effective sample size below ``ADAPT_BELOW``), up to
+    ``AMIS_ROUNDS`` rounds of t mixtures fitted to the weighted points. The diagnostics are
+    those of all points weighted together (ESS as a fraction of one round's proposals).
     """
     mode, precision, iterations = find_modes(problem)
     s, d = mode.shape
