@@ -82,7 +82,7 @@ def fit(
     draws, tune, chains, seed, sampler
         The sampler's budget and engine (``nutpie`` (default), ``pymc``, ``numpyro``,
         ``advi``, ``pathfinder``); ``None`` keeps the value of ``sampler_config`` (default
-        :class:`SamplerConfig()`: nutpie, 2 chains x (400 warm-up + 2000 draws)).
+        :class:`SamplerConfig()`: nutpie, 4 chains x (400 warm-up + 1000 draws)).
     model_config, sampler_config
         Starting configurations (defaults: ``ModelConfig()``, ``SamplerConfig()``).
     progress

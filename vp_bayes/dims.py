@@ -94,7 +94,7 @@ TRAIT_SETS: Final[dict[str, tuple[str, ...]]] = {
 # --- scales of portraits and contrasts --------------------------------------
 # One pair for scoring, contrasts, the report and the CLI. Identifiers spell "centered"
 # (the portrait table's ``centered_*`` columns); prose may say "centred".
-LATENT: Final = "latent"  # the human population's scale: 0 = population mean, 1 = one SD
+LATENT: Final = "latent"  # the fitted humans' scale: 0 = their centre, 1 = one SD (docs/model.md)
 CENTERED: Final = "centered"  # minus the respondent's mean over values, draw by draw
 Scale = Literal["latent", "centered"]
 SCALES: Final[tuple[str, ...]] = (LATENT, CENTERED)

@@ -103,7 +103,7 @@ def fit(
     item_model = fit_wave(wave, model_cfg, sampler_cfg, progress=progress)
     if keep_draws:
         item_model = thin(item_model, keep_draws)
-    path = save_model(item_model, out)
+    path = save_model(item_model, out, wave=wave)  # the card's prior sensitivity needs the wave
     pd.set_option("display.width", 160)
     typer.echo(f"\nsampling took {item_model.fit_seconds:.0f} s\n")
     typer.echo(item_model.diagnostics.round(3).to_string())

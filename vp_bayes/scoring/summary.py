@@ -120,8 +120,8 @@ def portrait_lines(table: pd.DataFrame, *, full: bool = False, max_respondents: 
         per = table.drop_duplicates("respondent")[list(CHECK_COLUMNS)]
         return [
             "",
-            "Value portraits (human scale: 0 = average participant, 1 = one SD); "
-            f"lower/upper = {pct} equal-tailed intervals",
+            "Value portraits (human scale: 0 = the participants' centre, 1 = one SD; "
+            f"docs/model.md); lower/upper = {pct} equal-tailed intervals",
             table[list(PORTRAIT_COLUMNS)].to_string(index=False, float_format=_two),
             "",
             "Per respondent: usable ratings, unparsed, unknown items, importance sampling, own "
