@@ -570,7 +570,8 @@ def next_items(item_model: Any, ratings: pd.DataFrame | None, pool: pd.DataFrame
     """One adaptive step in one call: the respondent's next batch of requests (or stop).
 
     Builds an :class:`AdaptiveDesign` (``options``: ``batch_size``, ``target_sd``, ``budget``,
-    ``variants_per_pick``, ``criterion``, ``prior_scale``) from ``item_model`` (a fitted item
+    ``variants_per_pick``, ``criterion``, ``prior_scale``, ``target_ratio``, ``base_ratings``
+    and ``persona_sd`` for a persona) from ``item_model`` (a fitted item
     model or its :class:`~vp_bayes.scoring.posterior.ItemDraws`) and calls its
     :meth:`~AdaptiveDesign.step`. In a loop, keep one design (it caches the item moments and
     warm-starts Newton at the previous mode).
