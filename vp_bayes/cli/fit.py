@@ -171,7 +171,7 @@ def dif(
     mass: float = typer.Option(INTERVAL_MASS, callback=UNIT_OPEN,
                                help="Probability of the intervals."),
 ) -> None:
-    """Differential item functioning: items the DIF axis' groups rate differently."""
+    """Differential item functioning: items that groups answer differently."""
     from vp_bayes.model.dif import dif_lines, dif_table
     from vp_bayes.model.io import load_model
 
