@@ -209,19 +209,24 @@ SLAB_SCALE = 1.0
 SLAB_DF = 4.0
 
 
-def _horseshoe_deviations(s) -> pt.TensorVariable:
-    """Loading deviations ``w_jv = s_v lambda~_jv z_jv`` under the regularised horseshoe.
+def _horseshoe_scale(prefix: str, tau, slab: float, local_dims) -> pt.TensorVariable:
+    """Regularised horseshoe scales ``tau * lambda~`` (Piironen & Vehtari 2017, EJS 11).
 
-    ``lambda_jv ~ HalfCauchy(1)`` are local scales, ``s_v`` the value's global scale and
-    ``lambda~^2 = c^2 lambda^2 / (c^2 + s^2 lambda^2)`` bounds large deviations by the slab
-    scale c (Piironen & Vehtari 2017, Electron. J. Stat. 11).
+    Creates the local scales ``{prefix}_local ~ HalfCauchy(1)`` (dims ``local_dims``) and the
+    squared slab ``{prefix}_slab2 ~ InvGamma(SLAB_DF / 2, SLAB_DF * slab^2 / 2)``;
+    ``lambda~^2 = c^2 lambda^2 / (c^2 + tau^2 lambda^2)`` bounds large effects by the slab
+    scale c while small ones shrink with the global scale ``tau``.
     """
+    local = pm.HalfCauchy(f"{prefix}_local", 1.0, dims=local_dims)
+    slab2 = pm.InverseGamma(f"{prefix}_slab2", alpha=SLAB_DF / 2, beta=SLAB_DF * slab**2 / 2)
+    return tau * pt.sqrt(slab2 * local**2 / (slab2 + tau**2 * local**2))
+
+
+def _horseshoe_deviations(s) -> pt.TensorVariable:
+    """Loading deviations ``w_jv = s_v lambda~_jv z_jv`` under the regularised horseshoe,
+    with the value's loading scale ``s_v`` as global scale and slab ``SLAB_SCALE``."""
     z = pm.Normal("beta_z", 0.0, 1.0, dims=(dims.ITEM, dims.VALUE))
-    local = pm.HalfCauchy("beta_local", 1.0, dims=(dims.ITEM, dims.VALUE))
-    slab2 = pm.InverseGamma("beta_slab2", alpha=SLAB_DF / 2,
-                            beta=SLAB_DF * SLAB_SCALE**2 / 2)
-    reg = pt.sqrt(slab2 * local**2 / (slab2 + s**2 * local**2))
-    return s * reg * z
+    return _horseshoe_scale("beta", s, SLAB_SCALE, (dims.ITEM, dims.VALUE)) * z
 
 
 # DIF effects follow a regularised horseshoe over items (most items function alike, a few
@@ -244,11 +249,9 @@ def _dif_terms(data: ModelData, i: np.ndarray, j: np.ndarray):
 
     def effect(name: str, scale: float, slab: float):
         tau = pm.HalfNormal(f"{name}_sd", scale)
-        local = pm.HalfCauchy(f"{name}_local", 1.0, dims=dims.ITEM)
-        slab2 = pm.InverseGamma(f"{name}_slab2", alpha=SLAB_DF / 2, beta=SLAB_DF * slab**2 / 2)
-        reg = pt.sqrt(slab2 * local**2 / (slab2 + tau**2 * local**2))
+        item_scale = _horseshoe_scale(name, tau, slab, dims.ITEM)
         raw = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=item_dims)
-        return pm.Deterministic(name, tau * reg[:, None] * raw, dims=item_dims)
+        return pm.Deterministic(name, item_scale[:, None] * raw, dims=item_dims)
 
     loc = effect("dif_location", DIF_LOCATION_SCALE, DIF_LOCATION_SLAB)
     log_mult = effect("dif_loading", DIF_LOADING_SCALE, DIF_LOADING_SLAB)
