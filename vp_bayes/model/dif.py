@@ -38,9 +38,9 @@ def _draws(post, name: str) -> np.ndarray:
     return np.moveaxis(np.asarray(da.values, dtype=float), -1, 0)
 
 
-def _predictor_sd(item_model: Any, beta: np.ndarray) -> np.ndarray:
-    """(S, J) SD over the fitted participants of ``beta_j . theta_i`` at each draw."""
-    post = item_model.idata["posterior"].to_dataset()
+def _predictor_sd(item_model: Any, post, beta: np.ndarray) -> np.ndarray:
+    """(S, J) SD over the fitted participants of ``beta_j . theta_i`` at each draw
+    (``post`` the model's posterior dataset)."""
     if "theta" in post:
         theta = post["theta"].mean((dims.CHAIN, dims.DRAW)).transpose(
             dims.PARTICIPANT, dims.VALUE).values
@@ -93,10 +93,11 @@ def dif_table(item_model: Any, *, rope: float = DIF_ROPE,
     group_dim = f"{dims.GROUP}_{axis}"
     groups = [str(g) for g in post[group_dim].values]
     items = [str(j) for j in post[dims.ITEM].values]
-    loc = _draws(post.transpose(..., dims.ITEM, group_dim), "dif_location")  # (S, J, G)
-    mult = np.exp(_draws(post.transpose(..., dims.ITEM, group_dim), "dif_loading"))
-    spread = _predictor_sd(item_model, _draws(post.transpose(..., dims.ITEM, dims.VALUE),
-                                              "beta"))
+    by_group = post[["dif_location", "dif_loading"]].transpose(..., dims.ITEM, group_dim)
+    loc = _draws(by_group, "dif_location")  # (S, J, G)
+    mult = np.exp(_draws(by_group, "dif_loading"))
+    beta = _draws(post[["beta"]].transpose(..., dims.ITEM, dims.VALUE), "beta")
+    spread = _predictor_sd(item_model, post, beta)
     q = ((1 - mass) / 2, (1 + mass) / 2)
     frames = []
     for a, b in combinations(range(len(groups)), 2):
