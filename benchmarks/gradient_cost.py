@@ -4,7 +4,9 @@ For each wave, in one run: the graph model (:func:`vp_bayes.model.build.build_mo
 ordinal terms as observed variables) and the fused model (``fused=True``, the terms as one
 compiled loop each: :mod:`vp_bayes.model.fused`), both through PyMC's Numba
 ``logp_dlogp_function`` on the flat unconstrained vector, the way nutpie calls them, and the
-fused kernels alone (no graph around them). Prints milliseconds per evaluation and
+fused kernels alone (no graph around them), and the graph model's log density turned into a
+JAX function with its gradient from ``jax.grad`` (what ``sampler="numpyro"`` runs; only when
+JAX is installed: the ``numpyro`` extra), jitted on the CPU. Prints milliseconds per evaluation and
 nanoseconds per observation (ratings + questionnaire answers), and checks that both models
 give the same value and gradient at the timed point.
 
@@ -50,12 +52,13 @@ def _per_call(fn, x, repeats: int) -> float:
 def _kernels_alone(data, repeats: int) -> float:
     """Seconds per call of the fused kernels on the model's arrays (random parameters)."""
     from vp_bayes.model.fused import questions_kernel, ratings_kernel
+    from vp_bayes.model.likelihood import BIG
 
     rng = np.random.default_rng(0)
     n_items, n_part, n_val = len(data.items), len(data.participants), len(data.values)
     beta, theta = rng.normal(0, 0.3, (n_items, n_val)), rng.normal(0, 1, (n_part, n_val))
     alpha, b = rng.normal(0, 0.3, n_part), rng.normal(0, 0.3, n_items)
-    padded = np.array([[-1e4, *np.linspace(-2, 2, data.n_categories - 1), 1e4]])
+    padded = np.array([[-BIG, *np.linspace(-2, 2, data.n_categories - 1), BIG]])
     group = np.zeros_like(data.rating_y)
     args = (beta, theta, alpha, b, padded, data.rating_item, data.rating_participant,
             data.rating_y, group)
@@ -63,12 +66,40 @@ def _kernels_alone(data, repeats: int) -> float:
     ins = data.instrument
     if ins is not None:
         lam = rng.lognormal(0, 0.3, len(ins.questions))
-        table = np.tile(np.array([[-1e4, *np.linspace(-2, 2, ins.n_categories - 1), 1e4]]),
+        table = np.tile(np.array([[-BIG, *np.linspace(-2, 2, ins.n_categories - 1), BIG]]),
                         (len(ins.questions), 1))
         q_args = (lam, theta, alpha, table, ins.question_value, ins.participant, ins.question,
                   ins.y)
         seconds += _per_call(lambda a: questions_kernel(*a), q_args, repeats)
     return seconds
+
+
+def _jax_function(model):
+    """``flat -> (logp, dlogp)`` of the model through JAX, or None without JAX."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    from pymc.sampling.jax import get_jaxified_logp
+
+    jax.config.update("jax_enable_x64", True)
+    logp = get_jaxified_logp(model)
+    point = model.initial_point()
+    shapes = [np.shape(point[v.name]) for v in model.value_vars]
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+
+    def flat_logp(flat):
+        parts = jnp.split(flat, ends)
+        return logp([p.reshape(s) for p, s in zip(parts, shapes, strict=True)])
+
+    value_and_grad = jax.jit(jax.value_and_grad(flat_logp))
+
+    def call(x):
+        value, grad = value_and_grad(x)
+        return float(value), np.asarray(jax.block_until_ready(grad))
+
+    return call
 
 
 def measure(name: str, repeats: int) -> list[dict]:
@@ -98,13 +129,28 @@ def measure(name: str, repeats: int) -> list[dict]:
         rows.append(dict(wave=name, likelihood="fused" if fused else "graph",
                          observations=n_obs, dim=x.size, compile_s=compile_s,
                          ms=seconds * 1e3, ns_per_obs=seconds * 1e9 / n_obs))
+        if not fused:
+            jax_fn = _jax_function(model)
+            if jax_fn is not None:
+                start = time.perf_counter()
+                results["jax"] = jax_fn(x)
+                compile_s = time.perf_counter() - start
+                seconds = _per_call(jax_fn, x, repeats)
+                rows.append(dict(wave=name, likelihood="graph, JAX (numpyro's)",
+                                 observations=n_obs, dim=x.size, compile_s=compile_s,
+                                 ms=seconds * 1e3, ns_per_obs=seconds * 1e9 / n_obs))
     kern = _kernels_alone(data, repeats)
     rows.append(dict(wave=name, likelihood="fused kernels alone", observations=n_obs,
                      dim=np.nan, compile_s=np.nan, ms=kern * 1e3, ns_per_obs=kern * 1e9 / n_obs))
-    (lg, gg), (lf, gf) = results[False], results[True]
+    # Each row's value and gradient against the graph model's (Numba) at the same point.
+    lg, gg = results[False]
     for row in rows:
-        row["max_abs_diff_logp"] = abs(float(lg) - float(lf))
-        row["max_abs_diff_grad"] = float(np.max(np.abs(gg - gf)))
+        key = {"fused": True, "graph": False}.get(row["likelihood"], "jax")
+        if key not in results:
+            continue
+        lo, go = results[key]
+        row["max_abs_diff_logp"] = abs(float(lg) - float(lo))
+        row["max_abs_diff_grad"] = float(np.max(np.abs(gg - go)))
     return rows
 
 

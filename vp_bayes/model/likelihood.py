@@ -18,7 +18,11 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.special import expit, log_expit
 
-BIG = 1.0e4  # stands in for +/- infinity in the padded cutpoints; exp(-BIG) == 0 in float64
+# Stands in for +/- infinity in the padded cutpoints: softplus(-BIG) = exp(-300) ~ 5e-131 is
+# nothing next to any log probability, and exp(BIG + |eta|) stays finite, which the JAX
+# backend needs: its softplus evaluates every branch, and with BIG = 1e4 the unused branch
+# x + exp(-x) overflowed and turned every gradient into NaN (0 * inf).
+BIG = 300.0
 
 
 def pad_cutpoints(cuts: pt.TensorVariable) -> pt.TensorVariable:

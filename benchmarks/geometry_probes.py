@@ -1,0 +1,179 @@
+"""Where the demo wave's sampler is slow: effective sample size along the model's directions.
+
+Fits the demo wave (``data/demo``: raw PVQ-RR answers, latent values) with nutpie on the
+fused model, chains from ADVI draws as ``fit_wave`` starts them, under one of several
+parameterisations, and prints per variable the worst R-hat and bulk ESS, then the same split
+into directions: a participant's overall value level ``t_i = 1'theta_i / sqrt(V)`` against
+the centred part ``P theta_i`` (``P = I - 11'/V``), the loadings' sum ``1'beta_j / sqrt(V)``
+against their centred part, the values' correlation along ``1`` (``1'R1 / V``) against the
+centred correlation ``PRP``.
+
+    python benchmarks/geometry_probes.py base 400 400          # the model as shipped
+    python benchmarks/geometry_probes.py level_free 400 400    # theta = P zeta (no level)
+    python benchmarks/geometry_probes.py alpha_shift 400 400   # alpha_i = s a_i - mean(lam) t_i
+    python benchmarks/geometry_probes.py centered 100 200 1    # theta ~ MvNormal(mu, R)
+
+``level_free`` is a different model (values as relative priorities, the level carried by the
+response style alpha); the other three are the shipped model reparameterised (``alpha_shift``
+without the response styles' sum-to-zero). These are probes of the geometry, not options of
+the package: each replaces one builder function of :mod:`vp_bayes.model.build` in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import arviz_stats as azs
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from vp_bayes import dims
+from vp_bayes.model import build as B
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.data import prepare_data
+from vp_bayes.model.fit import _sample
+from vp_bayes.wave.io import load_wave
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _group_means(data) -> pt.TensorVariable:
+    n_v = len(data.values)
+    mu = pt.zeros((len(data.participants), n_v))
+    for axis in data.axes:
+        sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
+        raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(dims.VALUE, axis.dim))
+        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw.T,
+                                  dims=(axis.dim, dims.VALUE))
+        mu = mu + pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)[axis.codes]
+    return mu
+
+
+def _corr(data, config):
+    chol = pm.LKJCorr("corr_chol", n=len(data.values), eta=config.lkj_eta)
+    pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
+    return chol
+
+
+def _theta_centered(data, config):
+    """``theta_i ~ MvNormal(mu_i, R)`` directly (the same model, centred)."""
+    mu = _group_means(data)
+    chol = _corr(data, config)
+    return pm.MvNormal("theta", mu=mu, chol=chol, dims=(dims.PARTICIPANT, dims.VALUE))
+
+
+def _theta_level_free(data, config):
+    """``theta = P (mu + L z)``: the level direction removed (as for ipsative pre-scored values)."""
+    mu = _group_means(data)
+    chol = _corr(data, config)
+    z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
+    zeta = mu + z @ chol.T
+    null = data.value_null_space
+    return pm.Deterministic("theta", zeta - (zeta @ null) @ null.T,
+                            dims=(dims.PARTICIPANT, dims.VALUE))
+
+
+def _alpha_shift_model(data, config, *, fused=True):
+    """The shipped model with ``alpha_i = sigma_alpha a_i - k t_i``, ``k = mean(lam)``,
+    ``a_i ~ N(k t_i / sigma_alpha, 1)`` (so alpha_i ~ N(0, sigma_alpha^2)): the coordinate
+    the questionnaire pins is ``a_i``, and moving the level t_i leaves it nearly unchanged."""
+    ins = data.instrument
+    with pm.Model(coords=data.coords()) as model:
+        theta = B._latent_values(data, config)
+        sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
+        t = theta.mean(axis=1)
+        lam = pm.LogNormal("lam", 0.0, 0.5, dims=dims.QUESTION)
+        k = lam.mean()
+        a = pm.Normal("alpha_a", mu=k * t / sigma_alpha, sigma=1.0, dims=dims.PARTICIPANT)
+        alpha = pm.Deterministic("alpha", sigma_alpha * a - k * t, dims=dims.PARTICIPANT)
+        first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
+        log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
+                             shape=(len(ins.questions), ins.n_categories - 2))
+        cuts = B.ordered_cutpoints(first, log_gaps)
+        pm.Deterministic("c", cuts)
+        pm.Potential("x_loglik", B.questions_term(
+            lam, theta, alpha, B.pad_cutpoints(cuts), ins.question_value, ins.participant,
+            ins.question, ins.y))
+        B._item_ratings(data, config, theta, alpha, True)
+    return model
+
+
+def build(variant: str, data, config):
+    if variant == "centered":
+        B._latent_values = _theta_centered
+    if variant == "level_free":
+        B._latent_values = _theta_level_free
+        ones = np.ones((len(data.values), 1)) / np.sqrt(len(data.values))
+        data = dataclasses.replace(data, value_null_space=ones)
+    if variant == "alpha_shift":
+        return _alpha_shift_model(data, config)
+    return B.build_model_from_data(data, config, fused=True)
+
+
+def _rhat_ess(da: xr.DataArray) -> tuple[float, float]:
+    ds = xr.Dataset({"x": da})
+    return (float(np.nanmax(azs.rhat(ds)["x"].values)),
+            float(np.nanmin(azs.ess(ds, method="bulk")["x"].values)))
+
+
+def directions(post: xr.Dataset) -> list[tuple[str, xr.DataArray]]:
+    """The level / centred split of theta, the loadings and the correlations."""
+    n_v = post.sizes[dims.VALUE]
+    one = np.ones(n_v) / np.sqrt(n_v)
+    proj = np.eye(n_v) - np.outer(one, one)
+    th, beta, corr = post["theta"], post["beta"], post["corr"].values
+    iu = np.triu_indices(n_v, 1)
+    centred_corr = np.einsum("ij,cdjk,kl->cdil", proj, corr, proj)[:, :, iu[0], iu[1]]
+    return [
+        ("theta: level", (th * one).sum(dims.VALUE)),
+        ("theta: centred part", xr.DataArray(th.values @ proj, dims=th.dims)),
+        ("beta: sum direction", (beta * one).sum(dims.VALUE)),
+        ("beta: centred part", xr.DataArray(beta.values @ proj, dims=beta.dims)),
+        ("beta_mean: sum direction", (post["beta_mean"] * one).sum(dims.VALUE)),
+        ("corr: along 1 (1'R1/V)", xr.DataArray(
+            np.einsum("cdij,i,j->cd", corr, one, one), dims=("chain", "draw"))),
+        ("corr: centred (PRP)", xr.DataArray(centred_corr, dims=("chain", "draw", "pair"))),
+        ("alpha", post["alpha"]),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=("base", "level_free", "alpha_shift", "centered"))
+    parser.add_argument("draws", type=int)
+    parser.add_argument("tune", type=int)
+    parser.add_argument("chains", type=int, nargs="?", default=2)
+    args = parser.parse_args()
+    wave = load_wave(REPO / "data" / "demo")
+    config = ModelConfig()
+    data = prepare_data(wave, config)
+    start = time.perf_counter()
+    model = build(args.variant, data, config)
+    sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
+                            fused_likelihood=True)
+    idata = _sample(model, sampler, progress=False)
+    wall = time.perf_counter() - start
+    post = idata["posterior"].to_dataset()
+    stats = idata["sample_stats"].to_dataset()
+    print(f"{args.variant}: {args.chains} x ({args.tune} + {args.draws}), wall {wall:.0f} s, "
+          f"{float(stats['n_steps'].mean()):.1f} steps per draw, "
+          f"{int(stats['diverging'].sum())} divergences")
+    print("| variable | max R-hat | min bulk ESS |\n|---|---|---|")
+    rows = [(name, *_rhat_ess(post[name])) for name in post.data_vars
+            if not str(name).endswith(("_z", "_raw", "_chol", "_a")) and post[name].ndim > 2
+            or str(name).startswith("sigma_")]
+    for name, rhat, ess in sorted(rows, key=lambda r: -r[1])[:12]:
+        print(f"| {name} | {rhat:.3f} | {ess:.0f} |")
+    print("\n| direction | max R-hat | min bulk ESS |\n|---|---|---|")
+    for name, da in directions(post):
+        rhat, ess = _rhat_ess(da)
+        print(f"| {name} | {rhat:.3f} | {ess:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
