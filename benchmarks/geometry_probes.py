@@ -12,9 +12,13 @@ centred correlation ``PRP``.
     python benchmarks/geometry_probes.py level_free 400 400    # theta = P zeta (no level)
     python benchmarks/geometry_probes.py alpha_shift 400 400   # alpha_i = s a_i - mean(lam) t_i
     python benchmarks/geometry_probes.py centered 100 200 1    # theta ~ MvNormal(mu, R)
+    python benchmarks/geometry_probes.py subspace 400 400      # theta = Q (Q'mu + L9 z), 9-dim LKJ
 
-``level_free`` is a different model (values as relative priorities, the level carried by the
-response style alpha); the other three are the shipped model reparameterised (``alpha_shift``
+``level_free`` and ``subspace`` are a different model (values as relative priorities, the level
+carried by the response style alpha; ``subspace`` puts the LKJ prior on the correlation of the
+9 coordinates in an orthonormal basis Q of the centred values, so that nothing is unidentified,
+and reports ``corr`` as the correlation of ``Q C Q'``); the other three are the shipped model
+reparameterised (``alpha_shift``
 without the response styles' sum-to-zero). These are probes of the geometry, not options of
 the package: each replaces one builder function of :mod:`vp_bayes.model.build` in this process.
 """
@@ -78,6 +82,23 @@ def _theta_level_free(data, config):
                             dims=(dims.PARTICIPANT, dims.VALUE))
 
 
+def _theta_subspace(data, config):
+    """``theta_i = Q (Q' mu_i + L z_i)``, ``L L' = C`` a 9 x 9 LKJ correlation (Q: an orthonormal
+    basis of the centred values); ``corr`` is the correlation matrix of ``Q C Q'``."""
+    from vp_bayes.model.data import complement_basis
+
+    basis = complement_basis(data.value_null_space)  # (V, V - 1)
+    mu = _group_means(data)
+    chol = pm.LKJCorr("corr_chol", n=basis.shape[1], eta=config.lkj_eta)
+    cov = basis @ (chol @ chol.T) @ basis.T
+    sd = pt.sqrt(pt.diagonal(cov))
+    pm.Deterministic("corr", cov / sd[:, None] / sd[None, :],
+                     dims=(dims.VALUE, f"{dims.VALUE}_b"))
+    z = pm.Normal("theta_z", 0.0, 1.0, shape=(len(data.participants), basis.shape[1]))
+    w = mu @ basis + z @ chol.T
+    return pm.Deterministic("theta", w @ basis.T, dims=(dims.PARTICIPANT, dims.VALUE))
+
+
 def _alpha_shift_model(data, config, *, fused=True):
     """The shipped model with ``alpha_i = sigma_alpha a_i - k t_i``, ``k = mean(lam)``,
     ``a_i ~ N(k t_i / sigma_alpha, 1)`` (so alpha_i ~ N(0, sigma_alpha^2)): the coordinate
@@ -106,8 +127,8 @@ def _alpha_shift_model(data, config, *, fused=True):
 def build(variant: str, data, config):
     if variant == "centered":
         B._latent_values = _theta_centered
-    if variant == "level_free":
-        B._latent_values = _theta_level_free
+    if variant in ("level_free", "subspace"):
+        B._latent_values = _theta_level_free if variant == "level_free" else _theta_subspace
         ones = np.ones((len(data.values), 1)) / np.sqrt(len(data.values))
         data = dataclasses.replace(data, value_null_space=ones)
     if variant == "alpha_shift":
@@ -144,7 +165,8 @@ def directions(post: xr.Dataset) -> list[tuple[str, xr.DataArray]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=("base", "level_free", "alpha_shift", "centered"))
+    parser.add_argument("variant", choices=("base", "level_free", "alpha_shift", "centered",
+                                                 "subspace"))
     parser.add_argument("draws", type=int)
     parser.add_argument("tune", type=int)
     parser.add_argument("chains", type=int, nargs="?", default=2)

@@ -83,6 +83,9 @@ def _jax_function(model):
         return None
     from pymc.sampling.jax import get_jaxified_logp
 
+    from vp_bayes.model.likelihood import use_stable_jax_softplus
+
+    use_stable_jax_softplus()
     jax.config.update("jax_enable_x64", True)
     logp = get_jaxified_logp(model)
     point = model.initial_point()

@@ -133,6 +133,9 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             except ImportError:
                 raise InputError("the numpyro sampler needs JAX: pip install 'vp_bayes[numpyro]'",
                                  field="sampler") from None
+            from vp_bayes.model.likelihood import use_stable_jax_softplus
+
+            use_stable_jax_softplus()
         kwargs: dict = {}
         if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
             kwargs["nuts"] = {"adaptation": "low_rank"}

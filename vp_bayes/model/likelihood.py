@@ -18,11 +18,7 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.special import expit, log_expit
 
-# Stands in for +/- infinity in the padded cutpoints: softplus(-BIG) = exp(-300) ~ 5e-131 is
-# nothing next to any log probability, and exp(BIG + |eta|) stays finite, which the JAX
-# backend needs: its softplus evaluates every branch, and with BIG = 1e4 the unused branch
-# x + exp(-x) overflowed and turned every gradient into NaN (0 * inf).
-BIG = 300.0
+BIG = 1.0e4  # stands in for +/- infinity in the padded cutpoints; exp(-BIG) == 0 in float64
 
 
 def pad_cutpoints(cuts: pt.TensorVariable) -> pt.TensorVariable:
@@ -31,6 +27,25 @@ def pad_cutpoints(cuts: pt.TensorVariable) -> pt.TensorVariable:
     lo = pt.full(shape, -BIG)
     hi = pt.full(shape, BIG)
     return pt.concatenate([lo, cuts, hi], axis=-1)
+
+
+def use_stable_jax_softplus() -> None:
+    """Make PyTensor's JAX backend compute softplus as ``jax.nn.softplus``.
+
+    PyTensor (3.3) turns softplus into nested ``jnp.where`` branches, and JAX differentiates
+    every branch: at the padded cutpoints (``-BIG``) the unused branch ``x + exp(-x)``
+    overflows and ``0 * inf`` makes the whole gradient NaN, so numpyro's chains never move.
+    ``jax.nn.softplus`` (``logaddexp(x, 0)``) has the same value and a finite gradient
+    everywhere. Called before any JAX compilation of the model (``fit_wave`` with a JAX
+    sampler does it); the Numba backend, which nutpie uses, is untouched.
+    """
+    import jax
+    from pytensor.link.jax.dispatch import jax_funcify
+    from pytensor.scalar import Softplus
+
+    @jax_funcify.register(Softplus)
+    def _softplus(op, **kwargs):
+        return jax.nn.softplus
 
 
 def ordinal_logp(y: pt.TensorVariable, eta: pt.TensorVariable, padded: pt.TensorVariable,
