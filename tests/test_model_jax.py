@@ -6,8 +6,8 @@ PyTensor's own JAX softplus, whose unused branch overflows at the padded cutpoin
 gradient was NaN and numpyro's chains never moved (R-hat 3e16);
 ``likelihood.use_stable_jax_softplus`` (called by ``fit_wave``) fixes it. These tests compare
 the two backends' log density and gradient on every model form, and run numpyro for real.
-They need the ``numpyro`` extra, which the README's test command does not install (JAX
-changed nothing else, but a CI run with it took 39 instead of 24 minutes, not yet explained):
+They need the ``numpyro`` extra, which the README's test command does not install yet (a
+fresh-clone suite with it took 39 instead of 24-27 minutes, about 9 of them in this file):
 ``pip install -c constraints.txt -e '.[numpyro]'`` and run this file.
 """
 
