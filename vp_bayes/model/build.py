@@ -123,7 +123,8 @@ def rating_predictor(beta, theta, item: np.ndarray, participant: np.ndarray,
     return (beta[item] * theta[participant]).sum(axis=-1)
 
 
-def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
+def _group_means(data: ModelData) -> pt.TensorVariable:
+    """(P, V) population means ``mu_g(i)``: the sum of each axis's zero-sum group effects."""
     n_v = len(data.values)
     mu = pt.zeros((len(data.participants), n_v))
     for axis in data.axes:
@@ -134,9 +135,14 @@ def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
                                   dims=(axis.dim, dims.VALUE))
         padded = pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)  # code -1 -> zeros
         mu = mu + padded[axis.codes]
+    return mu
+
+
+def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
+    mu = _group_means(data)
     # PyMC 6.3's LKJCorr is parameterised by (and returns) the Cholesky factor of the
     # correlation matrix: lower triangular with unit-norm rows.
-    chol = pm.LKJCorr("corr_chol", n=n_v, eta=config.lkj_eta)
+    chol = pm.LKJCorr("corr_chol", n=len(data.values), eta=config.lkj_eta)
     pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
     z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
     zeta = mu + z @ chol.T
