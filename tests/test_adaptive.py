@@ -276,6 +276,43 @@ def test_base_prior_centres_a_persona_at_its_base_portrait(sim, draws) -> None:
         AdaptiveDesign(draws, persona_sd=0.0)
 
 
+def test_precision_rule_holds_its_promise_on_the_demo_personas() -> None:
+    """The ratio rule stops when every value's SD is within 1.2x of what all requests would
+    give: checked against the Laplace SD of all 480 ratings (computed, not predicted) on the
+    demo wave's simulated personas, alone and designed from their base model. Before the
+    fix of the item deviation's variance (capped at the prior's) the rule stopped
+    ``gender=male`` after 40 requests with SDs 2-3x the full-data ones, and every persona
+    designed from its base after 40-120 (its own ratings were not what the rule judged).
+    Measured after the fix: stops after 220-260 requests with SD ratios 0.91-1.36 (the
+    linearised prediction of the attainable SD is a little pessimistic), hence 1.4 here."""
+    from types import SimpleNamespace
+
+    from vp_bayes.wave.io import load_wave
+    from vp_bayes.wave.ratings import read_llm_ratings
+    from vp_bayes.wave.simulate import load_truth
+
+    demo = REPO / "data" / "demo"
+    sim = SimpleNamespace(truth=load_truth(demo / "truth.nc"), wave=load_wave(demo))
+    draws = item_draws(_fake_model(sim), 20)
+    ratings = read_llm_ratings(demo / "llm_ratings.csv")
+    cols = ["item_id", "variant", "rating"]
+    base = ratings.loc[ratings["respondent"] == "sim-llm-1", cols].reset_index(drop=True)
+    for persona, with_base in (("gender=male", False), ("gender=female", True),
+                               ("age=20-39", True)):
+        frame = ratings.loc[ratings["respondent"] == f"sim-llm-1|{persona}", cols]
+        frame = frame.reset_index(drop=True)
+        design = AdaptiveDesign(draws, batch_size=20, target_sd=None, budget=None,
+                                target_ratio=1.2,
+                                base_ratings=base if with_base else None)
+        rep = replay(design, frame)
+        assert rep.stopped == "precision", (persona, rep.stopped)
+        own = AdaptiveDesign(draws, target_sd=None)  # population prior: the persona's own SDs
+        at_stop, full = own.posterior(rep.asked).sd, own.posterior(frame).sd
+        assert (at_stop <= 1.4 * full).all(), (persona, len(rep.asked),
+                                               (at_stop / full).round(2).to_dict())
+        assert len(rep.asked) < len(frame)
+
+
 @pytest.mark.parametrize("with_base", [False, True])
 def test_rate_adaptive_sigkill_and_resume(sim, tmp_path: Path, with_base: bool) -> None:
     from vp_bayes.model.io import save_model

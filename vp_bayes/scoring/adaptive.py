@@ -50,7 +50,8 @@ the same way.
 
 Stopping. :meth:`AdaptiveDesign.step` stops when every value's Laplace posterior SD is at most
 ``target_sd``, when every value's SD is at most ``target_ratio`` times its attainable SD, when
-``budget`` requests have been spent, or when the pool is empty. The
+``budget`` requests have been spent, or when the pool is empty (for a persona designed from
+its base model, the SDs judged are those of its own ratings under the population prior). The
 portrait itself is then the default scoring (:func:`vp_bayes.scoring.score`) of the collected
 ratings, not this approximation. ``benchmarks/adaptive_replay.py`` measures the design on the
 27 released LLMs (``docs/scoring.md``, "Adaptive collection").
@@ -75,6 +76,7 @@ from vp_bayes.scoring.laplace import (
     MAX_LOG_SCALE,
     PRIOR_SCALE,
     TAU_SCALE,
+    TAU_SD,
     TAU_START,
     RespondentData,
     find_modes,
@@ -286,7 +288,9 @@ class AdaptiveDesign:
         For a persona: its base model's ratings (``item_id, variant, rating``). The design
         then starts from the joint scoring's prior of a persona, the base model's portrait
         (Laplace) plus a shift ``N(0, persona_sd^2)`` per value (:class:`_BasePrior`), instead
-        of the population prior: it stops sooner and asks about what the base left open.
+        of the population prior, and asks about what the base left open. The stopping rules
+        (``target_sd``, ``target_ratio``) are judged on the persona's own ratings under the
+        population prior (:meth:`_stop_evidence`).
     persona_sd
         Prior SD of a persona's shift of each value (as in joint scoring).
 
@@ -329,7 +333,7 @@ class AdaptiveDesign:
         self.prior_scale, self.target_ratio = prior_scale, target_ratio
         self._lookup = {item: j for j, item in enumerate(draws.items)}
         self._mean, self._cov, self._cuts = self._item_moments()
-        self._x0: np.ndarray | None = None
+        self._x0: dict[bool, np.ndarray] = {}  # warm starts: design prior / own (population)
         t, w = np.polynomial.hermite_e.hermegauss(INFO_NODES)
         self._gh = (t, w / w.sum())
         self.persona_sd = persona_sd
@@ -354,8 +358,8 @@ class AdaptiveDesign:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the warm start (before the next respondent)."""
-        self._x0 = None
+        """Forget the warm starts (before the next respondent)."""
+        self._x0 = {}
 
     # -- item parameters -------------------------------------------------------------------
     def _item_moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -370,12 +374,13 @@ class AdaptiveDesign:
         return target.mean, target.cov, cuts
 
     # -- the current posterior -------------------------------------------------------------
-    def posterior(self, ratings: pd.DataFrame | None) -> Posterior:
+    def posterior(self, ratings: pd.DataFrame | None, *, own: bool = False) -> Posterior:
         """Laplace approximation of the respondent's posterior given ``ratings`` so far.
 
         ``ratings``: rows ``item_id, variant, rating[, p1..pK]`` of one respondent (NaN
         ratings are unparsed and skipped; unknown items are not used); ``None`` or empty:
-        the prior.
+        the prior. ``own``: under the population prior even when a base model is set (what
+        the respondent's own ratings say; the stopping rule of a persona).
         """
         draws = self.draws
         if ratings is None or not len(ratings):
@@ -385,19 +390,22 @@ class AdaptiveDesign:
             data, _ = respondent_data(ratings, draws)
         target = MarginalProblem.from_problem(
             make_problem(draws, data, False, self.prior_scale, True), draws.shared_thresholds)
-        if self._base is not None:
-            target = _BasePrior(target, *self._base)
-        start = self._x0 if self._x0 is not None and self._x0.size == target.size else None
-        if start is None and self._base is not None:  # a persona starts at its base's values
+        base = None if own else self._base
+        if base is not None:
+            target = _BasePrior(target, *base)
+        start = self._x0.get(own)
+        start = start if start is not None and start.size == target.size else None
+        if start is None and base is not None:  # a persona starts at its base's values
             start = target.start()[0]
-            start[: len(self._base[0])] = self._base[0]
+            start[: len(base[0])] = base[0]
         mode, neg_hess, _ = find_modes(target if start is None else _WarmStart(target, start),
                                        tol=NEWTON_TOL, max_iter=NEWTON_MAX)
-        self._x0 = mode[0].copy()
+        x0 = mode[0].copy()
         # tau's gradient vanishes at 0 by symmetry: a start there stalls Newton (measured:
         # 100 iterations without convergence), so the next search starts tau away from 0
         tau = target.layout.tau
-        self._x0[tau] = max(abs(self._x0[tau]), TAU_START)
+        x0[tau] = max(abs(x0[tau]), TAU_START)
+        self._x0[own] = x0
         cov = np.linalg.inv(neg_hess[0])
         return Posterior(mode[0], 0.5 * (cov + cov.T), draws.values, int(data.n_weight))
 
@@ -414,7 +422,12 @@ class AdaptiveDesign:
         mu = self._mean @ t1 + (x[v] if has_alpha else 0.0)
         var_param = np.maximum(np.einsum("v,jvw,w->j", t1, self._cov, t1), 0.0)
         tau_i = x.size - 2  # layout: ..., tau / TAU_SCALE, log sigma
-        tau2 = TAU_SCALE**2 * (x[tau_i] ** 2 + post.cov[tau_i, tau_i])
+        # E[tau^2] = mode^2 + variance; the variance capped at the prior's (TAU_SD^2): with
+        # one rating per item tau is confounded with the rating noise, the mode sits at 0 on
+        # a flat ridge and the Laplace variance of x_tau ran to 38 (SD 6), which made every
+        # further rating look worthless (h_j ~ 1 / s_j^2) and stopped the precision rule
+        # after 40 of 480 requests (benchmarks/persona_replay.py, session 10)
+        tau2 = TAU_SCALE**2 * (x[tau_i] ** 2 + min(post.cov[tau_i, tau_i], TAU_SD**2))
         sigma = math.exp(float(np.clip(x[-1], -MAX_LOG_SCALE, MAX_LOG_SCALE)))
         p = v + int(has_alpha)
         a = np.concatenate([self._mean[:, :v], np.ones((len(mu), 1))], axis=1)[:, :p]
@@ -451,20 +464,37 @@ class AdaptiveDesign:
         reason = ""
         room = self.batch_size if self.budget is None else min(self.batch_size,
                                                                 self.budget - n_asked)
-        sd = post.sd
+        sd, stop_attainable = self._stop_evidence(post, ratings, pool, cands, attainable)
         if self.target_sd is not None and bool((sd <= self.target_sd).all()):
             reason = "target"
         elif self.target_ratio is not None and bool(
-                (sd <= self.target_ratio * attainable).all()):
+                (sd <= self.target_ratio * stop_attainable).all()):
             reason = "precision"
         elif room <= 0:
             reason = "budget"
         if reason:
-            return AdaptiveStep(empty, post, True, reason, n_asked, sd, attainable)
+            return AdaptiveStep(empty, post, True, reason, n_asked, sd, stop_attainable)
         batch, expected = self.choose(post, cands, room, attainable)
         if not len(batch):
             return AdaptiveStep(empty, post, True, "exhausted", n_asked, sd, attainable)
         return AdaptiveStep(batch, post, False, "", n_asked, expected, attainable)
+
+    def _stop_evidence(self, post: Posterior, ratings: pd.DataFrame | None,
+                       pool: pd.DataFrame, cands: dict[str, Any],
+                       attainable: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """The SDs and attainable SDs the stopping rules judge: the design posterior's, or
+        for a persona (base model set) those of its own ratings under the population prior.
+
+        Under the base-centred prior the current and the attainable SD are close from the
+        start (the prior is narrow), and the rule stopped personas after 40-120 of 480
+        requests with 0-1 values at precision (``benchmarks/persona_replay.py``); judged on
+        the persona's own ratings it stops only when they carry the persona near what a full
+        collection would, and the joint scoring with the base is then at least as precise.
+        """
+        if self._base is None or (self.target_sd is None and self.target_ratio is None):
+            return post.sd, attainable
+        own = self.posterior(ratings, own=True)
+        return own.sd, self._attainable(own, self._candidates(own, ratings, pool))
 
     def _candidates(self, post: Posterior, ratings: pd.DataFrame | None,
                     pool: pd.DataFrame) -> dict[str, Any]:
