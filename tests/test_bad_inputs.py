@@ -540,6 +540,25 @@ CASES: list[Case] = [
     # --- dif MODEL --out ------------------------------------------------------------------
     Case("dif: model without DIF terms", _options("dif", "model")("--out", "{tmp}/d.csv"),
          "no DIF terms", None, field="dif_axis"),
+    Case("dif: --llm-ratings without --portraits", _options("dif", "model")(
+        "--out", "{tmp}/d.csv", "--llm-ratings", "{b.ratings}"),
+        "go together", None, field="--portraits"),
+    Case("dif: --portraits of another model's scoring",
+         lambda b, t: ["dif", str(b.model), "--out", str(t / "d.csv"), "--llm-ratings",
+                       str(b.ratings), "--portraits",
+                       str(_other_portraits(b, t, wave_hash="f" * 64))],
+         "another wave", "other_portraits.nc", field="wave_hash"),
+    Case("dif: --llm-ratings with a respondent the portraits do not hold",
+         lambda b, t: ["dif", str(b.model), "--out", str(t / "d.csv"), "--llm-ratings",
+                       str(_edit_csv(b.ratings, t / "r.csv",
+                                     lambda f: _set(f, 3, "respondent", "gpt-9"))),
+                       "--portraits", str(b.portraits)],
+         "'gpt-9' is not in the portraits", "r.csv", row=3, field="respondent"),
+    Case("dif: --llm-ratings with a bad rating", lambda b, t: [
+        "dif", str(b.model), "--out", str(t / "d.csv"), "--llm-ratings",
+        str(_edit_csv(b.ratings, t / "r.csv", lambda f: _set(f, 2, "rating", "seven"))),
+        "--portraits", str(b.portraits)],
+         "not a number", "r.csv", row=2, field="rating"),
     Case("fit: --dif-axis not a participant column", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--dif-axis", "nation"),
         "demographic axis not found", "participants.csv", field="nation"),

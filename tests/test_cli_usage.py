@@ -52,6 +52,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("dif", ["m.nc", "--out", "d.csv", "--bogus"], "No such option: --bogus"),
     ("dif", ["m.nc", "--out", "d.csv", "--rope", "0"], "Invalid value for '--rope'"),
     ("dif", ["m.nc", "--out", "d.csv", "--mass", "1"], "Invalid value for '--mass'"),
+    ("dif", ["m.nc", "--out", "d.csv", "--llm-ratings", "r.csv", "--portraits", "p.nc",
+             "--seed", "x"], "Invalid value for '--seed'"),
     # select-bayes MODEL --out
     ("select-bayes", [], "Missing argument 'MODEL'"),
     ("select-bayes", ["m.nc", "--out", "s.csv", "--bogus"], "No such option: --bogus"),

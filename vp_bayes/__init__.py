@@ -63,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     # adaptive collection: which requests to send next, and when to stop
     "AdaptiveDesign": "vp_bayes.scoring.adaptive",
     "next_items": "vp_bayes.scoring.adaptive",
+    # items that LLMs rate otherwise than their portraits predict (LLM-vs-human DIF)
+    "llm_dif_table": "vp_bayes.scoring.llm_dif",
     # comparing respondents: is model A more benevolent than B, how do the LLMs rank
     "ModelComparison": "vp_bayes.contrasts.models",
     "compare_models": "vp_bayes.contrasts.models",
@@ -87,7 +89,7 @@ __all__ = [
     "select", "classic_scores",
     "ModelConfig", "SamplerConfig", "ItemModel", "fit", "save_model", "load_model", "dif_table",
     "Portraits", "score", "save_portraits", "load_portraits", "export_portrait", "run_manifest",
-    "AdaptiveDesign", "next_items",
+    "AdaptiveDesign", "next_items", "llm_dif_table",
     "ModelComparison", "compare_models", "pairwise", "ranks", "leaderboard",
     "ContrastReport", "Reference", "read_reference", "contrast",
     "report", "summary", "InputError",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from vp_bayes.model.io import load_model, save_model
     from vp_bayes.scoring.adaptive import AdaptiveDesign, next_items
     from vp_bayes.scoring.export import export_portrait, run_manifest
+    from vp_bayes.scoring.llm_dif import llm_dif_table
     from vp_bayes.scoring.portraits import Portraits, load_portraits, save_portraits, score
     from vp_bayes.wave.core import Wave
     from vp_bayes.wave.io import load_wave, write_wave

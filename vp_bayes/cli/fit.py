@@ -23,6 +23,7 @@ from vp_bayes.model.config import (
 from vp_bayes.model.diagnostics import R_HAT_MAX
 from vp_bayes.model.dif import DIF_ROPE
 from vp_bayes.output import check_writable, write_csv
+from vp_bayes.scoring.llm_dif import LLM_DIF_ROPE
 from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
 
 SamplerName = choices("SamplerName", get_args(Sampler))
@@ -161,23 +162,69 @@ def select_bayes(
 
 @app.command("dif", epilog=example(
     "vp-bayes fit vp_wave --dif-axis gender --out models/vp_dif.nc",
-    "vp-bayes dif models/vp_dif.nc --out dif.csv"))
+    "vp-bayes dif models/vp_dif.nc --out dif.csv",
+    "vp-bayes score models/valueportrait.nc llm.csv --out portraits.csv",
+    "vp-bayes dif models/valueportrait.nc --llm-ratings llm.csv --portraits portraits.nc "
+    "--out llm_dif.csv"))
 def dif(
     model_path: Path = typer.Argument(..., metavar="MODEL",
-                                      help="Model fitted with --dif-axis."),
+                                      help="Model fitted with --dif-axis (or any model, with "
+                                           "--llm-ratings)."),
     out: Path = typer.Option(..., "--out", help="Table to write (csv)."),
-    rope: float = typer.Option(DIF_ROPE, callback=POSITIVE,
-                               help="Negligible group difference, logits (ROPE half-width)."),
+    rope: float = typer.Option(None, callback=POSITIVE, show_default=False,
+                               help=f"Negligible difference: group difference in logits "
+                                    f"(default {DIF_ROPE:g}); with --llm-ratings, mean "
+                                    f"rating points (default {LLM_DIF_ROPE:g})."),
     mass: float = typer.Option(INTERVAL_MASS, callback=UNIT_OPEN,
                                help="Probability of the intervals."),
+    llm_ratings: Path = typer.Option(
+        None, "--llm-ratings", help="Instead: LLM-vs-human DIF of these LLM ratings: items "
+        "the LLMs rate otherwise than their portraits predict (needs --portraits)."),
+    portraits_path: Path = typer.Option(
+        None, "--portraits", help="Portrait draws (.nc) of `score` on --llm-ratings."),
+    seed: int = typer.Option(0, help="Seed of the replications (with --llm-ratings)."),
 ) -> None:
-    """Differential item functioning: items that groups answer differently."""
+    """Differential item functioning: items that groups (or LLMs) answer differently."""
+    from vp_bayes.errors import InputError
     from vp_bayes.model.dif import dif_lines, dif_table
     from vp_bayes.model.io import load_model
 
     check_writable(out)
-    table = dif_table(load_model(model_path), rope=rope, mass=mass)
-    for line in dif_lines(table, rope=rope):
+    if (llm_ratings is None) != (portraits_path is None):
+        raise InputError("--llm-ratings and --portraits go together",
+                         field="--llm-ratings" if llm_ratings is None else "--portraits")
+    if llm_ratings is not None:
+        lines, table = _llm_dif(model_path, llm_ratings, portraits_path,
+                                LLM_DIF_ROPE if rope is None else rope, mass, seed)
+    else:
+        rope = DIF_ROPE if rope is None else rope
+        table = dif_table(load_model(model_path), rope=rope, mass=mass)
+        lines = dif_lines(table, rope=rope)
+    for line in lines:
         typer.echo(line)
     write_csv(table, out)
     typer.echo(f"wrote {out}")
+
+
+def _llm_dif(model_path: Path, ratings_path: Path, portraits_path: Path, rope: float,
+             mass: float, seed: int) -> tuple[list[str], pd.DataFrame]:
+    """``dif --llm-ratings``: every file read and checked before the replications."""
+    from vp_bayes.errors import InputError
+    from vp_bayes.model.io import load_model
+    from vp_bayes.scoring import load_portraits
+    from vp_bayes.scoring.llm_dif import llm_dif_lines, llm_dif_table
+    from vp_bayes.scoring.portraits import check_scored_through
+    from vp_bayes.wave.ratings import read_llm_ratings
+
+    portraits = load_portraits(portraits_path)
+    item_model = load_model(model_path)
+    check_scored_through(portraits.draws.attrs, item_model, file=portraits_path)
+    scale = (item_model.scale_min, item_model.scale_min + item_model.n_categories - 1)
+    ratings = read_llm_ratings(ratings_path, scale=scale)
+    ratings.attrs["source"] = str(ratings_path)
+    try:
+        table = llm_dif_table(item_model, ratings, portraits, rope=rope, mass=mass, seed=seed)
+    except InputError as err:  # name the ratings file
+        raise InputError(err.message, file=err.file or ratings_path, row=err.row,
+                         field=err.field) from None
+    return llm_dif_lines(table), table
