@@ -13,6 +13,8 @@ centred correlation ``PRP``.
     python benchmarks/geometry_probes.py alpha_shift 400 400   # alpha_i = s a_i - mean(lam) t_i
     python benchmarks/geometry_probes.py centered 100 200 1    # theta ~ MvNormal(mu, R)
     python benchmarks/geometry_probes.py subspace 400 400      # theta = Q (Q'mu + L9 z), 9-dim LKJ
+    python benchmarks/geometry_probes.py anchored 400 400      # lam anchored per value, scale free
+    python benchmarks/geometry_probes.py anchored_centered 400 400  # the same, theta centred
 
 ``level_free`` and ``subspace`` are a different model (values as relative priorities, the level
 carried by the response style alpha; ``subspace`` puts the LKJ prior on the correlation of the
@@ -112,7 +114,65 @@ def _alpha_shift_model(data, config, *, fused=True):
     return model
 
 
+def _anchored_model(data, config, *, centered: bool):
+    """The shipped model identified by the questionnaire instead of the values' prior: the
+    loadings ``lam`` of each value's questions have geometric mean 1 (``lam_k = exp(e_k -
+    mean of e over the value's questions)``), the values' scale ``s_v ~ LogNormal(0, 0.5)`` is
+    free, ``theta_raw_i = s * (mu_i + L z_i)`` (``centered``: ``theta_raw_i ~ MvNormal(s mu_i,
+    diag(s) R diag(s))``) enters both likelihoods, and the reported quantities are on the
+    shipped model's scale: ``theta = theta_raw / s``, ``lam = lam_anchor * s``, ``beta =
+    beta_raw * s`` (:func:`_rescale`). The likelihood is invariant to ``(lam c, theta / c,
+    beta c)``; only the priors differ. The shipped model pins that direction by the values'
+    unit prior variance alone, a ridge through every theta, lam and beta."""
+    ins = data.instrument
+    qv = ins.question_value
+    n_v = len(data.values)
+    onehot = np.zeros((len(ins.questions), n_v))
+    onehot[np.arange(len(qv)), qv] = 1.0
+    onehot /= onehot.sum(axis=0, keepdims=True)
+    with pm.Model(coords=data.coords()) as model:
+        mu = B._group_means(data)
+        chol = _corr(data, config)
+        scale = pm.LogNormal("scale", 0.0, 0.5, dims=dims.VALUE)
+        cov_chol = scale[:, None] * chol
+        if centered:
+            raw = pm.MvNormal("theta_raw", mu=mu * scale, chol=cov_chol,
+                              dims=(dims.PARTICIPANT, dims.VALUE))
+        else:
+            z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
+            raw = mu * scale + z @ cov_chol.T
+        pm.Deterministic("theta", raw / scale, dims=(dims.PARTICIPANT, dims.VALUE))
+        sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
+        alpha = pm.Deterministic(
+            "alpha", sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
+            dims=dims.PARTICIPANT)
+        log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
+        lam_anchor = pt.exp(log_lam - (log_lam @ onehot)[qv])
+        pm.Deterministic("lam", lam_anchor * scale[qv], dims=dims.QUESTION)
+        first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
+        log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
+                             shape=(len(ins.questions), ins.n_categories - 2))
+        cuts = B.ordered_cutpoints(first, log_gaps)
+        pm.Deterministic("c", cuts)
+        pm.Potential("x_loglik", B.questions_term(
+            lam_anchor, raw, alpha, B.pad_cutpoints(cuts), qv, ins.participant, ins.question,
+            ins.y))
+        B._item_ratings(data, config, raw, alpha, True)
+    return model
+
+
+def _rescale(post: xr.Dataset) -> xr.Dataset:
+    """Loadings of the anchored variants on the shipped model's scale (beta_raw * s)."""
+    if "scale" not in post:
+        return post
+    s = post["scale"]
+    return post.assign(beta=post["beta"] * s, beta_mean=post["beta_mean"] * s,
+                       beta_sd=post["beta_sd"] * s)
+
+
 def build(variant: str, data, config):
+    if variant in ("anchored", "anchored_centered"):
+        return _anchored_model(data, config, centered=variant == "anchored_centered")
     if variant == "centered":
         B._latent_values = _theta_centered
     if variant in ("level_free", "subspace"):
@@ -154,7 +214,7 @@ def directions(post: xr.Dataset) -> list[tuple[str, xr.DataArray]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variant", choices=("base", "level_free", "alpha_shift", "centered",
-                                                 "subspace"))
+                                            "subspace", "anchored", "anchored_centered"))
     parser.add_argument("draws", type=int)
     parser.add_argument("tune", type=int)
     parser.add_argument("chains", type=int, nargs="?", default=2)
@@ -168,7 +228,7 @@ def main() -> None:
                             fused_likelihood=True)
     idata = _sample(model, sampler, progress=False)
     wall = time.perf_counter() - start
-    post = idata["posterior"].to_dataset()
+    post = _rescale(idata["posterior"].to_dataset())
     stats = idata["sample_stats"].to_dataset()
     print(f"{args.variant}: {args.chains} x ({args.tune} + {args.draws}), wall {wall:.0f} s, "
           f"{float(stats['n_steps'].mean()):.1f} steps per draw, "
