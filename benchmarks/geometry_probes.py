@@ -89,6 +89,15 @@ def _theta_subspace(data, config):
     return pm.Deterministic("theta", w @ basis.T, dims=(dims.PARTICIPANT, dims.VALUE))
 
 
+def _question_cutpoints(ins):
+    """The questionnaire's ordered cutpoints, as the shipped model draws them."""
+    first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
+    log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7, shape=(len(ins.questions), ins.n_categories - 2))
+    cuts = B.ordered_cutpoints(first, log_gaps)
+    pm.Deterministic("c", cuts)
+    return cuts
+
+
 def _alpha_shift_model(data, config, *, fused=True):
     """The shipped model with ``alpha_i = sigma_alpha a_i - k t_i``, ``k = mean(lam)``,
     ``a_i ~ N(k t_i / sigma_alpha, 1)`` (so alpha_i ~ N(0, sigma_alpha^2)): the coordinate
@@ -102,11 +111,7 @@ def _alpha_shift_model(data, config, *, fused=True):
         k = lam.mean()
         a = pm.Normal("alpha_a", mu=k * t / sigma_alpha, sigma=1.0, dims=dims.PARTICIPANT)
         alpha = pm.Deterministic("alpha", sigma_alpha * a - k * t, dims=dims.PARTICIPANT)
-        first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
-        log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
-                             shape=(len(ins.questions), ins.n_categories - 2))
-        cuts = B.ordered_cutpoints(first, log_gaps)
-        pm.Deterministic("c", cuts)
+        cuts = _question_cutpoints(ins)
         pm.Potential("x_loglik", B.questions_term(
             lam, theta, alpha, B.pad_cutpoints(cuts), ins.question_value, ins.participant,
             ins.question, ins.y))
@@ -149,11 +154,7 @@ def _anchored_model(data, config, *, centered: bool):
         log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
         lam_anchor = pt.exp(log_lam - (log_lam @ onehot)[qv])
         pm.Deterministic("lam", lam_anchor * scale[qv], dims=dims.QUESTION)
-        first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
-        log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
-                             shape=(len(ins.questions), ins.n_categories - 2))
-        cuts = B.ordered_cutpoints(first, log_gaps)
-        pm.Deterministic("c", cuts)
+        cuts = _question_cutpoints(ins)
         pm.Potential("x_loglik", B.questions_term(
             lam_anchor, raw, alpha, B.pad_cutpoints(cuts), qv, ins.participant, ins.question,
             ins.y))
