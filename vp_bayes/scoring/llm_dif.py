@@ -46,7 +46,6 @@ from vp_bayes.scoring.posterior import ItemDraws, item_draws
 LLM_DIF_ROPE = 0.5  # rating points: a smaller mean discrepancy of an item is negligible
 LLM_DIF_P = 0.01  # two-sided posterior predictive p-value below which it is not noise
 N_REPLICATIONS = 400
-LLM_DIF_FLAGS = ("dif", "undecided", "none")
 COLUMNS = ["item_id", "n_respondents", "n_ratings", "observed", "expected", "discrepancy",
            "lower", "upper", "ppp", "flag"]
 
@@ -87,7 +86,8 @@ def llm_dif_table(item_model: Any, ratings: pd.DataFrame, portraits: Portraits, 
     Returns
     -------
     pandas.DataFrame
-        :data:`COLUMNS`, one row per rated item in the model's order; ``attrs`` hold the
+        :data:`COLUMNS`, one row per rated item in the model's order (``flag`` in
+        :data:`vp_bayes.model.dif.DIF_FLAGS`, the labels of group DIF); ``attrs`` hold the
         settings and the counts of rows left out.
 
     Raises
