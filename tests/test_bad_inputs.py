@@ -537,6 +537,17 @@ CASES: list[Case] = [
     Case("model: a folder",
          lambda b, t: ["score", str(t), str(b.ratings), "--out", str(t / "p.csv")],
          "is a folder, not a model file", None),
+    # --- card MODEL [--wave] [--compare] ----------------------------------------------------
+    Case("card: --compare a fit of another wave",
+         lambda b, t: ["card", str(_copy(b.model, t / "m.nc")), "--compare",
+                       str(_model_edit(b, t, {"wave_hash": "e" * 64}))],
+         "fitted to another wave", "edited.nc", field="wave_hash"),
+    Case("card: --compare a missing file", lambda b, t: [
+        "card", str(_copy(b.model, t / "m.nc")), "--compare", str(t / "nope.nc")],
+         "model file not found", "nope.nc"),
+    Case("card: --wave not the fitted wave",
+         lambda b, t: ["card", str(_model_edit(b, t, {"wave_hash": "e" * 64})), "--wave",
+                       str(b.wave)], "the wave differs", "edited.nc", field="wave_hash"),
     # --- dif MODEL --out ------------------------------------------------------------------
     Case("dif: model without DIF terms", _options("dif", "model")("--out", "{tmp}/d.csv"),
          "no DIF terms", None, field="dif_axis"),

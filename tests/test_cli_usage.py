@@ -47,6 +47,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fit", ["w", "--out", "m.nc", "--draws", "abc"], "Invalid value for '--draws'"),
     ("fit", ["w", "--out", "m.nc", "--sampler", "hmc"], "Invalid value for '--sampler'"),
     ("fit", ["w", "--out", "m.nc", "--value-input", "raw"], "Invalid value for '--value-input'"),
+    # card MODEL (no typed option: an extra argument instead)
+    ("card", [], "Missing argument 'MODEL'"),
+    ("card", ["m.nc", "--bogus"], "No such option: --bogus"),
+    ("card", ["m.nc", "extra"], "unexpected extra argument"),
+    ("card", ["m.nc", "--compare"], "Option '--compare' requires an argument"),
     # dif MODEL --out
     ("dif", [], "Missing argument 'MODEL'"),
     ("dif", ["m.nc", "--out", "d.csv", "--bogus"], "No such option: --bogus"),

@@ -164,6 +164,43 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
     assert len(table) == 2 and "elpd" in table.columns
 
 
+def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_path,
+                                                                      monkeypatch, capsys):
+    """``vp-bayes card MODEL --wave W --compare OTHER``: the card gets both sections."""
+    from vp_bayes.cli import main
+    from vp_bayes.model.diagnostics import loo, loo_comparison
+
+    sim, model = tiny
+    other = fit_wave(sim.wave, ModelConfig(loading_prior="normal"),
+                     SamplerConfig(draws=60, tune=60, seed=6), progress=False, ppc_draws=30)
+    write_wave(sim.wave, tmp_path / "wave")
+    first = save_model(model, tmp_path / "student.nc")
+    second = save_model(other, tmp_path / "normal.nc")
+    table = loo_comparison({"student": model, "normal": other})
+    assert list(table["fit"]) == sorted(table["fit"], key=lambda f: -table.set_index("fit")
+                                        .loc[f, "elpd"])  # best first
+    by_fit = table.set_index("fit")
+    assert by_fit.loc["student", "settings"] == "(reference)"
+    assert by_fit.loc["normal", "settings"] == "loading_prior=normal"
+    assert by_fit.loc["student", "elpd"] == pytest.approx(loo(model).elpd)
+    assert by_fit["elpd_diff"].max() == 0.0 and (by_fit["elpd_diff"] <= 0).all()
+    assert (by_fit["bad_k"] >= 0).all()
+
+    monkeypatch.setattr(sys, "argv", ["vp-bayes", "card", str(first), "--wave",
+                                      str(tmp_path / "wave"), "--compare", str(second)])
+    try:
+        main()
+    except SystemExit as exit_:
+        assert not exit_.code, capsys.readouterr().err
+    card = first.with_suffix(".md").read_text()
+    assert "## Model comparison" in card and "| normal | loading_prior=normal |" in card
+    assert f"{by_fit.loc['normal', 'elpd']:.1f}" in card
+    sensitivity = card.split("## Prior sensitivity")[1].split("##")[0]
+    assert "Not computed" not in sensitivity and "| beta_sd |" in sensitivity
+    with pytest.raises(ValueError, match="different waves"):
+        loo_comparison({"a": model, "b": replace(other, wave_hash="0" * 64)})
+
+
 def test_stuck_correlation_chain_is_named():
     from vp_bayes import dims
     from vp_bayes.model.diagnostics import stuck_correlations

@@ -31,6 +31,7 @@ PIPELINE: dict[str, str | None] = {
     "validate": "wave",
     "select": "select",
     "fit": "fit",
+    "card": "fit",
     "select-bayes": "fit",
     "dif": "fit",
     "rate": "rate",

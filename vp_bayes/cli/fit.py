@@ -126,6 +126,45 @@ def fit(
         raise typer.Exit(1)
 
 
+@app.command(epilog=example(
+    "vp-bayes card models/vp.nc --wave vp_wave --compare models/vp_horseshoe.nc"))
+def card(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Saved item model (.nc)."),
+    wave_dir: Path | None = typer.Option(
+        None, "--wave", help="The fitted wave: the card gets the prior sensitivity (about a "
+        "minute on the real wave)."),
+    compare: list[Path] | None = typer.Option(
+        None, "--compare", help="Another saved fit of the same wave (repeatable): the card "
+        "gets PSIS-LOO of the item ratings, this fit against those."),
+) -> None:
+    """Rewrite a saved model's card (MODEL.md): convergence, prior sensitivity, comparison."""
+    from vp_bayes.errors import InputError
+    from vp_bayes.model.diagnostics import comparison_lines, loo_comparison
+    from vp_bayes.model.io import load_model, write_model_card
+    from vp_bayes.model.sensitivity import prior_sensitivity
+    from vp_bayes.wave.io import load_wave
+
+    card_path = model_path.with_suffix(".md")
+    check_writable(card_path)
+    wave = load_wave(wave_dir) if wave_dir is not None else None
+    item_model = load_model(model_path, wave=wave)
+    fits = {model_path.stem: item_model}
+    for path in compare or []:
+        other = load_model(path)
+        if other.wave_hash != item_model.wave_hash:
+            raise InputError(f"fitted to another wave than {model_path} (data hashes differ)",
+                             file=path, field="wave_hash")
+        if path.stem in fits:
+            raise InputError("two fits with the same file name: rename one", file=path)
+        fits[path.stem] = other
+    sensitivity = prior_sensitivity(item_model, wave) if wave is not None else None
+    table = loo_comparison(fits) if len(fits) > 1 else None
+    for line in comparison_lines(table) if table is not None else []:
+        typer.echo(line)
+    write_model_card(item_model, card_path, sensitivity=sensitivity, comparison=table)
+    typer.echo(f"wrote {card_path}")
+
+
 @app.command("select-bayes", epilog=example(
     "vp-bayes select-bayes models/vp.nc --tags tags.csv --out selection.csv"))
 def select_bayes(

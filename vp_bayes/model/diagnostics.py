@@ -343,4 +343,70 @@ def compare_loo(models: dict[str, ItemModel]) -> pd.DataFrame:
     """PSIS-LOO of several fits of one wave, best first (``arviz_stats.compare``)."""
     from arviz_stats import compare
 
-    return compare({name: loo(m) for name, m in models.items()})
+    return compare({name: loo(m) for name, m in models.items()}, round_to="none")
+
+
+def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
+    """PSIS-LOO of several fits of one wave as a tidy table, best first.
+
+    Parameters
+    ----------
+    fits
+        Fits of the same wave (same data hash) by name; the first is the reference whose
+        model settings the others are described against.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit: ``fit``, ``settings`` (the model settings that differ from the first
+        fit's), ``elpd`` and its ``se``, effective parameters ``p``, ``elpd_diff`` (this fit's
+        elpd minus the best's: 0 for the best, negative for the others) and its SE ``dse``,
+        and ``bad_k``: ratings whose Pareto k exceeds the sample-size threshold (their LOO
+        estimate is unreliable).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two fits, or fits of different waves.
+    """
+    from arviz_stats import compare
+
+    if len(fits) < 2:
+        raise ValueError("a comparison needs at least two fits")
+    ref = next(iter(fits.values()))
+    if any(m.wave_hash != ref.wave_hash for m in fits.values()):
+        raise ValueError("the fits are of different waves (data hashes differ)")
+    results = {name: loo(m) for name, m in fits.items()}
+    table = compare(results, round_to="none").filter(["elpd", "se", "p", "elpd_diff", "dse"])
+    ref_cfg = ref.model_config.to_dict()
+    settings = {}
+    for i, (name, m) in enumerate(fits.items()):
+        differ = ", ".join(f"{k}={v}" for k, v in m.model_config.to_dict().items()
+                           if ref_cfg.get(k) != v)
+        settings[name] = "(reference)" if i == 0 else differ or "same model settings"
+    bad = {name: int((r.pareto_k.values > r.good_k).sum()) for name, r in results.items()}
+    table.index.name = "fit"
+    table = table.reset_index()
+    table.insert(1, "settings", table["fit"].map(settings))
+    table["bad_k"] = table["fit"].map(bad)
+    return table
+
+
+def comparison_lines(table: pd.DataFrame) -> list[str]:
+    """Markdown lines for the model card: a :func:`loo_comparison` table and how to read it."""
+    n = len(table)
+    lines = [
+        f"PSIS-LOO of the item ratings for {n} fits of this wave (the expected log predictive "
+        "density of a held-out rating of a known participant; `arviz_stats.compare`), best "
+        "first. `elpd_diff` is each fit's elpd minus the best's and `dse` its standard error: "
+        "a difference within about two `dse` is no evidence either way. `bad_k` counts ratings "
+        "whose Pareto k is above the reliability threshold.",
+        "",
+        "| fit | settings | elpd | se | p | elpd_diff | dse | bad_k |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in table.iterrows():
+        lines.append(f"| {row['fit']} | {row['settings']} | {row['elpd']:.1f} | "
+                     f"{row['se']:.1f} | {row['p']:.1f} | {row['elpd_diff']:.1f} | "
+                     f"{row['dse']:.1f} | {row['bad_k']} |")
+    return lines

@@ -6,6 +6,7 @@ Small generic functions then work on the fitted object: :mod:`vp_bayes.model.dia
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -124,6 +125,18 @@ def _advi_settings(cfg: SamplerConfig) -> AdviSettings:
                         map_iterations=cfg.advi_map_iterations, seed=cfg.seed)
 
 
+def usable_cores() -> int:
+    """CPUs this process may run on: chains sampled at once.
+
+    Passed to ``pm.sample`` explicitly: PyMC's default assumes half of the CPUs are hardware
+    threads (``cpu_count() // 2``), which on a 2-CPU machine ran the chains one at a time.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
@@ -145,12 +158,14 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
             return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
                                       chains=cfg.chains, seed=cfg.seed, progress=progress,
-                                      nuts=kwargs.get("nuts"), spread=cfg.init_spread)
+                                      nuts=kwargs.get("nuts"), spread=cfg.init_spread,
+                                      cores=min(cfg.chains, usable_cores()))
         if cfg.sampler != "nutpie":
             kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
-                         nuts_sampler=cfg.sampler, random_seed=cfg.seed, model=model,
-                         progressbar=progress, compute_convergence_checks=False, **kwargs)
+                         cores=min(cfg.chains, usable_cores()), nuts_sampler=cfg.sampler,
+                         random_seed=cfg.seed, model=model, progressbar=progress,
+                         compute_convergence_checks=False, **kwargs)
     if cfg.sampler == "advi":
         approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
         post = meanfield_posterior(model, approx, cfg.draws * cfg.chains, seed=cfg.seed)

@@ -235,13 +235,20 @@ _STARTS = {"advi": "their own draws from a mean-field ADVI fit",
 
 
 def write_model_card(item_model: ItemModel, path: str | Path,
-                     sensitivity: PriorSensitivity | None = None) -> Path:
+                     sensitivity: PriorSensitivity | None = None,
+                     comparison: pd.DataFrame | None = None) -> Path:
     """A short Markdown card: data, model, fit, diagnostics, prior sensitivity, intended use.
 
     ``sensitivity`` (:func:`vp_bayes.model.sensitivity.prior_sensitivity`) fills the "Prior
-    sensitivity" section; without it the section says how to compute it.
+    sensitivity" section; without it the section says how to compute it. ``comparison``
+    (:func:`vp_bayes.model.diagnostics.loo_comparison` of this fit against others of the same
+    wave) adds a "Model comparison" section (``vp-bayes card --compare``).
     """
-    from vp_bayes.model.diagnostics import convergence_problems, sampler_summary
+    from vp_bayes.model.diagnostics import (
+        comparison_lines,
+        convergence_problems,
+        sampler_summary,
+    )
     from vp_bayes.model.sensitivity import sensitivity_lines
 
     post = item_model.posterior
@@ -275,7 +282,10 @@ def write_model_card(item_model: ItemModel, path: str | Path,
     lines += [f"- {p}" for p in problems] or ["- none"]
     lines += ["", "## Prior sensitivity", ""]
     lines += (sensitivity_lines(sensitivity) if sensitivity is not None else [
-        "Not computed: it needs the fitted wave (`save_model(model, path, wave=wave)`)."])
+        "Not computed: it needs the fitted wave (`save_model(model, path, wave=wave)` or "
+        "`vp-bayes card MODEL --wave WAVE`)."])
+    if comparison is not None:
+        lines += ["", "## Model comparison", ""] + comparison_lines(comparison)
     lines += [
         "",
         "## Intended use",

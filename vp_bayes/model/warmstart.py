@@ -47,9 +47,11 @@ def widened(approx: MeanField, spread: float) -> MeanField:
 
 def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: int,
                        chains: int, seed: int, progress: bool,
-                       nuts: dict | None = None, spread: float = 1.0) -> xr.DataTree:
+                       nuts: dict | None = None, spread: float = 1.0,
+                       cores: int | None = None) -> xr.DataTree:
     """Run nutpie on ``model`` with each chain starting at its own draw from ``approx``
-    (its SDs times ``spread``: :func:`widened`).
+    (its SDs times ``spread``: :func:`widened`), ``cores`` chains at a time (None: nutpie's
+    default, every CPU).
 
     Returns the same ``DataTree`` as ``pm.sample(nuts_sampler="nutpie")``.
     """
@@ -64,6 +66,6 @@ def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: 
         compiled, initial_point_func=meanfield_starts(widened(approx, spread)))
     start = time.perf_counter()
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                          save_warmup=False, progress_bar=progress, **(nuts or {}))
+                          cores=cores, save_warmup=False, progress_bar=progress, **(nuts or {}))
     patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)
     return idata
