@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "save_model": "vp_bayes.model.io",
     "load_model": "vp_bayes.model.io",
     "dif_table": "vp_bayes.model.dif",
+    "loo_comparison": "vp_bayes.model.diagnostics",
     # scoring respondents
     "Portraits": "vp_bayes.scoring.portraits",
     "score": "vp_bayes.scoring.portraits",
@@ -88,6 +89,7 @@ __all__ = [
     "Wave", "SimulatedWave", "load_wave", "write_wave", "simulate_wave", "read_llm_ratings",
     "select", "classic_scores",
     "ModelConfig", "SamplerConfig", "ItemModel", "fit", "save_model", "load_model", "dif_table",
+    "loo_comparison",
     "Portraits", "score", "save_portraits", "load_portraits", "export_portrait", "run_manifest",
     "AdaptiveDesign", "next_items", "llm_dif_table",
     "ModelComparison", "compare_models", "pairwise", "ranks", "leaderboard",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from vp_bayes.contrasts.tables import ContrastReport
     from vp_bayes.errors import InputError
     from vp_bayes.model.config import ModelConfig, SamplerConfig
+    from vp_bayes.model.diagnostics import loo_comparison
     from vp_bayes.model.dif import dif_table
     from vp_bayes.model.fit import ItemModel
     from vp_bayes.model.io import load_model, save_model
