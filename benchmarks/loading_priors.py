@@ -22,7 +22,9 @@ the item ratings of each prior's fit on the real wave.
 Run (about 45 minutes on 2 cores)::
 
     vp-bayes import valueportrait ../shared/valueportrait/release /tmp/vp_wave
-    python benchmarks/loading_priors.py /tmp/vp_wave [--draws 500 --tune 300]
+    python benchmarks/loading_priors.py /tmp/vp_wave [--draws 500 --tune 300 --chains 2]
+    python benchmarks/loading_priors.py /tmp/vp_wave --priors student_t,horseshoe --chains 4 \
+        --draws 1000 --tune 400 --no-real   # the simulated truths only
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ def _coverage(fit, truth_beta: np.ndarray, null: np.ndarray) -> dict[str, float]
     inside = (true >= lo) & (true <= hi)
     large, small = np.abs(true) >= 0.3, np.abs(true) < 0.1
     mean = draws.mean(0)
-    return {"cover_large": inside[large].mean(), "n_large": int(large.sum()),
+    return {"cover_all": inside.mean(),
+            "cover_large": inside[large].mean(), "n_large": int(large.sum()),
             "cover_small": inside[small].mean(),
             "slope": float(np.polyfit(true.ravel(), mean.ravel(), 1)[0]),
             "rmse": float(np.sqrt(np.mean((mean - true) ** 2)))}
@@ -108,9 +111,14 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=300)
     parser.add_argument("--truths", default="sparse,heavy,posterior")
     parser.add_argument("--priors", default=",".join(LOADING_PRIORS))
+    parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--no-real", dest="real", action="store_false",
+                        help="skip the real wave's PSIS-LOO (or compare saved fits: "
+                             "vp-bayes card MODEL --compare OTHER)")
     args = parser.parse_args()
-    sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=2, seed=args.seed)
+    sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
+                            seed=args.seed)
     wave = vb.load_wave(args.wave)
     shipped = vb.load_model(REPO / "models" / "valueportrait.nc")
     data = prepare_data(wave, ModelConfig())
@@ -128,6 +136,8 @@ def main() -> None:
     pd.set_option("display.width", 160)
     print("\nCoverage of 90% intervals of the loadings, by simulated truth and prior")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
+    if not args.real:
+        return
     fits = {prior: _fit(wave, prior, sampler)[0] for prior in priors}
     print("\nPSIS-LOO of the real wave's item ratings")
     print(compare_loo(fits).filter(["rank", "elpd", "se", "p", "elpd_diff", "dse", "warning"])

@@ -201,6 +201,20 @@ def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_
         loo_comparison({"a": model, "b": replace(other, wave_hash="0" * 64)})
 
 
+def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch):
+    """Chains run on every usable CPU (``fit.usable_cores``); a fit's draws are the same when
+    they run one at a time, so the tests' fixed fits do not depend on the machine."""
+    import vp_bayes.model.fit as fit_module
+
+    sim, model = tiny
+    monkeypatch.setattr(fit_module, "usable_cores", lambda: 1)
+    serial = fit_wave(sim.wave, ModelConfig(), SamplerConfig(draws=60, tune=60, seed=5),
+                      progress=False, ppc_draws=30)
+    assert fit_module.usable_cores() == 1
+    np.testing.assert_array_equal(serial.posterior["beta"].values,
+                                  model.posterior["beta"].values)
+
+
 def test_stuck_correlation_chain_is_named():
     from vp_bayes import dims
     from vp_bayes.model.diagnostics import stuck_correlations

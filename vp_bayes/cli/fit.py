@@ -162,6 +162,8 @@ def card(
     for line in comparison_lines(table) if table is not None else []:
         typer.echo(line)
     write_model_card(item_model, card_path, sensitivity=sensitivity, comparison=table)
+    if wave is None:
+        typer.echo("prior sensitivity not computed: it needs the fitted wave (--wave)")
     typer.echo(f"wrote {card_path}")
 
 

@@ -329,6 +329,8 @@ def loo(item_model: ItemModel):
     of a known participant, the model-choice criterion for item-model settings (loading prior,
     thresholds) on one wave.
     """
+    import warnings
+
     from arviz_stats import loo as _loo
 
     ll = rating_log_likelihood(item_model)
@@ -336,7 +338,10 @@ def loo(item_model: ItemModel):
         "posterior": item_model.idata["posterior"].to_dataset()[["beta"]],
         "log_likelihood": xr.Dataset({"y": ll}),
     })
-    return _loo(tree, var_name="y")
+    with warnings.catch_warnings():  # the result says it (``warning``, ``pareto_k``)
+        warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto",
+                                UserWarning)
+        return _loo(tree, var_name="y")
 
 
 def compare_loo(models: dict[str, ItemModel]) -> pd.DataFrame:
