@@ -185,6 +185,9 @@ def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_
     assert by_fit.loc["student", "elpd"] == pytest.approx(loo(model).elpd)
     assert by_fit["elpd_diff"].max() == 0.0 and (by_fit["elpd_diff"] <= 0).all()
     assert (by_fit["bad_k"] >= 0).all()
+    cfg = other.sampler_config
+    assert by_fit.loc["normal", "budget"] == f"{cfg.chains} x ({cfg.tune} + {cfg.draws})"
+    assert by_fit.loc["normal", "r_hat_max"] == other.diagnostics["r_hat_max"].max()
 
     monkeypatch.setattr(sys, "argv", ["vp-bayes", "card", str(first), "--wave",
                                       str(tmp_path / "wave"), "--compare", str(second)])
