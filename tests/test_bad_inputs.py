@@ -539,15 +539,20 @@ CASES: list[Case] = [
          "is a folder, not a model file", None),
     # --- card MODEL [--wave] [--compare] ----------------------------------------------------
     Case("card: --compare a fit of another wave",
-         lambda b, t: ["card", str(_copy(b.model, t / "m.nc")), "--compare",
-                       str(_model_edit(b, t, {"wave_hash": "e" * 64}))],
+         lambda b, t: ["card", str(_copy(b.model, t / "m.nc")), "--wave", str(b.wave),
+                       "--compare", str(_model_edit(b, t, {"wave_hash": "e" * 64}))],
          "fitted to another wave", "edited.nc", field="wave_hash"),
     Case("card: --compare a missing file", lambda b, t: [
-        "card", str(_copy(b.model, t / "m.nc")), "--compare", str(t / "nope.nc")],
-         "model file not found", "nope.nc"),
+        "card", str(_copy(b.model, t / "m.nc")), "--wave", str(b.wave), "--compare",
+        str(t / "nope.nc")], "model file not found", "nope.nc"),
+    Case("card: --compare MODEL itself", lambda b, t: [
+        "card", str(_copy(b.model, t / "m.nc")), "--wave", str(b.wave), "--compare",
+        str(t / "m.nc")], "given twice", "m.nc", field="--compare"),
     Case("card: --wave not the fitted wave",
          lambda b, t: ["card", str(_model_edit(b, t, {"wave_hash": "e" * 64})), "--wave",
                        str(b.wave)], "the wave differs", "edited.nc", field="wave_hash"),
+    Case("card: --wave not a wave folder", lambda b, t: [
+        "card", str(b.model), "--wave", str(t / "nowave")], "not found", "nowave"),
     # --- dif MODEL --out ------------------------------------------------------------------
     Case("dif: model without DIF terms", _options("dif", "model")("--out", "{tmp}/d.csv"),
          "no DIF terms", None, field="dif_axis"),

@@ -49,9 +49,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fit", ["w", "--out", "m.nc", "--value-input", "raw"], "Invalid value for '--value-input'"),
     # card MODEL (no typed option: an extra argument instead)
     ("card", [], "Missing argument 'MODEL'"),
-    ("card", ["m.nc", "--bogus"], "No such option: --bogus"),
-    ("card", ["m.nc", "extra"], "unexpected extra argument"),
-    ("card", ["m.nc", "--compare"], "Option '--compare' requires an argument"),
+    ("card", ["m.nc"], "Missing option '--wave'"),
+    ("card", ["m.nc", "--wave", "w", "--bogus"], "No such option: --bogus"),
+    ("card", ["m.nc", "--wave", "w", "extra"], "unexpected extra argument"),
+    ("card", ["m.nc", "--wave", "w", "--compare"], "Option '--compare' requires an argument"),
     # dif MODEL --out
     ("dif", [], "Missing argument 'MODEL'"),
     ("dif", ["m.nc", "--out", "d.csv", "--bogus"], "No such option: --bogus"),

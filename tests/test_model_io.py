@@ -182,11 +182,13 @@ def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_
     by_fit = table.set_index("fit")
     assert by_fit.loc["student", "settings"] == "(reference)"
     assert by_fit.loc["normal", "settings"] == "loading_prior=normal"
-    assert by_fit.loc["student", "elpd"] == pytest.approx(loo(model).elpd)
+    own = loo(model)
+    assert by_fit.loc["student", "elpd"] == pytest.approx(own.elpd)
     assert by_fit["elpd_diff"].max() == 0.0 and (by_fit["elpd_diff"] <= 0).all()
-    assert (by_fit["bad_k"] >= 0).all()
+    assert by_fit.loc["student", "bad_k"] == int((own.pareto_k.values > own.good_k).sum())
     cfg = other.sampler_config
     assert by_fit.loc["normal", "budget"] == f"{cfg.chains} x ({cfg.tune} + {cfg.draws})"
+    assert by_fit.loc["normal", "saved"] == f"{cfg.chains} x {cfg.draws}"
     assert by_fit.loc["normal", "r_hat_max"] == other.diagnostics["r_hat_max"].max()
 
     monkeypatch.setattr(sys, "argv", ["vp-bayes", "card", str(first), "--wave",
@@ -204,18 +206,33 @@ def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_
         loo_comparison({"a": model, "b": replace(other, wave_hash="0" * 64)})
 
 
-def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch):
-    """Chains run on every usable CPU (``fit.usable_cores``); a fit's draws are the same when
-    they run one at a time, so the tests' fixed fits do not depend on the machine."""
+@pytest.mark.parametrize("init", ["jitter", "advi"])
+def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch, init):
+    """Chains run on every usable CPU (``fit.usable_cores``) on both sampling paths
+    (``pm.sample`` from the prior's centre, nutpie from ADVI draws); a fit's draws are the
+    same when they run one at a time, so the tests' fixed fits do not depend on the machine."""
+    import nutpie
+
     import vp_bayes.model.fit as fit_module
 
-    sim, model = tiny
+    if fit_module.usable_cores() < 2:
+        pytest.skip("one usable CPU: nothing to compare")
+    sim, _ = tiny
+    asked: list[int] = []
+    real_sample = nutpie.sample
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["cores"])
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", spy)  # PyMC's nutpie path calls it too
+    config = SamplerConfig(draws=60, tune=60, seed=5, init=init, advi_iterations=500)
+    fits = [fit_wave(sim.wave, ModelConfig(), config, progress=False, ppc_draws=10)]
     monkeypatch.setattr(fit_module, "usable_cores", lambda: 1)
-    serial = fit_wave(sim.wave, ModelConfig(), SamplerConfig(draws=60, tune=60, seed=5),
-                      progress=False, ppc_draws=30)
-    assert fit_module.usable_cores() == 1
-    np.testing.assert_array_equal(serial.posterior["beta"].values,
-                                  model.posterior["beta"].values)
+    fits.append(fit_wave(sim.wave, ModelConfig(), config, progress=False, ppc_draws=10))
+    assert asked[0] >= 2 and asked[1:] == [1]
+    np.testing.assert_array_equal(fits[0].posterior["beta"].values,
+                                  fits[1].posterior["beta"].values)
 
 
 def test_stuck_correlation_chain_is_named():

@@ -1,10 +1,11 @@
-"""CLI commands: ``fit`` (the item model), ``select-bayes`` (posterior item selection), ``dif``."""
+"""CLI commands: ``fit`` (the item model), ``card`` (its card rewritten: prior sensitivity, PSIS-LOO
+against other fits), ``select-bayes`` (posterior item selection), ``dif``."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import pandas as pd
 import typer
@@ -25,6 +26,9 @@ from vp_bayes.model.dif import DIF_ROPE
 from vp_bayes.output import check_writable, write_csv
 from vp_bayes.scoring.llm_dif import LLM_DIF_ROPE
 from vp_bayes.selection.bayes import PRACTICAL_LOADING, TAG_PROBABILITY
+
+if TYPE_CHECKING:
+    from vp_bayes.model.fit import ItemModel
 
 SamplerName = choices("SamplerName", get_args(Sampler))
 InitName = choices("InitName", get_args(Init))
@@ -130,41 +134,54 @@ def fit(
     "vp-bayes card models/vp.nc --wave vp_wave --compare models/vp_horseshoe.nc"))
 def card(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Saved item model (.nc)."),
-    wave_dir: Path | None = typer.Option(
-        None, "--wave", help="The fitted wave: the card gets the prior sensitivity (about a "
-        "minute on the real wave)."),
+    wave_dir: Path = typer.Option(
+        ..., "--wave", help="The fitted wave (the card's prior sensitivity evaluates the "
+        "model's prior on it: about a minute on the real wave)."),
     compare: list[Path] | None = typer.Option(
         None, "--compare", help="Another saved fit of the same wave (repeatable): the card "
         "gets PSIS-LOO of the item ratings, this fit against those."),
 ) -> None:
     """Rewrite a saved model's card (MODEL.md): convergence, prior sensitivity, comparison."""
-    from vp_bayes.errors import InputError
     from vp_bayes.model.diagnostics import comparison_lines, loo_comparison
     from vp_bayes.model.io import load_model, write_model_card
     from vp_bayes.model.sensitivity import prior_sensitivity
     from vp_bayes.wave.io import load_wave
 
+    wave = load_wave(wave_dir)
+    item_model = load_model(model_path, wave=wave)
     card_path = model_path.with_suffix(".md")
     check_writable(card_path)
-    wave = load_wave(wave_dir) if wave_dir is not None else None
-    item_model = load_model(model_path, wave=wave)
-    fits = {model_path.stem: item_model}
-    for path in compare or []:
-        other = load_model(path)
-        if other.wave_hash != item_model.wave_hash:
-            raise InputError(f"fitted to another wave than {model_path} (data hashes differ)",
-                             file=path, field="wave_hash")
-        if path.stem in fits:
-            raise InputError("two fits with the same file name: rename one", file=path)
-        fits[path.stem] = other
-    sensitivity = prior_sensitivity(item_model, wave) if wave is not None else None
+    fits = {model_path.stem: item_model} | _other_fits(model_path, item_model, compare or [])
+    sensitivity = prior_sensitivity(item_model, wave)
     table = loo_comparison(fits) if len(fits) > 1 else None
     for line in comparison_lines(table) if table is not None else []:
         typer.echo(line)
     write_model_card(item_model, card_path, sensitivity=sensitivity, comparison=table)
-    if wave is None:
-        typer.echo("prior sensitivity not computed: it needs the fitted wave (--wave)")
     typer.echo(f"wrote {card_path}")
+
+
+def _other_fits(model_path: Path, item_model: ItemModel,
+                paths: list[Path]) -> dict[str, ItemModel]:
+    """``card --compare``: the other fits by name (file stem; folder/stem where stems clash),
+    each loaded and checked to be of the same wave before any LOO is computed."""
+    from vp_bayes.errors import InputError
+    from vp_bayes.model.io import load_model
+
+    stems = [model_path.stem] + [p.stem for p in paths]
+    seen = {model_path.resolve()}
+    fits = {}
+    for path in paths:
+        if path.resolve() in seen:
+            raise InputError("given twice (MODEL is compared with the others)", file=path,
+                             field="--compare")
+        other = load_model(path)
+        if other.wave_hash != item_model.wave_hash:
+            raise InputError(f"fitted to another wave than {model_path} (data hashes differ)",
+                             file=path, field="wave_hash")
+        fits[path] = other
+        seen.add(path.resolve())
+    return {(f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem): m
+            for p, m in fits.items()}
 
 
 @app.command("select-bayes", epilog=example(

@@ -215,7 +215,8 @@ class SamplerConfig:
 
     The default budget is 4 chains x (400 warm-up + 1000 draws): the 4,000 draws of the
     2 x (400 + 2000) measured on the real Value Portrait wave (item parameters R-hat <= 1.008,
-    bulk ESS >= 490, 495 s on 2 cores: ``models/valueportrait.md``), split over four chains
+    bulk ESS >= 490, 495 s with the chains one at a time; the shipped model is now
+    4 x (400 + 4000), ``models/valueportrait.md``), split over four chains
     so that R-hat compares four independent starts instead of two (its power to see chains
     that have not mixed grows with the number of chains); the cost on 2 cores is in
     ``docs/benchmarks.md`` ("Four chains"). nutpie adapts in a few hundred steps; more

@@ -367,8 +367,9 @@ def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
         fit's), ``elpd`` and its ``se``, effective parameters ``p``, ``elpd_diff`` (this fit's
         elpd minus the best's: 0 for the best, negative for the others) and its SE ``dse``,
         ``bad_k``: ratings whose Pareto k exceeds the sample-size threshold (their LOO
-        estimate is unreliable), the fit's sampler ``budget`` (chains x (tune + draws)) and
-        its worst ``r_hat_max``.
+        estimate is unreliable; the threshold depends on the number of draws), the fit's
+        sampler ``budget`` (chains x (tune + draws)), the draws ``saved`` with it (chains x
+        draws: the ones LOO uses) and its worst ``r_hat_max``.
 
     Raises
     ------
@@ -393,12 +394,15 @@ def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
     bad = {name: int((r.pareto_k.values > r.good_k).sum()) for name, r in results.items()}
     budget = {name: f"{m.sampler_config.chains} x ({m.sampler_config.tune} + "
                     f"{m.sampler_config.draws})" for name, m in fits.items()}
+    saved = {name: f"{m.posterior.sizes['chain']} x {m.posterior.sizes['draw']}"
+             for name, m in fits.items()}
     r_hat = {name: float(m.diagnostics["r_hat_max"].max()) for name, m in fits.items()}
     table.index.name = "fit"
     table = table.reset_index()
     table.insert(1, "settings", table["fit"].map(settings))
     table["bad_k"] = table["fit"].map(bad)
     table["budget"] = table["fit"].map(budget)
+    table["saved"] = table["fit"].map(saved)
     table["r_hat_max"] = table["fit"].map(r_hat)
     return table
 
@@ -411,15 +415,17 @@ def comparison_lines(table: pd.DataFrame) -> list[str]:
         "density of a held-out rating of a known participant; `arviz_stats.compare`), best "
         "first. `elpd_diff` is each fit's elpd minus the best's and `dse` its standard error: "
         "a difference within about two `dse` is no evidence either way. `bad_k` counts ratings "
-        "whose Pareto k is above the reliability threshold; `budget` and `R-hat max` say how "
-        "each fit was sampled and whether it converged.",
+        "whose Pareto k is above the reliability threshold (which depends on the number of "
+        "draws); `budget` and `R-hat max` say how each fit was sampled and whether it "
+        "converged, `saved` the draws kept in its file, which LOO uses.",
         "",
-        "| fit | settings | elpd | se | p | elpd_diff | dse | bad_k | budget | R-hat max |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| fit | settings | elpd | se | p | elpd_diff | dse | bad_k | budget | saved | "
+        "R-hat max |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         lines.append(f"| {row['fit']} | {row['settings']} | {row['elpd']:.1f} | "
                      f"{row['se']:.1f} | {row['p']:.1f} | {row['elpd_diff']:.1f} | "
                      f"{row['dse']:.1f} | {row['bad_k']} | {row['budget']} | "
-                     f"{row['r_hat_max']:.3f} |")
+                     f"{row['saved']} | {row['r_hat_max']:.3f} |")
     return lines
