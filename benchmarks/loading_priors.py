@@ -40,7 +40,7 @@ import pandas as pd
 import vp_bayes as vb
 from vp_bayes.model.config import LOADING_PRIORS, ModelConfig, SamplerConfig
 from vp_bayes.model.data import prepare_data
-from vp_bayes.model.diagnostics import compare_loo, convergence_table
+from vp_bayes.model.diagnostics import convergence_table, loo_comparison
 from vp_bayes.model.fit import fit_wave
 from vp_bayes.wave.simulate import ordered_logistic
 
@@ -140,8 +140,8 @@ def main() -> None:
         return
     fits = {prior: _fit(wave, prior, sampler)[0] for prior in priors}
     print("\nPSIS-LOO of the real wave's item ratings")
-    print(compare_loo(fits).filter(["rank", "elpd", "se", "p", "elpd_diff", "dse", "warning"])
-          .round(1).to_string())
+    print(loo_comparison(fits).drop(columns=["budget"])
+          .round({"elpd": 1, "se": 1, "p": 1, "elpd_diff": 1, "dse": 1}).to_string())
 
 
 if __name__ == "__main__":

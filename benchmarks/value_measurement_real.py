@@ -30,7 +30,7 @@ import pandas as pd
 
 import vp_bayes as vb
 from vp_bayes import dims
-from vp_bayes.model.diagnostics import compare_loo, convergence_table
+from vp_bayes.model.diagnostics import convergence_table, loo_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "valueportrait"
@@ -78,8 +78,8 @@ def main() -> None:
         print(f"   {name}: beta_sd posterior means",
               post["beta_sd"].mean(("chain", "draw")).values.round(3))
     print("\n2. PSIS-LOO of the item ratings\n",
-          compare_loo(models).filter(["rank", "elpd", "se", "p", "elpd_diff", "dse", "warning"])
-          .round(1).to_string())
+          loo_comparison(models).drop(columns=["settings", "budget"])
+          .round({"elpd": 1, "se": 1, "p": 1, "elpd_diff": 1, "dse": 1}).to_string())
     ratings = vb.read_llm_ratings(SHARED / "llm_ratings_27.csv")
     portraits = {name: vb.score(m, ratings, progress=False) for name, m in models.items()}
     print("\n3. the 27 released LLMs: latent vs exact portraits (latent scale)\n",

@@ -143,7 +143,7 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
     """Pointwise log-likelihood = log(sigmoid(c_k - eta) - sigmoid(c_{k-1} - eta)) per rating."""
     from scipy.special import expit
 
-    from vp_bayes.model.diagnostics import compare_loo, loo, rating_log_likelihood
+    from vp_bayes.model.diagnostics import loo, loo_comparison, rating_log_likelihood
 
     _, model = tiny
     ll = rating_log_likelihood(model)
@@ -160,7 +160,7 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
         np.testing.assert_allclose(ll.isel(chain=chain, draw=draw).values, expected, rtol=1e-6)
     res = loo(model)
     assert np.isfinite(res.elpd) and res.elpd < 0
-    table = compare_loo({"a": model, "b": model})
+    table = loo_comparison({"a": model, "b": model})
     assert len(table) == 2 and "elpd" in table.columns
 
 

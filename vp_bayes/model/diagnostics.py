@@ -323,7 +323,7 @@ def rating_log_likelihood(item_model: ItemModel, chunk: int = 25) -> xr.DataArra
 
 
 def loo(item_model: ItemModel):
-    """PSIS-LOO of the item ratings (``arviz_stats.loo``; compare fits with ``compare_loo``).
+    """PSIS-LOO of the item ratings (``arviz_stats.loo``; compare fits with :func:`loo_comparison`).
 
     Leaves out one rating at a time: the expected log predictive density of a held-out rating
     of a known participant, the model-choice criterion for item-model settings (loading prior,
@@ -342,13 +342,6 @@ def loo(item_model: ItemModel):
         warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto",
                                 UserWarning)
         return _loo(tree, var_name="y")
-
-
-def compare_loo(models: dict[str, ItemModel]) -> pd.DataFrame:
-    """PSIS-LOO of several fits of one wave, best first (``arviz_stats.compare``)."""
-    from arviz_stats import compare
-
-    return compare({name: loo(m) for name, m in models.items()}, round_to="none")
 
 
 def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
@@ -386,25 +379,22 @@ def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
     results = {name: loo(m) for name, m in fits.items()}
     table = compare(results, round_to="none").filter(["elpd", "se", "p", "elpd_diff", "dse"])
     ref_cfg = ref.model_config.to_dict()
-    settings = {}
+    rows = {}
     for i, (name, m) in enumerate(fits.items()):
         differ = ", ".join(f"{k}={v}" for k, v in m.model_config.to_dict().items()
                            if ref_cfg.get(k) != v)
-        settings[name] = "(reference)" if i == 0 else differ or "same model settings"
-    bad = {name: int((r.pareto_k.values > r.good_k).sum()) for name, r in results.items()}
-    budget = {name: f"{m.sampler_config.chains} x ({m.sampler_config.tune} + "
-                    f"{m.sampler_config.draws})" for name, m in fits.items()}
-    saved = {name: f"{m.posterior.sizes['chain']} x {m.posterior.sizes['draw']}"
-             for name, m in fits.items()}
-    r_hat = {name: float(m.diagnostics["r_hat_max"].max()) for name, m in fits.items()}
-    table.index.name = "fit"
-    table = table.reset_index()
-    table.insert(1, "settings", table["fit"].map(settings))
-    table["bad_k"] = table["fit"].map(bad)
-    table["budget"] = table["fit"].map(budget)
-    table["saved"] = table["fit"].map(saved)
-    table["r_hat_max"] = table["fit"].map(r_hat)
-    return table
+        cfg, res = m.sampler_config, results[name]
+        rows[name] = {
+            "settings": "(reference)" if i == 0 else differ or "same model settings",
+            "bad_k": int((res.pareto_k.values > res.good_k).sum()),
+            "budget": f"{cfg.chains} x ({cfg.tune} + {cfg.draws})",
+            "saved": f"{m.posterior.sizes['chain']} x {m.posterior.sizes['draw']}",
+            "r_hat_max": float(m.diagnostics["r_hat_max"].max()),
+        }
+    info = pd.DataFrame.from_dict(rows, orient="index")
+    table = table.join(info).rename_axis("fit").reset_index()
+    return table[["fit", "settings", "elpd", "se", "p", "elpd_diff", "dse", "bad_k", "budget",
+                  "saved", "r_hat_max"]]
 
 
 def comparison_lines(table: pd.DataFrame) -> list[str]:

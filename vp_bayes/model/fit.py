@@ -150,6 +150,7 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             from vp_bayes.model.likelihood import use_stable_jax_softplus
 
             use_stable_jax_softplus()
+        cores = min(cfg.chains, usable_cores())  # chains sampled at once
         kwargs: dict = {}
         if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
             kwargs["nuts"] = {"adaptation": "low_rank"}
@@ -160,11 +161,11 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
                                       chains=cfg.chains, seed=cfg.seed, progress=progress,
                                       nuts=kwargs.get("nuts"), spread=cfg.init_spread,
-                                      cores=min(cfg.chains, usable_cores()))
+                                      cores=cores)
         if cfg.sampler != "nutpie":
             kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
-                         cores=min(cfg.chains, usable_cores()), nuts_sampler=cfg.sampler,
+                         cores=cores, nuts_sampler=cfg.sampler,
                          random_seed=cfg.seed, model=model, progressbar=progress,
                          compute_convergence_checks=False, **kwargs)
     if cfg.sampler == "advi":
