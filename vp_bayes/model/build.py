@@ -351,9 +351,8 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
     else:
         coords["value_obs"] = np.arange(int((~np.isnan(data.values_z)).sum()))
     with pm.Model(coords=coords) as model:
-        if data.value_input == "exact":
-            theta = pm.Data("theta", np.nan_to_num(data.values_z),
-                            dims=(dims.PARTICIPANT, dims.VALUE))
+        if data.covariates is not None:  # exact or calibrated: the values are data
+            theta = pm.Data("theta", data.covariates, dims=(dims.PARTICIPANT, dims.VALUE))
         else:
             theta = _latent_values(data, config)
         alpha = None
@@ -363,7 +362,7 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
                 "alpha",
                 sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
                 dims=dims.PARTICIPANT)
-        if data.value_input != "exact":
+        if data.covariates is None:
             _value_measurement(data, theta, alpha, fused)
         _item_ratings(data, config, theta, alpha, fused)
     return model

@@ -14,7 +14,7 @@ from vp_bayes.readers import read_json
 Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t", "horseshoe"]
 LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
-ValueInput = Literal["auto", "instrument", "latent", "exact"]
+ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
 JAX_SAMPLERS = ("numpyro",)  # compile the model through JAX
@@ -88,9 +88,11 @@ class ModelConfig:
     value_input
         How participants' values enter. ``"instrument"``: raw questionnaire answers through an
         ordinal measurement model; ``"latent"``: pre-scored values as noisy measures of the
-        latent values (error from ``reliability``); ``"exact"``: pre-scored values used as
-        exact covariates (standardised); ``"auto"``: instrument when raw answers exist, else
-        latent.
+        latent values (error from ``reliability``); ``"calibrated"``: their conditional means
+        given the scores (regression calibration with ``reliability``,
+        :mod:`vp_bayes.model.measurement`) used as covariates; ``"exact"``: pre-scored values
+        used as exact covariates (standardised); ``"auto"``: instrument when raw answers
+        exist, else exact for MRAT-centred (ipsative) values and latent for others.
     reliability
         Reliability of each pre-scored value (one number for all, or per value name).
     response_style
@@ -184,8 +186,8 @@ class ModelConfig:
                              field="value_level")
         if self.thresholds not in ("shared", "item"):
             raise InputError("must be 'shared' or 'item'", file=source, field="thresholds")
-        if self.value_input not in ("auto", "instrument", "latent", "exact"):
-            raise InputError("must be auto|instrument|latent|exact", file=source,
+        if self.value_input not in get_args(ValueInput):
+            raise InputError(f"must be {'|'.join(get_args(ValueInput))}", file=source,
                              field="value_input")
         rel = self.reliability.values() if isinstance(self.reliability, dict) else [
             self.reliability]

@@ -10,6 +10,7 @@ import pandas as pd
 from vp_bayes import dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.measurement import Calibration, calibrate
 from vp_bayes.wave.core import Wave
 
 
@@ -51,7 +52,7 @@ class ModelData:
     rating_participant: np.ndarray
     rating_item: np.ndarray
     rating_y: np.ndarray
-    value_input: str  # "instrument" | "latent" | "exact"
+    value_input: str  # "instrument" | "latent" | "exact" | "calibrated"
     values_z: np.ndarray | None = None  # (P, V) standardised pre-scored values (NaN = missing)
     value_mean: np.ndarray | None = None
     value_sd: np.ndarray | None = None
@@ -60,12 +61,22 @@ class ModelData:
     instrument: InstrumentData | None = None
     axes: tuple[AxisData, ...] = field(default_factory=tuple)
     dif: AxisData | None = None  # the axis of differential item functioning, if any
+    calibration: Calibration | None = None  # value_input='calibrated': the covariates
 
     @property
     def ipsative_latent(self) -> bool:
         """True when ipsative pre-scored values enter as noisy measures (subspace model)."""
         return (self.value_input == "latent" and self.value_null_space is not None
                 and self.value_null_space.shape[1] > 0)
+
+    @property
+    def covariates(self) -> np.ndarray | None:
+        """(P, V) values the ratings regress on when they are data (exact or calibrated)."""
+        if self.value_input == "calibrated":
+            return self.calibration.predicted
+        if self.value_input == "exact":
+            return np.nan_to_num(self.values_z)
+        return None
 
     @property
     def value_basis(self) -> np.ndarray:
@@ -119,7 +130,7 @@ def _resolve_value_input(wave: Wave, config: ModelConfig, ipsative: bool) -> str
     if mode == "instrument" and wave.answers is None:
         raise InputError("value_input='instrument' needs raw answers (instrument.csv)",
                          file=str(wave.source or "wave"), field="value_input")
-    if mode in ("latent", "exact") and wave.values is None:
+    if mode in ("latent", "exact", "calibrated") and wave.values is None:
         raise InputError(f"value_input='{mode}' needs pre-scored values (values.csv)",
                          file=str(wave.source or "wave"), field="value_input")
     return mode
@@ -233,9 +244,9 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
         return ModelData(**common, instrument=_instrument(wave, values, config, pidx))
 
     raw = prescored
-    if (mode == "exact" or ipsative) and np.isnan(raw).any():
+    if (mode in ("exact", "calibrated") or ipsative) and np.isnan(raw).any():
         row = int(np.argwhere(np.isnan(raw))[0, 0])
-        what = ("value_input='exact'" if mode == "exact"
+        what = (f"value_input='{mode}'" if mode in ("exact", "calibrated")
                 else "the latent model of centred (ipsative) values")
         raise InputError(f"{what} needs every value of every participant",
                          file="values.csv", row=row + 1,
@@ -243,6 +254,9 @@ def prepare_data(wave: Wave, config: ModelConfig) -> ModelData:
     mean = np.nanmean(raw, axis=0)
     sd = np.nanstd(raw, axis=0, ddof=1)
     values_z = (raw - mean) / sd
+    null = null_space(values_z)
+    reliability = _reliability(config, values)
+    calibration = (calibrate(values_z, reliability, complement_basis(null))
+                   if mode == "calibrated" else None)
     return ModelData(**common, values_z=values_z, value_mean=mean, value_sd=sd,
-                     reliability=_reliability(config, values),
-                     value_null_space=null_space(values_z))
+                     reliability=reliability, value_null_space=null, calibration=calibration)

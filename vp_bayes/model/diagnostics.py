@@ -201,6 +201,12 @@ def _with_dif(eta: np.ndarray, stacked: xr.Dataset, group: np.ndarray,
     return eta * mult + shift
 
 
+def observed_values_name(const: xr.Dataset) -> str:
+    """The constant_data variable holding the values the ratings regressed on when they
+    were data: the calibrated predictions, else the standardised scores (exact mode)."""
+    return "values_calibrated" if "values_calibrated" in const else "values_z"
+
+
 def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
                draw_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear predictor (S, N) and cutpoints for the fitted ratings at selected draws."""
@@ -212,7 +218,7 @@ def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
     if "theta" in stacked:
         theta = stacked["theta"].values[:, i, :]
     else:
-        theta = np.nan_to_num(const["values_z"].values)[None, i, :]
+        theta = np.nan_to_num(const[observed_values_name(const)].values)[None, i, :]
     eta = np.einsum("snv,snv->sn", beta, np.broadcast_to(theta, beta.shape))
     if "dif_location" in stacked:
         eta = _with_dif(eta, stacked, const["dif_group"].values[i], j)

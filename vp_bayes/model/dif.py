@@ -45,8 +45,11 @@ def _predictor_sd(item_model: Any, post, beta: np.ndarray) -> np.ndarray:
         theta = post["theta"].mean((dims.CHAIN, dims.DRAW)).transpose(
             dims.PARTICIPANT, dims.VALUE).values
     else:
-        theta = np.nan_to_num(item_model.idata["constant_data"].to_dataset()["values_z"]
-                              .transpose(dims.PARTICIPANT, dims.VALUE).values)
+        const = item_model.idata["constant_data"].to_dataset()
+        if "value_population_cov" in const:  # calibrated: the latent values' covariance
+            cov = np.asarray(const["value_population_cov"].values, dtype=float)
+            return np.sqrt(np.einsum("sjv,vw,sjw->sj", beta, cov, beta))
+        theta = np.nan_to_num(const["values_z"].transpose(dims.PARTICIPANT, dims.VALUE).values)
     cov = np.cov(theta, rowvar=False)
     return np.sqrt(np.einsum("sjv,vw,sjw->sj", beta, cov, beta))
 

@@ -196,6 +196,12 @@ def _constant_data(data: ModelData) -> xr.Dataset:
         ds["values_z"] = ((dims.PARTICIPANT, dims.VALUE), data.values_z)
         ds["value_mean"] = ((dims.VALUE,), data.value_mean)
         ds["value_sd"] = ((dims.VALUE,), data.value_sd)
+    if data.calibration is not None:  # the covariates and the latent population they imply
+        cal = data.calibration
+        cross = (dims.VALUE, f"{dims.VALUE}_b")
+        ds["values_calibrated"] = ((dims.PARTICIPANT, dims.VALUE), cal.predicted)
+        ds["value_population_cov"] = (cross, cal.population_cov)
+        ds["value_conditional_cov"] = (cross, cal.conditional_cov)
     if data.dif is not None:  # each participant's DIF group code (-1 = unknown)
         ds["dif_group"] = ((dims.PARTICIPANT,), data.dif.codes)
     ds = ds.assign_coords({dims.PARTICIPANT: list(data.participants),

@@ -300,8 +300,13 @@ def write_model_card(item_model: ItemModel, path: str | Path,
 
 def _unit(item_model: ItemModel) -> str:
     """What 0 and 1 are on the values' scale of this fit (docs/model.md, "The unit")."""
-    if item_model.idata.attrs.get("value_input") == "exact":
+    mode = item_model.idata.attrs.get("value_input")
+    if mode == "exact":
         return "the standardised pre-scored values: 0 = their sample mean, 1 = one sample SD"
+    if mode == "calibrated":
+        return ("the latent values the standardised pre-scored values measure, z = "
+                "sqrt(reliability) theta + e: 0 = the participants' mean, 1 = about one "
+                "population SD of a latent value")
     if any(str(v).startswith("effect_") for v in item_model.posterior.data_vars):
         return ("0 = the unweighted mean of the demographic groups' means, 1 = one within-group "
                 "SD")

@@ -130,6 +130,35 @@ def _ipsative_prior(item_model: Any, corr: np.ndarray) -> np.ndarray:
     return proj @ corr @ proj + EXACT_RIDGE * (null @ null.T)
 
 
+def _observed_population(const: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Prior covariance (V, V) of a new respondent and the percentile reference (1, N, V)
+    of a model whose participants' values were data.
+
+    Exact mode: the standardised scores' ridged correlation, the scores themselves.
+    Calibrated mode (:mod:`vp_bayes.model.measurement`): the latent values' covariance (plus
+    ``EXACT_RIDGE`` along the scores' null directions), plausible values of the participants'
+    latent values.
+    """
+    from vp_bayes.model.measurement import plausible_values
+
+    if "values_calibrated" in const:
+        def arr(name: str) -> np.ndarray:
+            return np.asarray(const[name].values, dtype=float)
+
+        pop = arr("value_population_cov")
+        eigval, eigvec = np.linalg.eigh(pop)
+        null = eigvec[:, eigval < 1e-8 * eigval.max()]
+        cov = pop + EXACT_RIDGE * (null @ null.T)
+        predicted = np.asarray(const["values_calibrated"].transpose(
+            dims.PARTICIPANT, dims.VALUE).values, dtype=float)
+        return cov, plausible_values(predicted, arr("value_conditional_cov"))[None]
+    name = "values_z" if "values_z" in const else "theta"
+    if name not in const:
+        raise InputError("exact-mode model lacks constant_data values_z", field="values_z")
+    z = np.asarray(const[name].transpose(dims.PARTICIPANT, dims.VALUE).values, dtype=float)
+    return exact_correlation(z), z[None]
+
+
 def item_draws(item_model: Any, n_item_draws: int = 200) -> ItemDraws:
     """Read ``n_item_draws`` evenly thinned joint draws from a fitted item model.
 
@@ -170,14 +199,9 @@ def item_draws(item_model: Any, n_item_draws: int = 200) -> ItemDraws:
         corr = _stacked(post, "corr", idx, (dims.VALUE, f"{dims.VALUE}_b"))
         reference = _stacked(post, "theta", idx, (dims.PARTICIPANT, dims.VALUE))
         corr = _ipsative_prior(item_model, corr)
-    else:  # exact mode: observed standardised values are the latent values
-        const = item_model.idata["constant_data"].to_dataset()
-        name = "values_z" if "values_z" in const else "theta"
-        if name not in const:
-            raise InputError("exact-mode model lacks constant_data values_z", field="values_z")
-        z = np.asarray(const[name].transpose(dims.PARTICIPANT, dims.VALUE).values, dtype=float)
-        corr = np.broadcast_to(exact_correlation(z), (len(idx), z.shape[1], z.shape[1])).copy()
-        reference = z[None]
+    else:  # the values were data: exact or calibrated
+        corr, reference = _observed_population(item_model.idata["constant_data"].to_dataset())
+        corr = np.broadcast_to(corr, (len(idx), *corr.shape)).copy()
     n_cat = int(cuts.shape[-1] + 1)
     return ItemDraws(values, items, beta, b, cuts, sigma_alpha, corr, reference, idx,
                      n_cat, int(item_model.scale_min))
