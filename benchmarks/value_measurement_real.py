@@ -17,7 +17,13 @@ Run (the refit takes about 20 minutes on 2 cores)::
     echo '{"model": {"value_input": "latent"}}' > /tmp/latent.json
     vp-bayes fit /tmp/vp_wave --out /tmp/latent.nc --config /tmp/latent.json \\
         --chains 2 --draws 1000 --tune 400
-    python benchmarks/value_measurement_real.py --latent /tmp/latent.nc
+    python benchmarks/value_measurement_real.py --other /tmp/latent.nc
+
+Regression calibration (``value_input="calibrated"``, about 6 minutes)::
+
+    vp-bayes fit /tmp/vp_wave --out /tmp/cal.nc --value-input calibrated --chains 4 \\
+        --draws 1000 --tune 400
+    python benchmarks/value_measurement_real.py --other /tmp/cal.nc [/tmp/latent.nc]
 """
 
 from __future__ import annotations
@@ -68,9 +74,13 @@ def _portrait_moves(portraits: dict) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exact", type=Path, default=REPO / "models" / "valueportrait.nc")
-    parser.add_argument("--latent", type=Path, required=True)
+    parser.add_argument("--other", "--latent", type=Path, nargs="+", required=True,
+                        help="refits with value_input latent and/or calibrated")
     args = parser.parse_args()
-    models = {"exact": vb.load_model(args.exact), "latent": vb.load_model(args.latent)}
+    models = {"exact": vb.load_model(args.exact)}
+    for path in args.other:
+        m = vb.load_model(path)
+        models[str(m.idata.attrs.get("value_input", path.stem))] = m
     pd.set_option("display.width", 160)
     print("1. convergence\n", _convergence(models).round(3).to_string())
     for name, m in models.items():
@@ -82,8 +92,10 @@ def main() -> None:
           .round({"elpd": 1, "se": 1, "p": 1, "elpd_diff": 1, "dse": 1}).to_string())
     ratings = vb.read_llm_ratings(SHARED / "llm_ratings_27.csv")
     portraits = {name: vb.score(m, ratings, progress=False) for name, m in models.items()}
-    print("\n3. the 27 released LLMs: latent vs exact portraits (latent scale)\n",
-          _portrait_moves(portraits).round(3).to_string())
+    for name in list(models)[1:]:
+        pair = {"exact": portraits["exact"], name: portraits[name]}
+        print(f"\n3. the 27 released LLMs: {name} vs exact portraits\n",
+              _portrait_moves(pair).round(3).to_string())
 
 
 if __name__ == "__main__":

@@ -211,6 +211,19 @@ def _wave(base: Base, tmp: Path) -> Path:
     return _copy(base.wave, tmp / "wave")
 
 
+def _prescored_wave(tmp: Path) -> Path:
+    """A small wave with pre-scored values (values.csv) instead of raw answers."""
+    import contextlib
+    import io
+
+    from vp_bayes.wave.simulate import simulate_wave, write_simulated
+
+    with contextlib.redirect_stderr(io.StringIO()):  # the simulator's progress bar
+        sim = simulate_wave(n_participants=40, n_items=8, items_per_participant=8, seed=3,
+                            n_llm=1, prescored=True)
+    return write_simulated(sim, tmp / "prescored")
+
+
 def _model_edit(base: Base, tmp: Path, attrs: dict | None = None,
                 posterior: Callable[[xr.Dataset], xr.Dataset] | None = None) -> Path:
     """A copy of the good model file with edited root attributes or posterior."""
@@ -575,6 +588,15 @@ CASES: list[Case] = [
         str(_edit_csv(b.ratings, t / "r.csv", lambda f: _set(f, 2, "rating", "seven"))),
         "--portraits", str(b.portraits)],
          "not a number", "r.csv", row=2, field="rating"),
+    Case("fit: --value-input calibrated without pre-scored values", _options("fit", "wave")(
+        "--out", "{tmp}/m.nc", "--value-input", "calibrated"),
+        "value_input='calibrated' needs pre-scored values", "wave", field="value_input"),
+    Case("fit: --value-input calibrated with too low a reliability",
+         lambda b, t: ["fit", str(_prescored_wave(t)), "--out", str(t / "m.nc"),
+                       "--value-input", "calibrated", "--config",
+                       str(_text(t, "cfg.json", '{"model": {"reliability": 0.05}}'))],
+         "implies more measurement error than the values vary", "cfg.json",
+         field="reliability"),
     Case("fit: --dif-axis not a participant column", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--dif-axis", "nation"),
         "demographic axis not found", "participants.csv", field="nation"),

@@ -12,6 +12,7 @@ import typer
 
 from vp_bayes.cli.app import NON_NEGATIVE, POSITIVE, UNIT_OPEN, app, choices, example, within
 from vp_bayes.dims import INTERVAL_MASS
+from vp_bayes.errors import InputError
 from vp_bayes.model.config import (
     Init,
     LoadingPrior,
@@ -106,7 +107,12 @@ def fit(
     typer.echo(f"fitting {wave.manifest.name}: {len(wave.participants)} participants, "
                f"{len(wave.items)} items, {len(wave.ratings)} ratings with {sampler_cfg.sampler} "
                f"({sampler_cfg.chains} chains x {sampler_cfg.tune}+{sampler_cfg.draws})")
-    item_model = fit_wave(wave, model_cfg, sampler_cfg, progress=progress)
+    try:
+        item_model = fit_wave(wave, model_cfg, sampler_cfg, progress=progress)
+    except InputError as err:  # a config value the data refuse: name the --config file
+        if config is None or err.file != "config":
+            raise
+        raise InputError(err.message, file=config, row=err.row, field=err.field) from None
     if keep_draws:
         item_model = thin(item_model, keep_draws)
     path = save_model(item_model, out, wave=wave)  # the card's prior sensitivity needs the wave
