@@ -147,10 +147,10 @@ def test_llms_land_on_the_latent_scale_with_calibration(release_dir):
     90% intervals cover the LLMs' true latent values, with slope near 1 (measured: coverage
     0.95, slope 0.98, r 0.99 over 120 cells; the exact fit of the same wave covered 0.79 with
     slope 1.07: ``benchmarks/value_measurement_sim.py`` compares them)."""
-    import vp_bayes as vb
     from measurement_sim import simulate_measured_wave
     from realwave_sim import calibration, simulate_llms
 
+    import vp_bayes as vb
     from vp_bayes.model.fit import fit_wave
     from vp_bayes.wave.importers.valueportrait import read_valueportrait
 
