@@ -86,11 +86,11 @@ def main() -> None:
                                                 truth.values)})
                 print(rows[-1], flush=True)
     pd.set_option("display.width", 200)
-    print(pd.DataFrame(fits).round(3).to_markdown(index=False))
+    print(pd.DataFrame(fits).round(3).to_string(index=False))
     print()
     cols = ["rel_true", "mode", "spread", "coverage", "slope", "r", "median_width", "pct_mae",
             "pct_cover"]
-    print(pd.DataFrame(rows)[cols].round(3).to_markdown(index=False))
+    print(pd.DataFrame(rows)[cols].round(3).to_string(index=False))
 
 
 if __name__ == "__main__":
