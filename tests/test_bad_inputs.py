@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -211,16 +211,23 @@ def _wave(base: Base, tmp: Path) -> Path:
     return _copy(base.wave, tmp / "wave")
 
 
-def _prescored_wave(tmp: Path) -> Path:
-    """A small wave with pre-scored values (values.csv) instead of raw answers."""
+def _prescored_wave(tmp: Path, ipsative: bool = True) -> Path:
+    """A small wave with pre-scored values (values.csv) instead of raw answers: exactly
+    ipsative (each participant's mean value removed) or as simulated (nearly ipsative)."""
     import contextlib
     import io
 
+    from vp_bayes.dims import VALUES_10
     from vp_bayes.wave.simulate import simulate_wave, write_simulated
 
     with contextlib.redirect_stderr(io.StringIO()):  # the simulator's progress bar
         sim = simulate_wave(n_participants=40, n_items=8, items_per_participant=8, seed=3,
                             n_llm=1, prescored=True)
+    if ipsative:
+        vals = sim.wave.values.copy()
+        cols = list(VALUES_10)
+        vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
+        sim = replace(sim, wave=replace(sim.wave, values=vals))
     return write_simulated(sim, tmp / "prescored")
 
 
@@ -597,6 +604,10 @@ CASES: list[Case] = [
                        str(_text(t, "cfg.json", '{"model": {"reliability": 0.05}}'))],
          "implies more measurement error than the values vary", "cfg.json",
          field="reliability"),
+    Case("fit: --value-input calibrated on nearly ipsative scores",
+         lambda b, t: ["fit", str(_prescored_wave(t, ipsative=False)), "--out",
+                       str(t / "m.nc"), "--value-input", "calibrated"],
+         "nearly ipsative scores are not supported", "values.csv"),
     Case("fit: --dif-axis not a participant column", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--dif-axis", "nation"),
         "demographic axis not found", "participants.csv", field="nation"),

@@ -84,6 +84,16 @@ def test_too_low_a_reliability_is_refused_in_one_line():
     assert err.value.field == "reliability" and "\n" not in str(err.value)
 
 
+def test_nearly_ipsative_scores_are_refused_in_one_line():
+    """The simulator's pre-scored values (MRAT-centred PVQ-RR answers aggregated to ten
+    values) vary by about 0.02 along one direction: no reliability can be calibrated there."""
+    sim = simulate_wave(n_participants=40, n_items=8, items_per_participant=6, seed=3,
+                        n_llm=1, personas=False, prescored=True)
+    with pytest.raises(InputError, match="nearly ipsative scores") as err:
+        prepare_data(sim.wave, ModelConfig(value_input="calibrated", reliability=0.9))
+    assert err.value.file == "values.csv" and "\n" not in str(err.value)
+
+
 @pytest.fixture(scope="module")
 def ipsative():
     sim = simulate_wave(n_participants=80, n_items=16, items_per_participant=10, seed=12,

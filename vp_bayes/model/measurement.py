@@ -29,6 +29,10 @@ import numpy as np
 
 from vp_bayes.errors import InputError
 
+# Scores whose covariance has an eigenvalue this small (standardised units) but not zero are
+# nearly ipsative (e.g. MRAT-centred answers aggregated with unequal weights): refused.
+NEAR_NULL = 0.05
+
 # Plausible values drawn per participant for the percentile reference, and their seed.
 PLAUSIBLE_SETS = 20
 PLAUSIBLE_SEED = 20261201
@@ -94,6 +98,12 @@ def calibrate(values_z: np.ndarray, reliability: np.ndarray, basis: np.ndarray) 
     load_inv = np.linalg.inv(load)
     pop = load_inv @ (cov_u - err) @ load_inv.T
     pop = (pop + pop.T) / 2.0
+    least_varying = float(np.linalg.eigvalsh(cov_u).min())
+    if least_varying < NEAR_NULL:
+        raise InputError(
+            f"the scores barely vary along one direction (variance {least_varying:.3f} of "
+            "standardised scores): nearly ipsative scores are not supported by calibration; "
+            "use value_input='exact'", file="values.csv")
     smallest = float(np.linalg.eigvalsh(pop).min())
     if smallest <= 1e-6:
         raise InputError(
