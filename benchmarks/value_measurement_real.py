@@ -1,9 +1,11 @@
 """Pre-scored values as exact covariates vs as noisy measures (issue 18), on the real wave.
 
-Compares two fits of the imported Value Portrait wave: the shipped ``models/valueportrait.nc``
-(``value_input="auto"`` = exact: the MRAT-centred PVQ-21 scores enter without error) and a
-refit with ``value_input="latent"`` (the scores measure latent values with reliability 0.6 in
-the 9-dimensional subspace they span: ``vp_bayes.model.build._prescored_subspace``). Prints:
+Compares fits of the imported Value Portrait wave: the shipped ``models/valueportrait.nc``
+(``value_input="auto"`` = exact: the MRAT-centred PVQ-21 scores enter without error) and
+refits with ``value_input="latent"`` (the scores measure latent values with reliability 0.6 in
+the 9-dimensional subspace they span: ``vp_bayes.model.build._prescored_subspace``) and/or
+``value_input="calibrated"`` (their conditional means given the scores:
+``vp_bayes.model.measurement``). Prints:
 
 1. convergence (worst R-hat, lowest bulk ESS per variable) and the loading scales;
 2. PSIS-LOO of the item ratings (a held-out rating of a known participant) for both fits;
