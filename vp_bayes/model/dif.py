@@ -41,16 +41,15 @@ def _draws(post, name: str) -> np.ndarray:
 def _predictor_sd(item_model: Any, post, beta: np.ndarray) -> np.ndarray:
     """(S, J) SD over the fitted participants of ``beta_j . theta_i`` at each draw
     (``post`` the model's posterior dataset)."""
+    const = item_model.idata["constant_data"].to_dataset()
     if "theta" in post:
-        theta = post["theta"].mean((dims.CHAIN, dims.DRAW)).transpose(
-            dims.PARTICIPANT, dims.VALUE).values
+        cov = np.cov(post["theta"].mean((dims.CHAIN, dims.DRAW)).transpose(
+            dims.PARTICIPANT, dims.VALUE).values, rowvar=False)
+    elif "value_population_cov" in const:  # calibrated: the latent values' covariance
+        cov = np.asarray(const["value_population_cov"].values, dtype=float)
     else:
-        const = item_model.idata["constant_data"].to_dataset()
-        if "value_population_cov" in const:  # calibrated: the latent values' covariance
-            cov = np.asarray(const["value_population_cov"].values, dtype=float)
-            return np.sqrt(np.einsum("sjv,vw,sjw->sj", beta, cov, beta))
-        theta = np.nan_to_num(const["values_z"].transpose(dims.PARTICIPANT, dims.VALUE).values)
-    cov = np.cov(theta, rowvar=False)
+        cov = np.cov(np.nan_to_num(const["values_z"].transpose(
+            dims.PARTICIPANT, dims.VALUE).values), rowvar=False)
     return np.sqrt(np.einsum("sjv,vw,sjw->sj", beta, cov, beta))
 
 

@@ -93,17 +93,17 @@ def calibrate(values_z: np.ndarray, reliability: np.ndarray, basis: np.ndarray) 
         raise InputError("must lie in (0, 1]", file="config", field="reliability")
     u = values_z @ basis
     cov_u = np.atleast_2d(np.cov(u, rowvar=False))
-    load = basis.T @ np.diag(np.sqrt(rel)) @ basis
-    err = basis.T @ np.diag(1.0 - rel) @ basis
-    load_inv = np.linalg.inv(load)
-    pop = load_inv @ (cov_u - err) @ load_inv.T
-    pop = (pop + pop.T) / 2.0
     least_varying = float(np.linalg.eigvalsh(cov_u).min())
     if least_varying < NEAR_NULL:
         raise InputError(
             f"the scores barely vary along one direction (variance {least_varying:.3f} of "
             "standardised scores): nearly ipsative scores are not supported by calibration; "
             "use value_input='exact'", file="values.csv")
+    load = basis.T @ np.diag(np.sqrt(rel)) @ basis
+    err = basis.T @ np.diag(1.0 - rel) @ basis
+    load_inv = np.linalg.inv(load)
+    pop = load_inv @ (cov_u - err) @ load_inv.T
+    pop = (pop + pop.T) / 2.0
     smallest = float(np.linalg.eigvalsh(pop).min())
     if smallest <= 1e-6:
         raise InputError(

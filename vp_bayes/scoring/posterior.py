@@ -139,23 +139,23 @@ def _observed_population(const: Any) -> tuple[np.ndarray, np.ndarray]:
     ``EXACT_RIDGE`` along the scores' null directions), plausible values of the participants'
     latent values.
     """
+    from vp_bayes.model.data import null_space
     from vp_bayes.model.measurement import plausible_values
 
-    if "values_calibrated" in const:
-        def arr(name: str) -> np.ndarray:
-            return np.asarray(const[name].values, dtype=float)
+    def values(name: str) -> np.ndarray:
+        return np.asarray(const[name].transpose(dims.PARTICIPANT, dims.VALUE).values,
+                          dtype=float)
 
-        pop = arr("value_population_cov")
-        eigval, eigvec = np.linalg.eigh(pop)
-        null = eigvec[:, eigval < 1e-8 * eigval.max()]
-        cov = pop + EXACT_RIDGE * (null @ null.T)
-        predicted = np.asarray(const["values_calibrated"].transpose(
-            dims.PARTICIPANT, dims.VALUE).values, dtype=float)
-        return cov, plausible_values(predicted, arr("value_conditional_cov"))[None]
+    if "values_calibrated" in const:
+        null = null_space(values("values_z"))
+        cov = np.asarray(const["value_population_cov"].values, dtype=float)
+        conditional = np.asarray(const["value_conditional_cov"].values, dtype=float)
+        return (cov + EXACT_RIDGE * (null @ null.T),
+                plausible_values(values("values_calibrated"), conditional)[None])
     name = "values_z" if "values_z" in const else "theta"
     if name not in const:
         raise InputError("exact-mode model lacks constant_data values_z", field="values_z")
-    z = np.asarray(const[name].transpose(dims.PARTICIPANT, dims.VALUE).values, dtype=float)
+    z = values(name)
     return exact_correlation(z), z[None]
 
 
