@@ -135,18 +135,26 @@ def test_build_model_rejects_an_invalid_config(sim):
 
 @pytest.mark.parametrize("prior", ["student_t", "normal"])
 def test_centered_and_noncentered_loadings_have_the_same_prior(sim, prior):
-    """Only the geometry differs: the prior of beta (spread over items) agrees."""
+    """Only the geometry differs: the prior of beta (spread over items, and its tail)
+    agrees; the Student-t's scale mixture is a third geometry of the same prior."""
     spreads = {}
-    for par in ("noncentered", "centered"):
+    parameterizations = ("noncentered", "centered") + (
+        ("mixture",) if prior == "student_t" else ())
+    for par in parameterizations:
         model = build_model(sim.wave, ModelConfig(loading_prior=prior,
                                                   loading_parameterization=par))
         assert ("beta_c_z" in model.named_vars) == (par == "centered")
+        assert ("beta_mix" in model.named_vars) == (par == "mixture")
         beta = _prior(model, ["beta"], n=2000)["beta"].values  # (chain, draw, item, value)
-        dev = beta - beta.mean(axis=2, keepdims=True)
-        spreads[par] = np.median(np.abs(dev))
-    assert spreads["centered"] == pytest.approx(spreads["noncentered"], rel=0.1)
+        dev = np.abs(beta - beta.mean(axis=2, keepdims=True))
+        spreads[par] = np.quantile(dev, [0.5, 0.95])
+    for par in parameterizations[1:]:
+        np.testing.assert_allclose(spreads[par], spreads["noncentered"], rtol=0.1, err_msg=par)
     with pytest.raises(InputError, match="loading_parameterization"):
         ModelConfig(loading_parameterization="mixed").validate()
+    if prior == "normal":
+        with pytest.raises(InputError, match="loading_parameterization.*student_t"):
+            ModelConfig(loading_prior=prior, loading_parameterization="mixture").validate()
 
 
 @pytest.mark.parametrize("thresholds", ["shared", "item"])

@@ -39,6 +39,7 @@ CONFIGS = {
     "centered normal": ModelConfig(loading_parameterization="centered", loading_prior="normal"),
     "no response style": ModelConfig(response_style=False),
     "horseshoe loadings": ModelConfig(loading_prior="horseshoe"),
+    "student_t mixture": ModelConfig(loading_parameterization="mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),

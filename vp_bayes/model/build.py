@@ -210,6 +210,19 @@ def _centered_loadings(config: ModelConfig, m, s) -> pt.TensorVariable:
     return pm.Normal("beta_c_z", mu=m, sigma=s, dims=(dims.ITEM, dims.VALUE))
 
 
+def _student_t_deviations(config: ModelConfig) -> pt.TensorVariable:
+    """Standardised Student-t loading deviations, drawn directly (``noncentered``) or as a
+    scale mixture of normals (``mixture``): ``w = z sqrt(tau)``, ``z ~ N(0, 1)``,
+    ``tau ~ InvGamma(nu / 2, nu / 2)``, the same prior with each loading's local scale
+    explicit, as the horseshoe has."""
+    shape = (dims.ITEM, dims.VALUE)
+    nu = config.loading_nu
+    if config.loading_parameterization == "mixture":
+        tau = pm.InverseGamma("beta_mix", alpha=nu / 2, beta=nu / 2, dims=shape)
+        return pm.Normal("beta_z", 0.0, 1.0, dims=shape) * pt.sqrt(tau)
+    return pm.StudentT("beta_z", nu=nu, mu=0.0, sigma=1.0, dims=shape)
+
+
 # The regularised horseshoe's slab: c^2 ~ InvGamma(SLAB_DF / 2, SLAB_DF * SLAB_SCALE^2 / 2).
 SLAB_SCALE = 1.0
 SLAB_DF = 4.0
@@ -285,8 +298,7 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
             dev = _horseshoe_deviations(s)
             beta = m + dev - dev.mean(axis=0)
         elif config.loading_prior == "student_t":
-            w = pm.StudentT("beta_z", nu=config.loading_nu, mu=0.0, sigma=1.0,
-                            dims=(dims.ITEM, dims.VALUE))
+            w = _student_t_deviations(config)
             beta = m + s * (w - w.mean(axis=0))
         else:
             w = pm.ZeroSumNormal("beta_z", sigma=1.0, dims=(dims.VALUE, dims.ITEM)).T

@@ -29,6 +29,7 @@ DEFAULT_RELIABILITY = 0.6
 VALUE_LEVELS = ("values", "values19")
 # loading_parameterization as earlier versions spelled it -> today's
 _OLD_PARAMETERIZATIONS = {"noncentred": "noncentered", "centred": "centered"}
+LOADING_PARAMETERIZATIONS = ("noncentered", "centered", "mixture")
 
 
 def _is_int(v: Any) -> bool:
@@ -119,8 +120,9 @@ class ModelConfig:
     loading_parameterization
         ``"noncentered"`` (default: ``beta = m + s w`` with standardised deviations w, best
         when each item has few ratings) or ``"centered"`` (``beta ~ prior(m, s)`` directly,
-        best when items are well informed). The same model; only the sampler's geometry
-        differs. (Configs of earlier versions spell them ``noncentred``/``centred``; both
+        best when items are well informed) or ``"mixture"`` (Student-t only: ``w = z
+        sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
+        explicit). The same model; only the sampler's geometry differs. (Configs of earlier versions spell them ``noncentred``/``centred``; both
         are read.)
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
@@ -200,9 +202,12 @@ class ModelConfig:
         if self.loading_prior == "horseshoe" and self.loading_parameterization == "centered":
             raise InputError("the horseshoe loading prior is noncentered only", file=source,
                              field="loading_parameterization")
-        if self.loading_parameterization not in ("noncentered", "centered"):
-            raise InputError("must be 'noncentered' or 'centered'", file=source,
-                             field="loading_parameterization")
+        if self.loading_parameterization not in LOADING_PARAMETERIZATIONS:
+            raise InputError(f"must be {' or '.join(map(repr, LOADING_PARAMETERIZATIONS))}",
+                             file=source, field="loading_parameterization")
+        if self.loading_parameterization == "mixture" and self.loading_prior != "student_t":
+            raise InputError("the scale mixture is the Student-t prior's: set loading_prior "
+                             "to student_t", file=source, field="loading_parameterization")
         if self.loading_nu <= 0:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
