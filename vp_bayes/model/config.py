@@ -122,8 +122,8 @@ class ModelConfig:
         when each item has few ratings) or ``"centered"`` (``beta ~ prior(m, s)`` directly,
         best when items are well informed) or ``"mixture"`` (Student-t only: ``w = z
         sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
-        explicit). The same model; only the sampler's geometry differs. (Configs of earlier versions spell them ``noncentred``/``centred``; both
-        are read.)
+        explicit). The same model; only the sampler's geometry differs. (Configs of
+        earlier versions spell them ``noncentred``/``centred``; both are read.)
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
         (differential item functioning): each item gets a location shift and a loading
