@@ -7,8 +7,5 @@ bash scripts/setup.sh test,local
 .venv/bin/python -m ruff check vp_bayes tests benchmarks
 # headless Chromium renders the HTML report in tests/test_report_html.py (skips when absent)
 command -v chromium >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get update -q && apt-get install -y -q chromium; } || true
-# two pytest workers (VP_TEST_WORKERS=N for more, 0 for none); one worker takes a whole test file,
-# so a module's fitted fixture is built once
-workers="${VP_TEST_WORKERS:-2}"
-.venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
-.venv/bin/python -m pytest -n "$workers" --nbmake notebooks/ -p no:cacheprovider
+.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --nbmake notebooks/ -p no:cacheprovider
