@@ -236,16 +236,10 @@ def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch, i
     assert len(runs) == 1
     cores, trace, alone = runs[0]
     assert cores == fit_module.usable_cores() >= 2
-    together, one_at_a_time = (_posterior_dataset(t) for t in (trace, alone))
+    together, one_at_a_time = (t.posterior.to_dataset() for t in (trace, alone))  # DataTrees
     assert set(together.data_vars) == set(one_at_a_time.data_vars) and "beta" in together
     for name in together.data_vars:
         np.testing.assert_array_equal(together[name].values, one_at_a_time[name].values)
-
-
-def _posterior_dataset(trace) -> xr.Dataset:
-    """The posterior group of what ``nutpie.sample`` returned, as an xarray Dataset."""
-    post = trace.posterior
-    return post.to_dataset() if hasattr(post, "to_dataset") else post
 
 
 def test_stuck_correlation_chain_is_named():
