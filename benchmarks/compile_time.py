@@ -1,0 +1,91 @@
+"""Compile time of the item model: what a fit pays before its first draw.
+
+For each wave in the order given, in one process: build the default model, time nutpie's
+``compile_pymc_model`` (what ``fit_wave`` samples) and PyMC's Numba ``logp_dlogp_function``
+(what the ADVI starts use) up to the first evaluation, then the median of one log density +
+gradient evaluation. The order matters: PyTensor caches compiled code on disk, so run it with
+an empty cache to see a new machine's first fits::
+
+    PYTENSOR_FLAGS=base_compiledir=$(mktemp -d) python benchmarks/compile_time.py \\
+        demo recovery contrasts recovery
+
+Waves: ``demo`` (data/demo), ``recovery`` (400 x 60 simulated, demographic groups: the
+recovery tests' wave), ``contrasts`` (300 x 80 simulated with groups: the same configuration
+as ``recovery``, other data), ``real`` (the imported Value Portrait release, exact values),
+``real-calibrated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO.parent / "shared" / "valueportrait" / "release"
+
+
+def _case(name: str):
+    from vp_bayes.model.config import ModelConfig
+    from vp_bayes.wave.simulate import simulate_wave
+
+    if name == "demo":
+        from vp_bayes.wave.io import load_wave
+
+        return load_wave(REPO / "data" / "demo"), ModelConfig()
+    if name == "recovery":
+        return simulate_wave(n_participants=400, n_items=60, items_per_participant=40, seed=7,
+                             n_llm=1, personas=False, loadings="heavy_tailed").wave, ModelConfig()
+    if name == "contrasts":
+        return simulate_wave(n_participants=300, n_items=80, items_per_participant=30, seed=11,
+                             n_llm=1, effect_sd=0.5, distortion_sd=0.5).wave, ModelConfig()
+    if name in ("real", "real-calibrated"):
+        from vp_bayes.wave.importers.valueportrait import read_valueportrait
+
+        value_input = "calibrated" if name == "real-calibrated" else "auto"
+        return read_valueportrait(RELEASE), ModelConfig(value_input=value_input)
+    raise SystemExit(f"unknown wave {name!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("waves", nargs="+", help="demo, recovery, contrasts, real, "
+                        "real-calibrated (in this order; repeats allowed)")
+    parser.add_argument("--repeats", type=int, default=100, help="gradient calls timed")
+    args = parser.parse_args()
+
+    import nutpie
+
+    from vp_bayes.model.build import build_model_from_data
+    from vp_bayes.model.data import prepare_data
+    from vp_bayes.model.variational import _logp_dlogp
+
+    rows = []
+    for name in args.waves:
+        wave, config = _case(name)
+        model = build_model_from_data(prepare_data(wave, config), config)
+        start = time.perf_counter()
+        nutpie.compile_pymc_model(model, backend="numba")
+        nutpie_s = time.perf_counter() - start
+        start = time.perf_counter()
+        fn, x0 = _logp_dlogp(model)
+        fn(x0)
+        advi_s = time.perf_counter() - start
+        calls = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            fn(x0)
+            calls.append(time.perf_counter() - start)
+        rows.append((name, nutpie_s, advi_s, 1e3 * float(np.median(calls))))
+        print(f"{name}: nutpie compile {nutpie_s:.1f} s, ADVI function {advi_s:.1f} s, "
+              f"gradient {rows[-1][3]:.2f} ms", flush=True)
+    print("\n| wave | nutpie compile (s) | ADVI function (s) | gradient (ms) |")
+    print("|---|---|---|---|")
+    for name, a, b, g in rows:
+        print(f"| {name} | {a:.1f} | {b:.1f} | {g:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
