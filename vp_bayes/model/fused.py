@@ -277,9 +277,7 @@ def ratings_term(beta, theta, alpha, b, padded, item: np.ndarray, participant: n
 
     ``padded`` is (K+1,) for shared cutpoints or (J, K+1) per item (then ``group`` is the
     item of each rating); ``alpha`` and ``b`` may be ``None`` (no response style, per-item
-    thresholds). The integer inputs (``item``, ``participant``, ``y``, ``group``) are arrays
-    or tensors (the model builder passes model data, so the compiled code does not depend on
-    the wave's values).
+    thresholds).
     """
     n_part = theta.shape[0]
     alpha = pt.zeros((n_part,)) if alpha is None else alpha
