@@ -18,6 +18,7 @@ as ``recovery``, other data), ``real`` (the imported Value Portrait release, exa
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO.parent / "shared" / "valueportrait" / "release"
+sys.path.insert(0, str(REPO / "tests"))  # the recovery tests' wave settings
 
 
 def _case(name: str):
@@ -36,11 +38,13 @@ def _case(name: str):
 
         return load_wave(REPO / "data" / "demo"), ModelConfig()
     if name == "recovery":
-        return simulate_wave(n_participants=400, n_items=60, items_per_participant=40, seed=7,
-                             n_llm=1, personas=False, loadings="heavy_tailed").wave, ModelConfig()
+        from test_model_recovery import SETTINGS
+
+        return simulate_wave(**SETTINGS).wave, ModelConfig()
     if name == "contrasts":
-        return simulate_wave(n_participants=300, n_items=80, items_per_participant=30, seed=11,
-                             n_llm=1, effect_sd=0.5, distortion_sd=0.5).wave, ModelConfig()
+        from test_contrasts_recovery import WAVE
+
+        return simulate_wave(seed=11, **WAVE).wave, ModelConfig()
     if name in ("real", "real-calibrated"):
         from vp_bayes.wave.importers.valueportrait import read_valueportrait
 

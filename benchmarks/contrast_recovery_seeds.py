@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("seeds", nargs="+", help="WAVE:FIT seed pairs, e.g. 11:11")
     args = parser.parse_args()
 
-    from test_contrasts_recovery import _persona_truth, _recovery, _truth_pairs
+    from test_contrasts_recovery import WAVE, _persona_truth, _recovery, _truth_pairs
 
     from vp_bayes.contrasts import bias_contrasts, human_contrasts, persona_contrasts
     from vp_bayes.model.config import ModelConfig, SamplerConfig
@@ -39,8 +39,7 @@ def main() -> None:
     for spec in args.seeds:
         wave_seed, fit_seed = (int(x) for x in spec.split(":"))
         start = time.perf_counter()
-        sim = simulate_wave(n_participants=300, n_items=80, items_per_participant=30,
-                            seed=wave_seed, n_llm=1, effect_sd=0.5, distortion_sd=0.5)
+        sim = simulate_wave(seed=wave_seed, **WAVE)
         model = fit_wave(sim.wave, ModelConfig(),
                          SamplerConfig(draws=300, tune=300, chains=2, seed=fit_seed),
                          progress=False, ppc_draws=20)

@@ -36,6 +36,9 @@ from vp_bayes.wave.simulate import simulate_wave
 
 pytestmark = pytest.mark.slow
 MIN_COVERAGE = 0.85
+# the simulated wave (its seed aside); benchmarks/contrast_recovery_seeds.py varies the seeds
+WAVE = dict(n_participants=300, n_items=80, items_per_participant=30, n_llm=1, effect_sd=0.5,
+            distortion_sd=0.5)
 
 
 def _truth_pairs(truth, prefix: str) -> pd.DataFrame:
@@ -74,8 +77,7 @@ def fitted():
     from vp_bayes.model.fit import fit_wave
     from vp_bayes.scoring import score
 
-    sim = simulate_wave(n_participants=300, n_items=80, items_per_participant=30, seed=11,
-                        n_llm=1, effect_sd=0.5, distortion_sd=0.5)
+    sim = simulate_wave(seed=11, **WAVE)
     model = fit_wave(sim.wave, ModelConfig(),
                      SamplerConfig(draws=300, tune=300, chains=2, seed=11), progress=False,
                      ppc_draws=20)
