@@ -242,6 +242,42 @@ def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch, i
         np.testing.assert_array_equal(together[name].values, one_at_a_time[name].values)
 
 
+_FIT_TINY = """
+import sys
+import numpy as np
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.fit import fit_wave
+from vp_bayes.wave.simulate import simulate_wave
+sim = simulate_wave(n_participants=50, n_items=10, items_per_participant=8, seed=5, n_llm=1,
+                    personas=False)
+fit = fit_wave(sim.wave, ModelConfig(), SamplerConfig(draws=20, tune=20, seed=5),
+               progress=False, ppc_draws=5)
+np.save(sys.argv[1], fit.posterior["beta"].values)
+"""
+
+
+@pytest.mark.slow
+def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
+    """One seed gives the same draws in a process that compiles the model fresh (a cold
+    PyTensor/Numba cache, as on a new machine or in CI) and in one that loads it from the
+    cache: fast-math flags, which made them differ, are off while sampling
+    (``fit.REPRODUCIBLE_FLAGS``)."""
+    import os
+
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    env = {**os.environ, "PYTENSOR_FLAGS": ",".join(
+        f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
+    draws = []
+    for run in ("cold", "warm"):
+        out = tmp_path / f"{run}.npy"
+        done = subprocess.run([sys.executable, "-c", _FIT_TINY, str(out)], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        draws.append(np.load(out))
+    assert (tmp_path / "cache").is_dir()
+    np.testing.assert_array_equal(draws[0], draws[1])
+
+
 def test_stuck_correlation_chain_is_named():
     from vp_bayes import dims
     from vp_bayes.model.diagnostics import stuck_correlations

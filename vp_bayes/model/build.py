@@ -89,6 +89,16 @@ def _cumlogit_random_table(eta, table, group, rng=None, size=None):
     return _cumlogit_random(eta, padded, rng=rng, size=size)
 
 
+def _data(name: str, values: np.ndarray) -> pt.TensorVariable:
+    """An observed array or index as model data (a shared variable), not a graph constant.
+
+    PyTensor's Numba backend freezes constants into the compiled code: every wave then
+    compiled its log density from scratch (about 60-140 s on two cores). As data, the code of
+    two waves with the same configuration is the same and the compile cache serves both.
+    """
+    return pm.Data(f"data_{name}", values)
+
+
 def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str,
               group: np.ndarray | None = None):
     """A cumulative-logit observed variable (categories 0..K-1) with a log-space logp.
@@ -96,14 +106,14 @@ def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str,
     ``padded`` holds shared cutpoints (K+1,), or a table (G, K+1) indexed per observation by
     ``group`` (questions, or items with their own thresholds).
     """
-    params = (eta, padded) if group is None else (eta, padded,
-                                                  pt.as_tensor(group.astype(np.int64)))
+    params = (eta, padded) if group is None else (
+        eta, padded, _data(f"{name}_group", group.astype(np.int64)))
     return pm.CustomDist(
         name, *params,
         logp=lambda value, *p: ordinal_logp(value, *p),
         random=_cumlogit_random if group is None else _cumlogit_random_table,
         signature="(),(p)->()" if group is None else "(),(g,p),()->()",
-        observed=observed, dtype="int64", dims=dim,
+        observed=_data(name, observed), dtype="int64", dims=dim,
     )
 
 
@@ -116,11 +126,12 @@ DENSE_DENSITY = 0.15
 
 
 def rating_predictor(beta, theta, item: np.ndarray, participant: np.ndarray,
-                     n_items: int, n_participants: int):
-    """``eta_n = beta[item_n] . theta[participant_n]``, dense or gathered by density."""
+                     n_items: int, n_participants: int, *, item_data, participant_data):
+    """``eta_n = beta[item_n] . theta[participant_n]``, dense or gathered by density
+    (``*_data``: the same indices as model data, :func:`_data`)."""
     if item.size >= DENSE_DENSITY * n_items * n_participants:
-        return (theta @ beta.T).ravel()[participant * n_items + item]
-    return (beta[item] * theta[participant]).sum(axis=-1)
+        return (theta @ beta.T).ravel()[_data("rating_cell", participant * n_items + item)]
+    return (beta[item_data] * theta[participant_data]).sum(axis=-1)
 
 
 def _group_means(data: ModelData) -> pt.TensorVariable:
@@ -134,7 +145,7 @@ def _group_means(data: ModelData) -> pt.TensorVariable:
         effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw.T,
                                   dims=(axis.dim, dims.VALUE))
         padded = pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)  # code -1 -> zeros
-        mu = mu + padded[axis.codes]
+        mu = mu + padded[_data(f"{axis.name}_code", axis.codes)]
     return mu
 
 
@@ -181,14 +192,16 @@ def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
         pm.Deterministic("c", cuts)
         if fused:
             pm.Potential("x_loglik", questions_term(
-                lam, theta, alpha, pad_cutpoints(cuts), ins.question_value, ins.participant,
-                ins.question, ins.y))
+                lam, theta, alpha, pad_cutpoints(cuts), _data("question_value", ins.question_value),
+                _data("answer_participant", ins.participant),
+                _data("answer_question", ins.question), _data("x", ins.y)))
             return
         # Dense (participant x question) predictor, then one flat gather of the answers.
-        grid = lam * theta[:, ins.question_value]
+        grid = lam * theta[:, _data("question_value", ins.question_value)]
         if alpha is not None:
             grid = grid + alpha[:, None]
-        eta = grid.ravel()[ins.participant * len(ins.questions) + ins.question]
+        eta = grid.ravel()[_data("answer_cell", ins.participant * len(ins.questions)
+                                 + ins.question)]
         _cumlogit("x", eta, pad_cutpoints(cuts), ins.y, "answer", group=ins.question)
         return
     if data.ipsative_latent:
@@ -255,8 +268,9 @@ DIF_LOCATION_SCALE, DIF_LOCATION_SLAB = 0.1, 2.0
 DIF_LOADING_SCALE, DIF_LOADING_SLAB = 0.05, 1.0
 
 
-def _dif_terms(data: ModelData, i: np.ndarray, j: np.ndarray):
-    """Per-rating loading multiplier and location shift of the rater's group (DIF).
+def _dif_terms(data: ModelData, i: np.ndarray, j):
+    """Per-rating loading multiplier and location shift of the rater's group (DIF); ``i``
+    the raters' indices, ``j`` the items' (model data).
 
     ``dif_location[j, g]`` shifts item j's predictor for group g and ``dif_loading[j, g]``
     multiplies its loadings by ``exp(.)``; both sum to zero over groups (so the item
@@ -275,8 +289,8 @@ def _dif_terms(data: ModelData, i: np.ndarray, j: np.ndarray):
     loc = effect("dif_location", DIF_LOCATION_SCALE, DIF_LOCATION_SLAB)
     log_mult = effect("dif_loading", DIF_LOADING_SCALE, DIF_LOADING_SLAB)
     g = axis.codes[i]
-    known = g >= 0
-    gi = np.where(known, g, 0)
+    known = _data("dif_known", (g >= 0).astype(np.int8)) > 0
+    gi = _data("dif_group", np.where(g >= 0, g, 0))
     return (pt.where(known, pt.exp(log_mult[j, gi]), 1.0),
             pt.where(known, loc[j, gi], 0.0))
 
@@ -330,21 +344,24 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
                                  dims=(dims.ITEM, dims.CUTPOINT))
     padded = pad_cutpoints(kappa)
     group = j if config.thresholds != "shared" else None
+    item, rater = _data("rating_item", j), _data("rating_participant", i)
     if fused:
         if data.dif is not None:
             raise InputError("the fused likelihood has no DIF terms: unset dif_axis or "
                              "fused_likelihood", field="dif_axis")
-        pm.Potential("y_loglik", ratings_term(beta, theta, alpha, b, padded, j, i,
-                                              data.rating_y, group))
+        pm.Potential("y_loglik", ratings_term(
+            beta, theta, alpha, b, padded, item, rater, _data("y", data.rating_y),
+            _data("y_group", (group if group is not None else np.zeros_like(j)))))
         return
-    eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants))
+    eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants),
+                           item_data=item, participant_data=rater)
     if data.dif is not None:
-        scale, shift = _dif_terms(data, i, j)
+        scale, shift = _dif_terms(data, i, item)
         eta = eta * scale + shift
     if alpha is not None:
-        eta = eta + alpha[i]
+        eta = eta + alpha[rater]
     if b is not None:
-        eta = eta + b[j]
+        eta = eta + b[item]
     _cumlogit("y", eta, padded, data.rating_y, "rating", group=group)
 
 

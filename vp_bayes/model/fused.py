@@ -271,8 +271,8 @@ def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
     return questions, _CACHE_VERSION
 
 
-def ratings_term(beta, theta, alpha, b, padded, item: np.ndarray, participant: np.ndarray,
-                 y: np.ndarray, group: np.ndarray | None = None) -> pt.TensorVariable:
+def ratings_term(beta, theta, alpha, b, padded, item, participant, y,
+                 group=None) -> pt.TensorVariable:
     """Summed log likelihood of the ratings (a scalar); see :func:`ratings_kernel`.
 
     ``padded`` is (K+1,) for shared cutpoints or (J, K+1) per item (then ``group`` is the
@@ -284,14 +284,14 @@ def ratings_term(beta, theta, alpha, b, padded, item: np.ndarray, participant: n
     b = pt.zeros((beta.shape[0],)) if b is None else b
     if padded.ndim == 1:
         padded = padded[None, :]
-        group = np.zeros_like(y)
+        if group is None:
+            group = pt.zeros_like(pt.as_tensor(y))
     return OrdinalTerm("ratings")(beta, theta, alpha, b, padded, item, participant, y,
                                   group)[0]
 
 
-def questions_term(lam, theta, alpha, padded, question_value: np.ndarray,
-                   participant: np.ndarray, question: np.ndarray,
-                   y: np.ndarray) -> pt.TensorVariable:
+def questions_term(lam, theta, alpha, padded, question_value, participant, question,
+                   y) -> pt.TensorVariable:
     """Summed log likelihood of the questionnaire answers (a scalar); see
     :func:`questions_kernel`. ``alpha`` may be ``None`` (no response style)."""
     alpha = pt.zeros((theta.shape[0],)) if alpha is None else alpha
