@@ -33,7 +33,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-KEYS = ["axis", "group_a", "group_b", "value"]
+
+from test_contrasts_recovery import KEYS  # noqa: E402  (the test module is on the path now)
 
 
 def _broken(table: pd.DataFrame) -> dict[str, pd.DataFrame]:

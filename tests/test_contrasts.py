@@ -357,3 +357,27 @@ def test_credible_summary_keeps_intervals_excluding_zero():
     assert "2 credible" in describe_credible(summary, 0.9)
     assert "No bias is credible" in describe_credible(credible_summary(df.iloc[2:3]), 0.9)
     assert len(credible_summary(df, source=None)) == 3
+
+
+def test_recovery_bars_pass_a_calibrated_table_and_fail_broken_copies():
+    """The contrast-recovery test's summaries (``tests/test_contrasts_recovery.py``) on a
+    conjugate normal posterior of 40 cells: calibrated passes; a flipped sign, intervals half
+    as wide and a doubled scale each fail the bar meant for them."""
+    from test_contrasts_recovery import KEYS, Z_HALF, failures, recovery
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(size=40)
+    data = truth + rng.normal(scale=0.5, size=40)
+    mean, sd = data / 1.25, np.sqrt(0.25 / 1.25)  # N(0, 1) prior, N(truth, 0.5^2) datum
+    cells = pd.DataFrame({k: [f"{k}{i}" for i in range(40)] for k in KEYS})
+    table = cells.assign(mean=mean, lower=mean - Z_HALF * sd, upper=mean + Z_HALF * sd)
+    truth_table = cells.assign(truth=truth)
+    calibrated = recovery(table, truth_table)
+    assert not failures(calibrated), calibrated
+    assert 0.8 <= calibrated["coverage"] and 0.5 < calibrated["z2"] < 1.5
+    flipped = table.assign(mean=-mean, lower=-table["upper"], upper=-table["lower"])
+    narrow = table.assign(lower=mean - Z_HALF * sd / 2, upper=mean + Z_HALF * sd / 2)
+    doubled = table.assign(mean=2 * mean, lower=2 * table["lower"], upper=2 * table["upper"])
+    assert any(f.startswith("coverage") for f in failures(recovery(flipped, truth_table)))
+    assert [f for f in failures(recovery(narrow, truth_table)) if f.startswith("z2")]
+    assert [f for f in failures(recovery(doubled, truth_table)) if f.startswith("calibration")]

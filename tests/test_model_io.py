@@ -274,7 +274,8 @@ def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         draws.append(np.load(out))
-    assert (tmp_path / "cache").is_dir()
+        # the first run compiled into the empty cache: the second loads from it
+        assert any(p.is_file() for p in (tmp_path / "cache").rglob("*.nbi")), run
     np.testing.assert_array_equal(draws[0], draws[1])
 
 
@@ -295,3 +296,29 @@ def test_stuck_correlation_chain_is_named():
     assert problems[0].startswith("chain 0: correlation of self_direction and stimulation")
     assert stuck_correlations(post.isel(chain=[1])) == []
     assert stuck_correlations(post.drop_vars("corr")) == []
+
+
+class _Stop(Exception):
+    """Raised by the spy once nutpie's settings are seen (no sampling needed)."""
+
+
+@pytest.mark.parametrize("init", ["jitter", "advi"])
+def test_sampler_settings_reach_nutpie_on_both_paths(tiny, monkeypatch, init):
+    """``target_accept`` and the low-rank mass matrix reach ``nutpie.sample`` whether PyMC
+    starts the chains (jitter) or they start from ADVI draws; ``target_accept`` once did not."""
+    import nutpie
+
+    sim, _ = tiny
+    seen: list[dict] = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(nutpie, "sample", spy)
+    config = SamplerConfig(draws=60, tune=60, seed=5, init=init, advi_iterations=500,
+                           target_accept=0.93, low_rank_modified_mass_matrix=True)
+    with pytest.raises(_Stop):
+        fit_wave(sim.wave, ModelConfig(), config, progress=False, ppc_draws=10)
+    assert len(seen) == 1
+    assert seen[0]["target_accept"] == 0.93 and seen[0]["adaptation"] == "low_rank"

@@ -94,7 +94,10 @@ def _data(name: str, values: np.ndarray) -> pt.TensorVariable:
 
     PyTensor's Numba backend freezes constants into the compiled code: every wave then
     compiled its log density from scratch (about 60-140 s on two cores). As data, the code of
-    two waves with the same configuration is the same and the compile cache serves both.
+    two waves with the same configuration is the same and the compile cache serves both. The
+    ratings, questionnaire answers and their indices go through here (exact and calibrated
+    values are ``pm.Data`` too); the pre-scored values of ``value_input="latent"`` (plain or
+    in the ipsative subspace) are still constants, so such waves share less of their code.
     """
     return pm.Data(f"data_{name}", values)
 

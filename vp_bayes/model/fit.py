@@ -149,6 +149,19 @@ def usable_cores() -> int:
 REPRODUCIBLE_FLAGS = {"numba__fastmath": False}
 
 
+def nutpie_settings(cfg: SamplerConfig) -> dict:
+    """The settings ``nutpie.sample`` gets from ``cfg`` (on PyMC's path and from ADVI starts).
+
+    Both nutpie paths take ``target_accept`` and the mass-matrix adaptation from here (earlier
+    code passed only the adaptation, so nutpie sampled at its default 0.8 whatever the config
+    said). nutpie refuses unknown settings, so a misspelt key fails loudly.
+    """
+    settings: dict = {"target_accept": float(cfg.target_accept)}
+    if cfg.low_rank_modified_mass_matrix:
+        settings["adaptation"] = "low_rank"
+    return settings
+
+
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with :data:`REPRODUCIBLE_FLAGS`."""
     with pytensor.config.change_flags(**REPRODUCIBLE_FLAGS):
@@ -169,8 +182,8 @@ def _sample_with(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.Data
             use_stable_jax_softplus()
         cores = min(cfg.chains, usable_cores())  # chains sampled at once
         kwargs: dict = {}
-        if cfg.sampler == "nutpie" and cfg.low_rank_modified_mass_matrix:
-            kwargs["nuts"] = {"adaptation": "low_rank"}
+        if cfg.sampler == "nutpie":
+            kwargs["nuts"] = nutpie_settings(cfg)
         if cfg.sampler == "nutpie" and resolve_init(model, cfg) == "advi":
             from vp_bayes.model.warmstart import sample_nutpie_from
 
