@@ -58,6 +58,7 @@ def _without_human(persona: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
 def _one(spec: str) -> list[dict[str, object]]:
     """One realisation: a row per (table, variant) with the test's summaries and verdict."""
     from test_contrasts_recovery import (
+        MIN_R,
         MIN_R_BIAS,
         WAVE,
         _persona_truth,
@@ -97,7 +98,7 @@ def _one(spec: str) -> list[dict[str, object]]:
     for (name, kind), table in variants.items():
         truth = truths[name.split(" ")[0]]
         stats = recovery(table, truth)
-        min_r = MIN_R_BIAS if name.startswith("bias") else 0.7
+        min_r = MIN_R_BIAS if name.startswith("bias") else MIN_R
         rows.append({"seeds": spec, "table": name, "variant": kind, **stats,
                      "slope on truth": slope_on_truth(table, truth),
                      "passes": not failures(stats, min_r), "R-hat max": rhat})

@@ -55,6 +55,7 @@ pytestmark = pytest.mark.slow
 MIN_COVERAGE = 0.70
 MAX_Z2 = 2.0
 SLOPE_BAND = (0.6, 1.6)
+MIN_R = 0.7
 MIN_R_BIAS = 0.5
 # a normal's central INTERVAL_MASS interval is 2 * Z_HALF SDs wide (1.645 for 90%)
 Z_HALF = float(stats.norm.ppf(0.5 + INTERVAL_MASS / 2))
@@ -95,7 +96,7 @@ def recovery(table: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
             "r": float(np.corrcoef(mean, true)[0, 1])}
 
 
-def failures(stats: dict[str, float], min_r: float = 0.7) -> list[str]:
+def failures(stats: dict[str, float], min_r: float = MIN_R) -> list[str]:
     """The bars (module docstring) that ``stats`` of :func:`recovery` miss."""
     bad = []
     if stats["coverage"] < MIN_COVERAGE:
@@ -109,10 +110,11 @@ def failures(stats: dict[str, float], min_r: float = 0.7) -> list[str]:
     return bad
 
 
-def _check(table: pd.DataFrame, truth: pd.DataFrame, label: str, min_r: float = 0.7) -> None:
+def _check(table: pd.DataFrame, truth: pd.DataFrame, label: str, min_r: float = MIN_R) -> None:
     stats = recovery(table, truth)
     print(label, {k: round(v, 3) for k, v in stats.items()})
-    assert not failures(stats, min_r), (label, failures(stats, min_r))
+    bad = failures(stats, min_r)
+    assert not bad, (label, bad)
 
 
 @pytest.fixture(scope="module")
