@@ -284,3 +284,26 @@ def test_horseshoe_loadings(sim):
         ModelConfig(loading_prior="horseshoe", loading_parameterization="centered").validate()
     with pytest.raises(InputError, match="horseshoe"):
         ModelConfig(loading_prior="lasso").validate()
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["graph", "fused"])
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
+def test_observed_arrays_enter_once_as_model_data(sim, thresholds, fused):
+    """Ratings, answers and their indices are model data (shared variables, so two waves of
+    one configuration compile to the same code), each array once: no observation-length
+    constant in the log density, no two data arrays holding the same index."""
+    from pytensor.graph.traversal import ancestors
+
+    model = build_model(sim.wave, ModelConfig(thresholds=thresholds), fused=fused)
+    n_obs = len(sim.wave.ratings)
+    constants = [v for v in ancestors([model.logp()])
+                 if isinstance(v, pytensor.tensor.TensorConstant) and v.data.size >= n_obs]
+    assert constants == []
+    long = {d.name: np.asarray(d.get_value()) for d in model.data_vars
+            if np.size(d.get_value()) >= n_obs}
+    assert {"data_y", "data_rating_item", "data_rating_participant", "data_x"} <= set(long)
+    names = sorted(long)
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            assert not (long[a].shape == long[b].shape and np.array_equal(long[a], long[b])), (
+                f"{a} and {b} hold the same array")

@@ -103,14 +103,14 @@ def _data(name: str, values: np.ndarray) -> pt.TensorVariable:
 
 
 def _cumlogit(name: str, eta, padded, observed: np.ndarray, dim: str,
-              group: np.ndarray | None = None):
+              group: pt.TensorVariable | None = None):
     """A cumulative-logit observed variable (categories 0..K-1) with a log-space logp.
 
     ``padded`` holds shared cutpoints (K+1,), or a table (G, K+1) indexed per observation by
-    ``group`` (questions, or items with their own thresholds).
+    ``group`` (model data: the question of each answer, or the item of each rating when items
+    have their own thresholds).
     """
-    params = (eta, padded) if group is None else (
-        eta, padded, _data(f"{name}_group", group.astype(np.int64)))
+    params = (eta, padded) if group is None else (eta, padded, group)
     return pm.CustomDist(
         name, *params,
         logp=lambda value, *p: ordinal_logp(value, *p),
@@ -205,7 +205,8 @@ def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
             grid = grid + alpha[:, None]
         eta = grid.ravel()[_data("answer_cell", ins.participant * len(ins.questions)
                                  + ins.question)]
-        _cumlogit("x", eta, pad_cutpoints(cuts), ins.y, "answer", group=ins.question)
+        _cumlogit("x", eta, pad_cutpoints(cuts), ins.y, "answer",
+                  group=_data("answer_question", ins.question.astype(np.int64)))
         return
     if data.ipsative_latent:
         _prescored_subspace(data, theta)
@@ -346,15 +347,14 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
         kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps),
                                  dims=(dims.ITEM, dims.CUTPOINT))
     padded = pad_cutpoints(kappa)
-    group = j if config.thresholds != "shared" else None
     item, rater = _data("rating_item", j), _data("rating_participant", i)
+    group = item if config.thresholds != "shared" else None  # items with their own cutpoints
     if fused:
         if data.dif is not None:
             raise InputError("the fused likelihood has no DIF terms: unset dif_axis or "
                              "fused_likelihood", field="dif_axis")
         pm.Potential("y_loglik", ratings_term(
-            beta, theta, alpha, b, padded, item, rater, _data("y", data.rating_y),
-            _data("y_group", (group if group is not None else np.zeros_like(j)))))
+            beta, theta, alpha, b, padded, item, rater, _data("y", data.rating_y), group))
         return
     eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants),
                            item_data=item, participant_data=rater)
