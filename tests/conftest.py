@@ -7,7 +7,7 @@ from pathlib import Path
 import pytensor
 import pytest
 
-from vp_bayes.model.fit import REPRODUCIBLE_FLAGS
+from vp_bayes.model.compiling import REPRODUCIBLE_FLAGS
 
 # Fits compile with ``REPRODUCIBLE_FLAGS`` (Numba fast-math off); tests that compile a model's
 # log density themselves use the same flags, so both share PyTensor's compile cache instead of

@@ -286,12 +286,20 @@ def test_horseshoe_loadings(sim):
         ModelConfig(loading_prior="lasso").validate()
 
 
+# The observation-length arrays each path gives the model (shared thresholds or the items' own).
+_LONG_DATA = {"data_y", "data_rating_item", "data_rating_participant", "data_x",
+              "data_answer_question"}
+_LONG_DATA_OF = {False: _LONG_DATA | {"data_rating_cell", "data_answer_cell"},
+                 True: _LONG_DATA | {"data_answer_participant"}}
+
+
 @pytest.mark.parametrize("fused", [False, True], ids=["graph", "fused"])
 @pytest.mark.parametrize("thresholds", ["shared", "item"])
 def test_observed_arrays_enter_once_as_model_data(sim, thresholds, fused):
-    """Ratings, answers and their indices are model data (shared variables, so two waves of
-    one configuration compile to the same code), each array once: no observation-length
-    constant in the log density, no two data arrays holding the same index."""
+    """Ratings, answers and their indices are model data (shared variables, not constants
+    frozen into the compiled code), each array once: no observation-length constant in the
+    log density, exactly the expected data arrays, no two of them equal (the ratings' item
+    index once entered twice, and the fused path once passed a zeros array as data)."""
     from pytensor.graph.traversal import ancestors
 
     model = build_model(sim.wave, ModelConfig(thresholds=thresholds), fused=fused)
@@ -301,9 +309,10 @@ def test_observed_arrays_enter_once_as_model_data(sim, thresholds, fused):
     assert constants == []
     long = {d.name: np.asarray(d.get_value()) for d in model.data_vars
             if np.size(d.get_value()) >= n_obs}
-    assert {"data_y", "data_rating_item", "data_rating_participant", "data_x"} <= set(long)
+    assert set(long) == _LONG_DATA_OF[fused]
     names = sorted(long)
     for k, a in enumerate(names):
+        assert np.unique(long[a]).size > 1, f"{a} holds one value"
         for b in names[k + 1:]:
             assert not (long[a].shape == long[b].shape and np.array_equal(long[a], long[b])), (
                 f"{a} and {b} hold the same array")

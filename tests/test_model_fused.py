@@ -52,7 +52,6 @@ def _logp_dlogp(model, mode: str):
     """The log density and its gradient at a point (dict of value variables), compiled as one
     function, as the samplers compile them (one compilation per model instead of two)."""
     fn = model.logp_dlogp_function(ravel_inputs=True, mode=mode)
-    fn.set_extra_values({})
     names = [v.name for v in model.continuous_value_vars]
     return lambda point: fn(np.concatenate([np.ravel(point[n]) for n in names]))
 

@@ -261,7 +261,7 @@ def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
     """One seed gives the same draws in a process that compiles the model fresh (a cold
     PyTensor/Numba cache, as on a new machine or in CI) and in one that loads it from the
     cache: fast-math flags, which made them differ, are off while sampling
-    (``fit.REPRODUCIBLE_FLAGS``). With them on (``REPRODUCIBLE_FLAGS = {}``) the same two
+    (``compiling.REPRODUCIBLE_FLAGS``). With them on (``REPRODUCIBLE_FLAGS = {}``) the same two
     processes gave draws of ``beta`` up to 1.9 apart (this test's exact-values model, which
     compiles in about a third of the latent model's time; the latent model: up to 3.0)."""
     import os
@@ -302,6 +302,49 @@ def test_stuck_correlation_chain_is_named():
 
 class _Stop(Exception):
     """Raised by the spy once nutpie's settings are seen (no sampling needed)."""
+
+
+def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
+    """nutpie through PyMC, nutpie from ADVI starts, ADVI's gradient and its draws all compile
+    with ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise (the tests'
+    conftest turns fast-math off for the whole session; here it is on, as for a user)."""
+    import nutpie
+    import pymc as pm
+    import pytensor
+
+    from vp_bayes.model.build import build_model
+    from vp_bayes.model.variational import MeanField, fit_meanfield, meanfield_posterior
+    from vp_bayes.model.warmstart import sample_nutpie_from
+
+    sim = simulate_wave(n_participants=20, n_items=6, items_per_participant=4, seed=3,
+                        n_llm=1, personas=False)
+    model = build_model(sim.wave, ModelConfig())
+    seen: list[tuple[str, bool]] = []
+
+    def spy(name):
+        def call(*args, **kwargs):
+            seen.append((name, pytensor.config.numba__fastmath))
+            raise _Stop
+        return call
+
+    monkeypatch.setattr(pm.Model, "logp_dlogp_function", spy("advi gradient"))
+    monkeypatch.setattr(nutpie, "compile_pymc_model", spy("nutpie"))
+    size = sum(int(np.prod(np.shape(v))) for v in model.initial_point().values())
+    approx = MeanField(np.zeros(size), np.ones(size), np.zeros(1), 0.0, 0.0)
+    jitter = SamplerConfig(draws=5, tune=5, init="jitter")  # PyMC's nutpie path
+    with pytensor.config.change_flags(numba__fastmath=True):
+        for run in (lambda: fit_meanfield(model),
+                    lambda: sample_nutpie_from(model, approx, draws=5, tune=5, chains=1, seed=1,
+                                               progress=False),
+                    lambda: fit_wave(sim.wave, ModelConfig(), jitter, progress=False)):
+            with pytest.raises(_Stop):
+                run()
+        monkeypatch.setattr(pytensor, "function", spy("advi draws"))
+        with pytest.raises(_Stop):
+            meanfield_posterior(model, approx, draws=2, seed=1)
+        assert pytensor.config.numba__fastmath  # the contexts restored the session's flag
+    assert [name for name, _ in seen] == ["advi gradient", "nutpie", "nutpie", "advi draws"]
+    assert seen == [(name, False) for name, _ in seen]
 
 
 @pytest.mark.parametrize("init", ["jitter", "advi"])

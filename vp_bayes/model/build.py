@@ -206,7 +206,7 @@ def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
         eta = grid.ravel()[_data("answer_cell", ins.participant * len(ins.questions)
                                  + ins.question)]
         _cumlogit("x", eta, pad_cutpoints(cuts), ins.y, "answer",
-                  group=_data("answer_question", ins.question.astype(np.int64)))
+                  group=_data("answer_question", ins.question))
         return
     if data.ipsative_latent:
         _prescored_subspace(data, theta)

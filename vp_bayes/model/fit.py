@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor
 import xarray as xr
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
+from vp_bayes.model.compiling import reproducible
 from vp_bayes.model.config import NUTS_SAMPLERS, ModelConfig, SamplerConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
@@ -139,16 +139,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-# PyTensor's Numba backend compiles with fast-math flags by default. With them, LLVM may
-# round a sum differently when a function is compiled fresh (inlined into the sampler's
-# module) than when it is loaded from the on-disk cache, and NUTS turns that last bit into
-# other draws: one seed gave different fits on a machine whose compile cache was cold (a fresh
-# CI machine) and on one where it was warm, and the statistical tests' results depended on
-# which test compiled first. Without them the draws are bitwise equal either way, at the same
-# speed (demo wave, 2 x 200 steps: 35.9 s against 39.2 s).
-REPRODUCIBLE_FLAGS = {"numba__fastmath": False}
-
-
 def nutpie_settings(cfg: SamplerConfig) -> dict:
     """The settings ``nutpie.sample`` gets from ``cfg`` (on PyMC's path and from ADVI starts).
 
@@ -163,8 +153,9 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
 
 
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
-    """Sample (or approximate) the posterior, compiling with :data:`REPRODUCIBLE_FLAGS`."""
-    with pytensor.config.change_flags(**REPRODUCIBLE_FLAGS):
+    """Sample (or approximate) the posterior, compiling with
+    :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`."""
+    with reproducible():
         return _sample_with(model, cfg, progress)
 
 

@@ -27,6 +27,8 @@ import pytensor
 import xarray as xr
 from scipy import optimize
 
+from vp_bayes.model.compiling import reproducibly
+
 
 @dataclass(frozen=True)
 class AdviSettings:
@@ -101,6 +103,7 @@ def _adam_fit(fn: Callable, mean: np.ndarray, settings: AdviSettings,
     return params[:n], np.exp(params[n:]), np.array(trace)
 
 
+@reproducibly
 def fit_meanfield(model: pm.Model, settings: AdviSettings | None = None, *,
                   progress: bool = False) -> MeanField:
     """Fit a mean-field Gaussian to ``model``'s posterior (warm-started ADVI).
@@ -138,6 +141,7 @@ def fit_meanfield(model: pm.Model, settings: AdviSettings | None = None, *,
     return MeanField(mean, sd, trace, map_seconds, time.perf_counter() - start)
 
 
+@reproducibly
 def meanfield_posterior(model: pm.Model, approx: MeanField, draws: int,
                         seed: int) -> xr.Dataset:
     """Draws of every free and deterministic variable (constrained space), dims as the model.

@@ -22,6 +22,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from vp_bayes.model.compiling import reproducibly
 from vp_bayes.model.variational import MeanField
 
 
@@ -45,6 +46,7 @@ def widened(approx: MeanField, spread: float) -> MeanField:
     return dataclasses.replace(approx, sd=spread * approx.sd)
 
 
+@reproducibly
 def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: int,
                        chains: int, seed: int, progress: bool,
                        nuts: dict | None = None, spread: float = 1.0,
