@@ -18,7 +18,7 @@ import xarray as xr
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
-from vp_bayes.model.compiling import reproducible
+from vp_bayes.model.compiling import reproducibly
 from vp_bayes.model.config import NUTS_SAMPLERS, ModelConfig, SamplerConfig
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
@@ -152,14 +152,10 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
     return settings
 
 
+@reproducibly
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with
     :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`."""
-    with reproducible():
-        return _sample_with(model, cfg, progress)
-
-
-def _sample_with(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
             try:
