@@ -12,7 +12,7 @@ import pytest
 from vp_bayes import dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model
-from vp_bayes.model.config import ModelConfig, read_config
+from vp_bayes.model.config import ModelConfig, SamplerConfig, read_config
 from vp_bayes.model.data import null_space, prepare_data
 from vp_bayes.wave.simulate import simulate_wave
 
@@ -83,11 +83,44 @@ def test_ipsative_values_project_loadings(sim_prescored):
 
     ipsative = replace(wave, values=vals)
     data = prepare_data(ipsative, ModelConfig())
-    assert data.value_input == "exact"
+    assert data.value_input == "calibrated"  # auto: ipsative scores measured with error
     assert data.value_null_space.shape == (10, 1)
-    model = build_model(ipsative, ModelConfig())
-    beta = _prior(model, ["beta"], n=50)["beta"].values
-    np.testing.assert_allclose(beta @ data.value_null_space, 0.0, atol=1e-9)
+    for mode in ("exact", "calibrated"):
+        model = build_model(ipsative, ModelConfig(value_input=mode))
+        beta = _prior(model, ["beta"], n=50)["beta"].values
+        np.testing.assert_allclose(beta @ data.value_null_space, 0.0, atol=1e-9)
+
+
+def test_auto_geometry_follows_the_resolved_value_input(sim_prescored):
+    """``auto`` loadings and sampler settings: the calibrated geometry (scale-mixture
+    loadings, low-rank mass matrix, target 0.9) only where the values resolve to calibrated."""
+    from dataclasses import replace
+
+    from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
+
+    wave = sim_prescored.wave
+    vals = wave.values.copy()
+    cols = list(dims.VALUES_10)
+    vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
+    ipsative = replace(wave, values=vals)
+    assert "beta_mix" in build_model(ipsative, ModelConfig()).named_vars
+    for config in (ModelConfig(value_input="exact"), ModelConfig(loading_prior="normal")):
+        assert "beta_mix" not in build_model(ipsative, config).named_vars
+    assert "beta_mix" not in build_model(wave, ModelConfig()).named_vars  # latent
+
+    assert resolve_model_config(ModelConfig(), "calibrated").loading_parameterization == \
+        "mixture"
+    for mode in ("exact", "latent", "instrument"):
+        assert resolve_model_config(ModelConfig(), mode).loading_parameterization == \
+            "noncentered"
+    explicit = ModelConfig(loading_parameterization="centered")
+    assert resolve_model_config(explicit, "calibrated") is explicit
+    cal = resolve_sampler_config(SamplerConfig(), "calibrated")
+    assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, True)
+    other = resolve_sampler_config(SamplerConfig(), "exact")
+    assert (other.target_accept, other.low_rank_modified_mass_matrix) == (0.8, False)
+    mine = SamplerConfig(target_accept=0.95, low_rank_modified_mass_matrix=False)
+    assert resolve_sampler_config(mine, "calibrated") == mine
 
 
 def test_null_space_empty_for_full_rank():

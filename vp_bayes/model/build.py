@@ -31,7 +31,7 @@ import pytensor.tensor as pt
 
 from vp_bayes import dims
 from vp_bayes.errors import InputError
-from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.config import ModelConfig, resolve_model_config
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.fused import questions_term, ratings_term
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
@@ -372,6 +372,7 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
                           fused: bool = False) -> pm.Model:
     """Build the model from prepared arrays (see :func:`build_model`)."""
     config.validate()
+    config = resolve_model_config(config, data.value_input)
     coords = data.coords()
     if not fused:
         coords["rating"] = np.arange(len(data.rating_y))

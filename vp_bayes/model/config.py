@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -29,7 +29,24 @@ DEFAULT_RELIABILITY = 0.6
 VALUE_LEVELS = ("values", "values19")
 # loading_parameterization as earlier versions spelled it -> today's
 _OLD_PARAMETERIZATIONS = {"noncentred": "noncentered", "centred": "centered"}
-LOADING_PARAMETERIZATIONS = ("noncentered", "centered", "mixture")
+LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
+
+# What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
+# settings under which the calibrated real wave converged at the shipped budget (scale-mixture
+# loadings, nutpie's low-rank mass matrix, acceptance target 0.9: no divergences, every R-hat
+# <= 1.004, docs/model.md "Regression calibration"); every other input keeps the settings its
+# tests and benchmarks were measured with.
+_GEOMETRY: dict[str, dict[str, Any]] = {
+    "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
+                   "low_rank_modified_mass_matrix": True},
+}
+_DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
+                                     "target_accept": 0.8,
+                                     "low_rank_modified_mass_matrix": False}
+
+
+def _geometry(value_input: str | None, name: str) -> Any:
+    return _GEOMETRY.get(value_input or "", _DEFAULT_GEOMETRY).get(name, _DEFAULT_GEOMETRY[name])
 
 
 def _is_int(v: Any) -> bool:
@@ -50,6 +67,8 @@ _KINDS: dict[str, tuple[Any, str]] = {
         isinstance(k, str) and _is_number(x) for k, x in v.items())),
         "a number or an object of numbers by value name"),
     "optional_str": (lambda v: v is None or isinstance(v, str), "null or a string"),
+    "optional_number": (lambda v: v is None or _is_number(v), "null or a finite number"),
+    "optional_bool": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
     "axes": (lambda v: v is None or (isinstance(v, list | tuple) and all(
         isinstance(a, str) for a in v)), "null or a list of column names"),
 }
@@ -93,7 +112,8 @@ class ModelConfig:
         given the scores (regression calibration with ``reliability``,
         :mod:`vp_bayes.model.measurement`) used as covariates; ``"exact"``: pre-scored values
         used as exact covariates (standardised); ``"auto"``: instrument when raw answers
-        exist, else exact for MRAT-centred (ipsative) values and latent for others.
+        exist, else calibrated for MRAT-centred (ipsative) values (the latent model in the
+        subspace they span cannot settle on them: docs/model.md) and latent for others.
     reliability
         Reliability of each pre-scored value (one number for all, or per value name).
     response_style
@@ -118,8 +138,10 @@ class ModelConfig:
     loading_nu
         Degrees of freedom of the Student-t loading prior.
     loading_parameterization
-        ``"noncentered"`` (default: ``beta = m + s w`` with standardised deviations w, best
-        when each item has few ratings) or ``"centered"`` (``beta ~ prior(m, s)`` directly,
+        ``"auto"`` (default): ``"mixture"`` for calibrated values with the Student-t prior,
+        ``"noncentered"`` otherwise (:func:`resolve_model_config`). ``"noncentered"``:
+        ``beta = m + s w`` with standardised deviations w, best when each item has few
+        ratings; or ``"centered"`` (``beta ~ prior(m, s)`` directly,
         best when items are well informed) or ``"mixture"`` (Student-t only: ``w = z
         sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
         explicit). The same model; only the sampler's geometry differs. (Configs of
@@ -141,7 +163,7 @@ class ModelConfig:
     loading_scale_prior: float = 0.5
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
-    loading_parameterization: str = "noncentered"
+    loading_parameterization: str = "auto"
     dif_axis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +261,11 @@ class SamplerConfig:
     under-disperses (about 0.6 of the posterior SD), so a value of 2 starts the chains
     over-dispersed, as R-hat assumes; 1 (default) draws from the approximation as fitted.
 
+    ``target_accept`` (NUTS acceptance target) and ``low_rank_modified_mass_matrix`` (nutpie's
+    low-rank mass-matrix adaptation) left at ``None`` take the value input's settings
+    (:func:`resolve_sampler_config`): 0.9 and low-rank for calibrated values, 0.8 and
+    diagonal otherwise.
+
     ``fused_likelihood`` samples the model whose two ordinal terms are fused ops
     (:mod:`vp_bayes.model.fused`: the same density, about 1.5x cheaper gradients; not for
     numpyro). Off by default until the tests' short fits are converged: the posterior agrees
@@ -251,8 +278,8 @@ class SamplerConfig:
     tune: int = 400
     chains: int = 4
     seed: int = 2026
-    target_accept: float = 0.8
-    low_rank_modified_mass_matrix: bool = False
+    target_accept: float | None = None
+    low_rank_modified_mass_matrix: bool | None = None
     advi_iterations: int = 2000
     advi_learning_rate: float = 0.02
     advi_map_iterations: int = 100
@@ -288,7 +315,8 @@ class SamplerConfig:
         unknown sampler or a budget that is not positive."""
         _check_kinds(self, {
             "sampler": "str", "draws": "int", "tune": "int", "chains": "int", "seed": "int",
-            "target_accept": "number", "low_rank_modified_mass_matrix": "bool",
+            "target_accept": "optional_number",
+            "low_rank_modified_mass_matrix": "optional_bool",
             "advi_iterations": "int", "advi_learning_rate": "number",
             "advi_map_iterations": "int", "init": "str", "fused_likelihood": "bool",
             "init_spread": "number"}, source)
@@ -311,11 +339,33 @@ class SamplerConfig:
         if not 0.0 < float(self.advi_learning_rate) < 1.0:
             raise InputError("must lie strictly between 0 and 1", file=source,
                              field="advi_learning_rate")
-        if not 0.0 < float(self.target_accept) < 1.0:
+        if self.target_accept is not None and not 0.0 < float(self.target_accept) < 1.0:
             raise InputError("must lie strictly between 0 and 1", file=source,
                              field="target_accept")
         if float(self.init_spread) <= 0.0:
             raise InputError("must be positive", file=source, field="init_spread")
+
+
+def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelConfig:
+    """``config`` with ``loading_parameterization="auto"`` replaced by what it means for
+    ``value_input`` (the resolved mode, e.g. ``ModelData.value_input``): ``"mixture"`` for
+    calibrated values under the Student-t prior, ``"noncentered"`` otherwise."""
+    if config.loading_parameterization != "auto":
+        return config
+    chosen = _geometry(value_input, "loading_parameterization")
+    if chosen == "mixture" and config.loading_prior != "student_t":
+        chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
+    return replace(config, loading_parameterization=chosen)
+
+
+def resolve_sampler_config(config: SamplerConfig, value_input: str | None) -> SamplerConfig:
+    """``config`` with the geometry settings left at ``None`` (``target_accept``,
+    ``low_rank_modified_mass_matrix``) set for ``value_input`` (``None``: the defaults of
+    every value input other than calibrated)."""
+    unset = {name: _geometry(value_input, name)
+             for name in ("target_accept", "low_rank_modified_mass_matrix")
+             if getattr(config, name) is None}
+    return replace(config, **unset) if unset else config
 
 
 @dataclass(frozen=True)

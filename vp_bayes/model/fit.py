@@ -19,7 +19,13 @@ from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.build import build_model_from_data
 from vp_bayes.model.compiling import reproducibly
-from vp_bayes.model.config import NUTS_SAMPLERS, ModelConfig, SamplerConfig
+from vp_bayes.model.config import (
+    NUTS_SAMPLERS,
+    ModelConfig,
+    SamplerConfig,
+    resolve_model_config,
+    resolve_sampler_config,
+)
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
@@ -144,8 +150,11 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
 
     Both nutpie paths take ``target_accept`` and the mass-matrix adaptation from here (earlier
     code passed only the adaptation, so nutpie sampled at its default 0.8 whatever the config
-    said). nutpie refuses unknown settings, so a misspelt key fails loudly.
+    said). nutpie refuses unknown settings, so a misspelt key fails loudly. Settings left at
+    ``None`` take the defaults of values other than calibrated (``fit_wave`` resolves them
+    for the wave first).
     """
+    cfg = resolve_sampler_config(cfg, None)
     settings: dict = {"target_accept": float(cfg.target_accept)}
     if cfg.low_rank_modified_mass_matrix:
         settings["adaptation"] = "low_rank"
@@ -156,6 +165,7 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with
     :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`."""
+    cfg = resolve_sampler_config(cfg, None)  # fit_wave resolved it for the wave already
     if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
             try:
@@ -259,6 +269,9 @@ def fit_wave(
     model_config.validate()
     sampler_config.validate()
     data = prepare_data(wave, model_config)
+    # saved as run: "auto" geometry settings take what they mean for the resolved value input
+    model_config = resolve_model_config(model_config, data.value_input)
+    sampler_config = resolve_sampler_config(sampler_config, data.value_input)
     model = build_model_from_data(data, model_config,
                                   fused=sampler_config.fused_likelihood)
     start = time.perf_counter()
