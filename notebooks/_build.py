@@ -793,15 +793,13 @@ REAL_FIT_MD = '''\
 ## A Bayesian item model of the real wave
 
 The full fit (520 items, 4 chains x (400 + 4000), `models/valueportrait.md` says how long)
-takes half an hour or more on two cores. If the
+takes about 17 minutes on two cores. If the
 repository holds one (`models/valueportrait.nc`) we load it; otherwise we fit a **small
 model here: only the {n_items} items with at least one published tag, 2 chains x
 ({d} + {d})**, which is enough to show the workflow but not to report numbers. The raters'
-released PVQ-21 values are MRAT-centred (they sum to zero per person) and measured with
-error (2-3 questions per value), so the default `value_input="auto"` calibrates them: each
-participant's values enter as their conditional mean given the scores (reliability 0.6, in
-the nine dimensions the centred scores span), and the one direction they cannot inform is
-projected out of the loadings (docs/model.md); the cell prints the mode it used.
+released PVQ-21 values are MRAT-centred (they sum to zero per person), so the default
+`value_input="auto"` uses them as exact, standardised covariates and projects the one
+direction they cannot inform out of the loadings; the cell prints the mode it used.
 '''
 
 REAL_ITEMS = 221

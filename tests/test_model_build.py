@@ -83,7 +83,7 @@ def test_ipsative_values_project_loadings(sim_prescored):
 
     ipsative = replace(wave, values=vals)
     data = prepare_data(ipsative, ModelConfig())
-    assert data.value_input == "calibrated"  # auto: ipsative scores measured with error
+    assert data.value_input == "exact"  # auto (calibrated failed its real-regime check)
     assert data.value_null_space.shape == (10, 1)
     for mode in ("exact", "calibrated"):
         model = build_model(ipsative, ModelConfig(value_input=mode))
@@ -103,8 +103,8 @@ def test_auto_geometry_follows_the_resolved_value_input(sim_prescored):
     cols = list(dims.VALUES_10)
     vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
     ipsative = replace(wave, values=vals)
-    assert "beta_mix" in build_model(ipsative, ModelConfig()).named_vars
-    for config in (ModelConfig(value_input="exact"), ModelConfig(loading_prior="normal")):
+    assert "beta_mix" in build_model(ipsative, ModelConfig(value_input="calibrated")).named_vars
+    for config in (ModelConfig(), ModelConfig(value_input="calibrated", loading_prior="normal")):
         assert "beta_mix" not in build_model(ipsative, config).named_vars
     assert "beta_mix" not in build_model(wave, ModelConfig()).named_vars  # latent
 

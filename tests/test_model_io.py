@@ -186,6 +186,11 @@ def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_
     by_fit = table.set_index("fit")
     assert by_fit.loc["student", "settings"] == "(reference)"
     assert by_fit.loc["normal", "settings"] == "loading_prior=normal"
+    # "auto" is named by what it resolved to when fitted (it has meant different inputs)
+    tree = model.idata.copy()
+    tree.attrs = {**tree.attrs, "value_input": "exact"}
+    relabelled = loo_comparison({"now": model, "then": replace(model, idata=tree)})
+    assert relabelled.set_index("fit").loc["then", "settings"] == "value_input=exact"
     own = loo(model)
     assert by_fit.loc["student", "elpd"] == pytest.approx(own.elpd)
     assert by_fit["elpd_diff"].max() == 0.0 and (by_fit["elpd_diff"] <= 0).all()

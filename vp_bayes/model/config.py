@@ -112,8 +112,9 @@ class ModelConfig:
         given the scores (regression calibration with ``reliability``,
         :mod:`vp_bayes.model.measurement`) used as covariates; ``"exact"``: pre-scored values
         used as exact covariates (standardised); ``"auto"``: instrument when raw answers
-        exist, else calibrated for MRAT-centred (ipsative) values (the latent model in the
-        subspace they span cannot settle on them: docs/model.md) and latent for others.
+        exist, else exact for MRAT-centred (ipsative) values and latent for others
+        (calibrated scoring failed its real-regime calibration check in session 17:
+        docs/model.md).
     reliability
         Reliability of each pre-scored value (one number for all, or per value name).
     response_style

@@ -350,6 +350,14 @@ def loo(item_model: ItemModel):
         return _loo(tree, var_name="y")
 
 
+def _resolved_config(item_model) -> dict:
+    """The model settings as fitted: ``value_input`` as it resolved (``"auto"`` has meant
+    different inputs in different versions; the fit records what it used)."""
+    config = item_model.model_config.to_dict()
+    config["value_input"] = str(item_model.idata.attrs.get("value_input", config["value_input"]))
+    return config
+
+
 def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
     """PSIS-LOO of several fits of one wave as a tidy table, best first.
 
@@ -384,10 +392,10 @@ def loo_comparison(fits: dict[str, ItemModel]) -> pd.DataFrame:
         raise ValueError("the fits are of different waves (data hashes differ)")
     results = {name: loo(m) for name, m in fits.items()}
     table = compare(results, round_to="none").filter(["elpd", "se", "p", "elpd_diff", "dse"])
-    ref_cfg = ref.model_config.to_dict()
+    ref_cfg = _resolved_config(ref)
     rows = {}
     for i, (name, m) in enumerate(fits.items()):
-        differ = ", ".join(f"{k}={v}" for k, v in m.model_config.to_dict().items()
+        differ = ", ".join(f"{k}={v}" for k, v in _resolved_config(m).items()
                            if ref_cfg.get(k) != v)
         cfg, res = m.sampler_config, results[name]
         rows[name] = {
