@@ -71,17 +71,10 @@ def test_graded_form_has_ordered_item_cutpoints(sim):
     assert np.all(np.diff(prior["kappa"].values, axis=-1) > 0)
 
 
-def test_ipsative_values_project_loadings(sim_prescored):
+def test_ipsative_values_project_loadings(sim_prescored, ipsative_wave):
     data = prepare_data(sim_prescored.wave, ModelConfig())
     assert data.value_input == "latent"  # PVQ-RR MRAT with face is not rank-deficient
-    wave = sim_prescored.wave
-    # Make the values exactly ipsative: subtract each person's mean over the 10 values.
-    vals = wave.values.copy()
-    cols = list(dims.VALUES_10)
-    vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
-    from dataclasses import replace
-
-    ipsative = replace(wave, values=vals)
+    ipsative = ipsative_wave  # each person's mean over the 10 values removed
     data = prepare_data(ipsative, ModelConfig())
     assert data.value_input == "exact"  # auto (calibrated failed its real-regime check)
     assert data.value_null_space.shape == (10, 1)
@@ -91,18 +84,12 @@ def test_ipsative_values_project_loadings(sim_prescored):
         np.testing.assert_allclose(beta @ data.value_null_space, 0.0, atol=1e-9)
 
 
-def test_auto_geometry_follows_the_resolved_value_input(sim_prescored):
+def test_auto_geometry_follows_the_resolved_value_input(sim_prescored, ipsative_wave):
     """``auto`` loadings and sampler settings: the calibrated geometry (scale-mixture
     loadings, low-rank mass matrix, target 0.9) only where the values resolve to calibrated."""
-    from dataclasses import replace
-
     from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
 
-    wave = sim_prescored.wave
-    vals = wave.values.copy()
-    cols = list(dims.VALUES_10)
-    vals[cols] = vals[cols].sub(vals[cols].mean(axis=1), axis=0)
-    ipsative = replace(wave, values=vals)
+    wave, ipsative = sim_prescored.wave, ipsative_wave
     assert "beta_mix" in build_model(ipsative, ModelConfig(value_input="calibrated")).named_vars
     for config in (ModelConfig(), ModelConfig(value_input="calibrated", loading_prior="normal")):
         assert "beta_mix" not in build_model(ipsative, config).named_vars
