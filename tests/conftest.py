@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytensor
@@ -37,18 +40,38 @@ def demo_wave_dir() -> Path:
     return DEMO_WAVE
 
 
+def shared_across_workers(tmp_path_factory, name: str, make: Callable[[Path], tuple[Path, ...]]
+                          ) -> tuple[Path, ...]:
+    """``make(folder)`` once per test run, even with pytest-xdist workers: the first worker
+    to get here makes it under a lock, the others wait and reuse its files."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by the workers
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            folder.mkdir(exist_ok=True)
+            paths = make(folder)
+            done.write_text("\n".join(str(p) for p in paths), encoding="utf-8")
+        return tuple(Path(p) for p in done.read_text(encoding="utf-8").splitlines())
+
+
 @pytest.fixture(scope="session")
 def released(release_dir, tmp_path_factory) -> tuple[Path, Path]:
     """The 27 released LLMs scored through the shipped real-wave model (about 40 s, once per
-    session): (portraits.csv, portraits.nc)."""
+    test run, whatever the number of workers): (portraits.csv, portraits.nc)."""
     model = REPO / "models" / "valueportrait.nc"
     if not model.is_file():
         pytest.skip(f"{model} not found (vp-bayes fit on the imported release)")
-    from vp_bayes.model.io import load_model
-    from vp_bayes.scoring.portraits import save_portraits, score
-    from vp_bayes.wave.ratings import read_llm_ratings
 
-    out = tmp_path_factory.mktemp("released") / "portraits.csv"
-    ratings = read_llm_ratings(release_dir / "llm_ratings_27.csv")
-    portraits = score(load_model(model), ratings, progress=False)
-    return save_portraits(portraits, out)
+    def make(folder: Path) -> tuple[Path, Path]:
+        from vp_bayes.model.io import load_model
+        from vp_bayes.scoring.portraits import save_portraits, score
+        from vp_bayes.wave.ratings import read_llm_ratings
+
+        ratings = read_llm_ratings(release_dir / "llm_ratings_27.csv")
+        portraits = score(load_model(model), ratings, progress=False)
+        return save_portraits(portraits, folder / "portraits.csv")
+
+    return shared_across_workers(tmp_path_factory, "released", make)
