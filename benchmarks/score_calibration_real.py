@@ -8,7 +8,8 @@ model). Prints coverage of 90% intervals, slope of posterior means on the truth,
 interval width, share of respondents flagged as misfitting, seconds per respondent, for the
 default scoring and for the earlier default (cut, pooled variants, human prior).
 
-Run: ``python benchmarks/score_calibration_real.py [--n 20] [--model PATH]``
+Run: ``python benchmarks/score_calibration_real.py [--n 40] [--model PATH] [--seed-offset K]``
+(the LLMs of ``tests/test_scoring_calibration_real.py`` at offset 0, other LLMs at others).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ SETTINGS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "valueportrait.nc")
-    parser.add_argument("--n", type=int, default=20, help="LLMs per scenario")
+    parser.add_argument("--n", type=int, default=40, help="LLMs per scenario")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to the simulation seeds (0: the slow test's LLMs)")
     parser.add_argument("--spreads", type=float, nargs="+", default=[1.0, 2.0])
     parser.add_argument("--only-default", action="store_true")
     args = parser.parse_args()
@@ -50,11 +53,12 @@ def main() -> None:
     rows = []
     settings = dict(list(SETTINGS.items())[:1]) if args.only_default else SETTINGS
     for spread in args.spreads:
-        theta, ratings = simulate_llms(truth, args.n, spread, seed=int(10 * spread))
+        theta, ratings = simulate_llms(truth, args.n, spread,
+                                       seed=int(100 * spread) + args.seed_offset)
         names = sorted(ratings["respondent"].unique())
         for label, kw in settings.items():
             start = time.perf_counter()
-            res = score(model, ratings, draws=draws, progress=False, **kw)
+            res = score(model, ratings, draws=draws, progress=False, seed=4, **kw)
             sec = (time.perf_counter() - start) / args.n
             rows.append({"scoring": label, "spread": spread,
                          **calibration(res.table, theta, names, draws.values),

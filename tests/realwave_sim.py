@@ -66,14 +66,18 @@ def simulate_llms(truth: ItemDraws, n: int, spread: float, seed: int,
 
 def calibration(table: pd.DataFrame, theta: np.ndarray, names: list[str],
                 values: tuple[str, ...]) -> dict[str, float]:
-    """Coverage of the intervals, slope of posterior means on the truth, median width."""
+    """Coverage of the intervals, slope of posterior means on the truth, median width, SD of
+    the errors in units of the interval's normal-equivalent SD (width / 3.29; 1 when the
+    widths match the errors)."""
     truth = pd.DataFrame(theta, index=names, columns=list(values)).stack()
     truth.index.names = ["respondent", "value"]
     t = table.set_index(["respondent", "value"]).loc[truth.index]
     covered = (t["lower"] <= truth) & (truth <= t["upper"])
     slope = float(np.polyfit(truth.to_numpy(), t["mean"].to_numpy(), 1)[0])
+    width = t["upper"] - t["lower"]
     return {"coverage": float(covered.mean()), "slope": slope,
-            "median_width": float((t["upper"] - t["lower"]).median()),
+            "median_width": float(width.median()),
+            "error_sd": float(((t["mean"] - truth) / (width / 3.29)).std()),
             "r": float(np.corrcoef(truth, t["mean"])[0, 1]),
             "misfit": float(t.groupby(level=0)["misfit"].first().mean())}
 

@@ -67,7 +67,11 @@ def test_item_integrals_are_accurate_for_a_near_deterministic_respondent(checkpo
 def test_consistent_llm_checkpoint_scores_like_a_long_mcmc_run(checkpoint):
     """Pareto k-hat at most 0.7, and every value's posterior mean within 0.25 posterior SD
     and its SD within 20% of a long ensemble MCMC run of the same posterior (no Laplace, no
-    importance weights; ``tests/mcmc_reference.py``)."""
+    importance weights; ``tests/mcmc_reference.py``).
+
+    The reference runs 6,000 iterations: at 2,000 two reference runs with other seeds
+    differed from each other by up to 0.26 posterior SD on one value (the bar itself), at
+    8,000 by at most 0.11 (session 18, shipped exact and calibrated real-wave models)."""
     from mcmc_reference import stretch_sampler
 
     from vp_bayes.scoring import respondent_data, score_respondent
@@ -75,7 +79,7 @@ def test_consistent_llm_checkpoint_scores_like_a_long_mcmc_run(checkpoint):
     draws, rows, target = checkpoint
     data, _ = respondent_data(rows, draws)
     res = score_respondent(draws, data, rng=np.random.default_rng(3))
-    ref, acceptance = stretch_sampler(target, np.random.default_rng(4), n_iter=2000)
+    ref, acceptance = stretch_sampler(target, np.random.default_rng(4), n_iter=6000)
     theta, ref_theta = res["theta"], ref[:, : len(draws.values)]
     z = (theta.mean(axis=0) - ref_theta.mean(axis=0)) / ref_theta.std(axis=0)
     ratio = theta.std(axis=0) / ref_theta.std(axis=0)
