@@ -793,12 +793,13 @@ REAL_FIT_MD = '''\
 ## A Bayesian item model of the real wave
 
 The full fit (520 items, 4 chains x (400 + 4000), `models/valueportrait.md` says how long)
-takes about 17 minutes on two cores. If the
+takes about 45 minutes on two cores. If the
 repository holds one (`models/valueportrait.nc`) we load it; otherwise we fit a **small
 model here: only the {n_items} items with at least one published tag, 2 chains x
 ({d} + {d})**, which is enough to show the workflow but not to report numbers. The raters'
 released PVQ-21 values are MRAT-centred (they sum to zero per person), so the default
-`value_input="auto"` uses them as exact, standardised covariates and projects the one
+`value_input="auto"` treats them as measured with error in the 9-dimensional subspace they
+span (regression calibration, reliability 0.6: `docs/model.md`) and projects the one
 direction they cannot inform out of the loadings; the cell prints the mode it used.
 '''
 
