@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--spreads", type=float, nargs="+", default=[1.0, 2.0])
     parser.add_argument("--only-default", action="store_true")
     args = parser.parse_args()
-    from realwave_sim import calibration, simulate_llms, truth_draw
+    from realwave_sim import SCORE_SEED, calibration, scenario_seed, simulate_llms, truth_draw
 
     from vp_bayes.model.io import load_model
     from vp_bayes.scoring import item_draws, score
@@ -54,11 +54,11 @@ def main() -> None:
     settings = dict(list(SETTINGS.items())[:1]) if args.only_default else SETTINGS
     for spread in args.spreads:
         theta, ratings = simulate_llms(truth, args.n, spread,
-                                       seed=int(100 * spread) + args.seed_offset)
+                                       seed=scenario_seed(spread, args.seed_offset))
         names = sorted(ratings["respondent"].unique())
         for label, kw in settings.items():
             start = time.perf_counter()
-            res = score(model, ratings, draws=draws, progress=False, seed=4, **kw)
+            res = score(model, ratings, draws=draws, progress=False, seed=SCORE_SEED, **kw)
             sec = (time.perf_counter() - start) / args.n
             rows.append({"scoring": label, "spread": spread,
                          **calibration(res.table, theta, names, draws.values),

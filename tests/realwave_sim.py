@@ -17,9 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
+from vp_bayes.dims import INTERVAL_MASS
 from vp_bayes.scoring.posterior import ItemDraws
 from vp_bayes.wave.simulate import VARIANTS
+
+SCORE_SEED = 4  # the scoring seed of the real-regime check and its benchmark
+
+
+def scenario_seed(spread: float, offset: int = 0) -> int:
+    """Seed of the simulated LLMs at ``spread`` (offset 0: the real-regime test's LLMs)."""
+    return int(100 * spread) + offset
 
 
 def truth_draw(all_draws: ItemDraws, scoring: ItemDraws) -> int:
@@ -67,8 +76,8 @@ def simulate_llms(truth: ItemDraws, n: int, spread: float, seed: int,
 def calibration(table: pd.DataFrame, theta: np.ndarray, names: list[str],
                 values: tuple[str, ...]) -> dict[str, float]:
     """Coverage of the intervals, slope of posterior means on the truth, median width, SD of
-    the errors in units of the interval's normal-equivalent SD (width / 3.29; 1 when the
-    widths match the errors)."""
+    the errors in units of the interval's normal-equivalent SD (width / 3.29 for 90%
+    intervals; 1 when the widths match the errors)."""
     truth = pd.DataFrame(theta, index=names, columns=list(values)).stack()
     truth.index.names = ["respondent", "value"]
     t = table.set_index(["respondent", "value"]).loc[truth.index]
@@ -77,9 +86,12 @@ def calibration(table: pd.DataFrame, theta: np.ndarray, names: list[str],
     width = t["upper"] - t["lower"]
     return {"coverage": float(covered.mean()), "slope": slope,
             "median_width": float(width.median()),
-            "error_sd": float(((t["mean"] - truth) / (width / 3.29)).std()),
+            "error_sd": float(((t["mean"] - truth) / (width / _NORMAL_WIDTHS)).std()),
             "r": float(np.corrcoef(truth, t["mean"])[0, 1]),
             "misfit": float(t.groupby(level=0)["misfit"].first().mean())}
 
 
-__all__ = ["calibration", "simulate_llms", "truth_draw"]
+# normal SDs spanned by an equal-tailed interval of INTERVAL_MASS (3.29 for 90%)
+_NORMAL_WIDTHS = 2.0 * float(norm.ppf(0.5 + INTERVAL_MASS / 2.0))
+
+__all__ = ["SCORE_SEED", "calibration", "scenario_seed", "simulate_llms", "truth_draw"]

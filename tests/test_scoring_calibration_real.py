@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from realwave_sim import calibration, simulate_llms, truth_draw
+from realwave_sim import SCORE_SEED, calibration, scenario_seed, simulate_llms, truth_draw
 
 pytestmark = pytest.mark.slow
 MODEL = Path(__file__).resolve().parents[1] / "models" / "valueportrait.nc"
@@ -46,8 +46,8 @@ def test_default_intervals_hold_in_the_real_wave_regime(real, spread):
     from vp_bayes.scoring import score
 
     model, draws, truth = real
-    theta, ratings = simulate_llms(truth, N_LLMS, spread, seed=int(100 * spread))
-    res = score(model, ratings, draws=draws, progress=False, seed=4)
+    theta, ratings = simulate_llms(truth, N_LLMS, spread, seed=scenario_seed(spread))
+    res = score(model, ratings, draws=draws, progress=False, seed=SCORE_SEED)
     names = sorted(ratings["respondent"].unique())
     got = calibration(res.table, theta, names, draws.values)
     print(f"\nreal-wave regime, spread {spread:g}: 90% coverage {got['coverage']:.3f} of "
