@@ -768,7 +768,9 @@ if HAVE_RELEASE:
     explained["portrait_tagged_items_only"] = value_means(tagged_only.table, "centered_mean")
     display(explained.round(2))
     print("Spearman with the paper:", round(float(spearmanr(
-        explained["portrait_tagged_items_only"], explained["paper"]).statistic), 2))
+        explained["portrait_tagged_items_only"], explained["paper"]).statistic), 2),
+          "| with the full portrait:", round(float(spearmanr(
+        explained["portrait_tagged_items_only"], explained["portrait"]).statistic), 2))
 '''
 
 EXPLAIN_END_MD = '''\
@@ -776,11 +778,13 @@ EXPLAIN_END_MD = '''\
 tables, other scoring settings and two refitted item models). Half of the disagreement is the
 reference point: relative to the humans' mean rating of each item, the LLMs' security and
 self-direction ratings are not high (the human-relative classic column). The rest is how
-items are weighed: the tags and the item model agree on the items (tagged items load
-positively on their value), but the paper averages a value's tagged items while the portrait
+items are weighed: the tags and the item model mostly agree on the items (tagged items load
+positively on their value on average, though self-direction's barely: look at
+`mean_loading_of_tagged`), but the paper averages a value's tagged items while the portrait
 weighs every rating by the item's partial loadings on all ten values at once. The linear
 reading, which does only that, follows the portrait and not the paper; scoring on the tagged
-items alone keeps the portrait's ordering, so it is the joint attribution of the same
+items alone stays close to the portrait's ordering and no closer to the paper, so it is the
+joint attribution of the same
 ratings among correlated values, not the untagged items. For benevolence the LLMs rate the
 tagged items above the humans, but weighted by the benevolence loadings over all items they
 rate below. Whether those partial loadings, estimated from about 47 ratings per item, are
@@ -793,12 +797,13 @@ REAL_FIT_MD = '''\
 ## A Bayesian item model of the real wave
 
 The full fit (520 items, 4 chains x (400 + 4000), `models/valueportrait.md` says how long)
-takes about 17 minutes on two cores. If the
+takes about 45 minutes on two cores. If the
 repository holds one (`models/valueportrait.nc`) we load it; otherwise we fit a **small
 model here: only the {n_items} items with at least one published tag, 2 chains x
 ({d} + {d})**, which is enough to show the workflow but not to report numbers. The raters'
 released PVQ-21 values are MRAT-centred (they sum to zero per person), so the default
-`value_input="auto"` uses them as exact, standardised covariates and projects the one
+`value_input="auto"` treats them as measured with error in the 9-dimensional subspace they
+span (regression calibration, reliability 0.6: `docs/model.md`) and projects the one
 direction they cannot inform out of the loadings; the cell prints the mode it used.
 '''
 

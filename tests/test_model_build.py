@@ -76,7 +76,7 @@ def test_ipsative_values_project_loadings(sim_prescored, ipsative_wave):
     assert data.value_input == "latent"  # PVQ-RR MRAT with face is not rank-deficient
     ipsative = ipsative_wave  # each person's mean over the 10 values removed
     data = prepare_data(ipsative, ModelConfig())
-    assert data.value_input == "exact"  # auto (calibrated failed its real-regime check)
+    assert data.value_input == "calibrated"  # auto: measured with error, in their subspace
     assert data.value_null_space.shape == (10, 1)
     for mode in ("exact", "calibrated"):
         model = build_model(ipsative, ModelConfig(value_input=mode))
@@ -90,8 +90,10 @@ def test_auto_geometry_follows_the_resolved_value_input(sim_prescored, ipsative_
     from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
 
     wave, ipsative = sim_prescored.wave, ipsative_wave
-    assert "beta_mix" in build_model(ipsative, ModelConfig(value_input="calibrated")).named_vars
-    for config in (ModelConfig(), ModelConfig(value_input="calibrated", loading_prior="normal")):
+    for config in (ModelConfig(), ModelConfig(value_input="calibrated")):  # auto: calibrated
+        assert "beta_mix" in build_model(ipsative, config).named_vars
+    for config in (ModelConfig(value_input="exact"),
+                   ModelConfig(value_input="calibrated", loading_prior="normal")):
         assert "beta_mix" not in build_model(ipsative, config).named_vars
     assert "beta_mix" not in build_model(wave, ModelConfig()).named_vars  # latent
 

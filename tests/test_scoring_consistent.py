@@ -65,9 +65,10 @@ def test_item_integrals_are_accurate_for_a_near_deterministic_respondent(checkpo
 
 @pytest.mark.slow
 def test_consistent_llm_checkpoint_scores_like_a_long_mcmc_run(checkpoint):
-    """Pareto k-hat at most 0.7, and every value's posterior mean within 0.25 posterior SD
-    and its SD within 20% of a long ensemble MCMC run of the same posterior (no Laplace, no
-    importance weights; ``tests/mcmc_reference.py``).
+    """Pareto k-hat at most 0.7 (``K_HAT_MAX``: adaptive importance sampling adds rounds until
+    it holds, so a k-hat just under it is the stopping rule at work), and every value's
+    posterior mean within 0.25 posterior SD and its SD within 20% of a long ensemble MCMC run
+    of the same posterior (no Laplace, no importance weights; ``tests/mcmc_reference.py``).
 
     The reference runs 6,000 iterations: at 2,000 two reference runs with other seeds
     differed from each other by up to 0.26 posterior SD on one value (the bar itself), at
@@ -75,6 +76,7 @@ def test_consistent_llm_checkpoint_scores_like_a_long_mcmc_run(checkpoint):
     from mcmc_reference import stretch_sampler
 
     from vp_bayes.scoring import respondent_data, score_respondent
+    from vp_bayes.scoring.laplace import K_HAT_MAX
 
     draws, rows, target = checkpoint
     data, _ = respondent_data(rows, draws)
@@ -85,6 +87,6 @@ def test_consistent_llm_checkpoint_scores_like_a_long_mcmc_run(checkpoint):
     ratio = theta.std(axis=0) / ref_theta.std(axis=0)
     print(f"\nk-hat {res['pareto_k']:.2f}, MCMC acceptance {acceptance:.2f}, mean gaps in "
           f"posterior SDs {np.round(z, 2)}, SD ratios {np.round(ratio, 2)}")
-    assert res["pareto_k"] <= 0.7
+    assert res["pareto_k"] <= K_HAT_MAX  # importance sampling adds rounds until it is met
     assert np.all(np.abs(z) < 0.25)
     assert np.all(np.abs(ratio - 1.0) < 0.2)

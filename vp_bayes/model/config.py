@@ -112,9 +112,8 @@ class ModelConfig:
         given the scores (regression calibration with ``reliability``,
         :mod:`vp_bayes.model.measurement`) used as covariates; ``"exact"``: pre-scored values
         used as exact covariates (standardised); ``"auto"``: instrument when raw answers
-        exist, else exact for MRAT-centred (ipsative) values and latent for others
-        (calibrated scoring failed its real-regime calibration check in session 17:
-        docs/model.md).
+        exist, else calibrated for MRAT-centred (ipsative) values (a latent model of their
+        scores is misspecified along the null direction; docs/model.md) and latent for others.
     reliability
         Reliability of each pre-scored value (one number for all, or per value name).
     response_style

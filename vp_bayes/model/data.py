@@ -126,7 +126,7 @@ def _resolve_value_input(wave: Wave, config: ModelConfig, ipsative: bool) -> str
     if mode == "auto":
         if wave.answers is not None:
             return "instrument"
-        return "exact" if ipsative else "latent"
+        return "calibrated" if ipsative else "latent"
     if mode == "instrument" and wave.answers is None:
         raise InputError("value_input='instrument' needs raw answers (instrument.csv)",
                          file=str(wave.source or "wave"), field="value_input")

@@ -27,6 +27,7 @@ from vp_bayes.output import write_csv
 from vp_bayes.scoring import checks
 from vp_bayes.scoring.joint import PERSONA_SD, make_joint_problem
 from vp_bayes.scoring.laplace import (
+    K_HAT_MAX,
     MAX_LOG_SCALE,
     PRIOR_SCALE,
     TAU_SCALE,
@@ -619,9 +620,9 @@ def _notes(names: list[str], counts: list[dict], results: list[dict]) -> tuple[s
         notes.append(f"{len(unknown)} item id(s) unknown to the fitted model were not used "
                      f"(first: {shown})")
     for name, r in zip(names, results, strict=True):
-        if r["pareto_k"] > 0.7:
+        if r["pareto_k"] > K_HAT_MAX:
             notes.append(f"{name}: importance weights unreliable (Pareto k-hat "
-                         f"{r['pareto_k']:.2f} > 0.7); the Laplace approximation is poor")
+                         f"{r['pareto_k']:.2f} > {K_HAT_MAX}); the Laplace approximation is poor")
     for name, r in zip(names, results, strict=True):
         low = [k.removeprefix("ppp_") for k in checks.PPP_NAMES if r[k] < checks.MISFIT_P]
         if low:
