@@ -8,8 +8,16 @@ model). Prints coverage of 90% intervals, slope of posterior means on the truth,
 interval width, share of respondents flagged as misfitting, seconds per respondent, for the
 default scoring and for the earlier default (cut, pooled variants, human prior).
 
-Run: ``python benchmarks/score_calibration_real.py [--n 40] [--model PATH] [--seed-offset K]``
-(the LLMs of ``tests/test_scoring_calibration_real.py`` at offset 0, other LLMs at others).
+Run: ``python benchmarks/score_calibration_real.py [--n 40] [--model PATH] [--seed-offset K]
+[--truth draw|item-wise]`` (the LLMs of ``tests/test_scoring_calibration_real.py`` at offset 0,
+other LLMs at others). ``--truth item-wise`` takes each item's loadings and location from its
+own posterior draw (among those not used for scoring; the cutpoints, response-style scale and
+value profiles from the truth draw): the same marginal posterior per item without the
+posterior's correlation across items, which the default scoring treats as independent.
+``--truth gaussian`` draws them from each item's Gaussian that the default scoring integrates
+over. ``--score-through truth`` scores through the truth's own item parameters (no item
+uncertainty), and ``--deviation-df``, ``--noise``, ``--offset-sd`` move the simulated LLMs
+toward the scoring model: ablations of the 2x shortfall (``docs/model.md``).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +41,31 @@ SETTINGS = {
 }
 
 
+def item_wise_truth(everything, scoring, truth):
+    """``truth`` with each item's (loadings, location) from its own free posterior draw."""
+    from dataclasses import replace
+
+    used = set(scoring.draw_index.tolist())
+    free = np.array([i for i, d in enumerate(everything.draw_index) if d not in used])
+    pick = np.random.default_rng(0).choice(free, len(everything.items))
+    items = np.arange(len(everything.items))
+    b = None if everything.b is None else everything.b[pick, items][None]
+    return replace(truth, beta=everything.beta[pick, items][None], b=b)
+
+
+def gaussian_truth(scoring, truth):
+    """``truth`` with each item's (loadings, location) drawn from the Gaussian (mean and
+    covariance over the scoring draws) that the default marginal scoring integrates over."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    stacked = np.concatenate([scoring.beta, scoring.b[..., None]], axis=-1)  # (S, J, V+1)
+    mean = stacked.mean(axis=0)
+    out = np.stack([rng.multivariate_normal(mean[j], np.cov(stacked[:, j].T))
+                    for j in range(stacked.shape[1])])
+    return replace(truth, beta=out[None, :, :-1], b=out[None, :, -1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "valueportrait.nc")
@@ -40,6 +74,17 @@ def main() -> None:
                         help="added to the simulation seeds (0: the slow test's LLMs)")
     parser.add_argument("--spreads", type=float, nargs="+", default=[1.0, 2.0])
     parser.add_argument("--only-default", action="store_true")
+    parser.add_argument("--truth", choices=["draw", "item-wise", "gaussian"], default="draw",
+                        help="one posterior draw (the test's), each item from its own draw, or "
+                             "each item from the Gaussian the default scoring integrates over")
+    parser.add_argument("--deviation-df", type=float, default=3.0,
+                        help="item deviations' Student-t df (inf: normal, as the scoring model)")
+    parser.add_argument("--noise", choices=["probit", "logistic"], default="probit")
+    parser.add_argument("--offset-sd", type=float, default=0.3,
+                        help="SD of the per-variant offsets (0: none)")
+    parser.add_argument("--score-through", choices=["posterior", "truth"], default="posterior",
+                        help="score through 200 posterior draws (the default scoring), or "
+                             "through the truth's own item parameters (no item uncertainty)")
     args = parser.parse_args()
     from realwave_sim import SCORE_SEED, calibration, scenario_seed, simulate_llms, truth_draw
 
@@ -50,11 +95,19 @@ def main() -> None:
     everything = item_draws(model, 10**9)
     draws = item_draws(model, 200)
     truth = everything.subset([truth_draw(everything, draws)])
+    if args.truth == "item-wise":
+        truth = item_wise_truth(everything, draws, truth)
+    elif args.truth == "gaussian":
+        truth = gaussian_truth(draws, truth)
+    if args.score_through == "truth":
+        draws = truth.subset([0] * 200)
     rows = []
     settings = dict(list(SETTINGS.items())[:1]) if args.only_default else SETTINGS
     for spread in args.spreads:
         theta, ratings = simulate_llms(truth, args.n, spread,
-                                       seed=scenario_seed(spread, args.seed_offset))
+                                       seed=scenario_seed(spread, args.seed_offset),
+                                       deviation_df=args.deviation_df, noise=args.noise,
+                                       offset_sd=args.offset_sd)
         names = sorted(ratings["respondent"].unique())
         for label, kw in settings.items():
             start = time.perf_counter()
@@ -65,7 +118,9 @@ def main() -> None:
                          "s_per_llm": sec})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.3f"),
                   flush=True)
-    print("\n90% intervals, real-wave regime:")
+    print(f"\n90% intervals, real-wave regime (truth: {args.truth}; deviations t"
+          f"{args.deviation_df:g}, {args.noise} noise, offset SD {args.offset_sd:g}; scored "
+          f"through the {args.score_through}):")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
 
 

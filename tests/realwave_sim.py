@@ -39,11 +39,17 @@ def truth_draw(all_draws: ItemDraws, scoring: ItemDraws) -> int:
 
 
 def simulate_llms(truth: ItemDraws, n: int, spread: float, seed: int,
-                  prefix: str = "llm") -> tuple[np.ndarray, pd.DataFrame]:
+                  prefix: str = "llm", *, deviation_df: float = 3.0, noise: str = "probit",
+                  offset_sd: float = 0.3) -> tuple[np.ndarray, pd.DataFrame]:
     """True values (n, V) and a long rating table of n simulated LLMs (all items x 6 variants).
 
-    ``truth`` holds one draw (``truth.subset([i])``).
+    ``truth`` holds one draw (``truth.subset([i])``). The defaults are the real-regime check's
+    generator; the keywords move it toward the scoring model for ablations
+    (``benchmarks/score_calibration_real.py``): ``deviation_df=inf`` normal item deviations,
+    ``noise="logistic"`` logistic rating noise (SD-matched), ``offset_sd=0`` no variant offsets.
     """
+    if noise not in ("probit", "logistic"):
+        raise ValueError(f"noise must be 'probit' or 'logistic', not {noise!r}")
     rng = np.random.default_rng(seed)
     ref = truth.reference[0]
     theta = spread * ref[rng.choice(ref.shape[0], n, replace=False)]
@@ -51,14 +57,17 @@ def simulate_llms(truth: ItemDraws, n: int, spread: float, seed: int,
     b = truth.b[0] if truth.b is not None else np.zeros(beta.shape[0])
     sigma_alpha = float(truth.sigma_alpha[0]) if truth.sigma_alpha is not None else 0.0
     alpha = rng.normal(0.0, 1.5 * sigma_alpha, n)
-    offsets = rng.normal(0.0, 0.3, len(VARIANTS))
+    offsets = rng.normal(0.0, offset_sd, len(VARIANTS))
     frames = []
     for r in range(n):
         noise_sd = rng.uniform(0.4, 1.2)
-        dev = 0.6 * rng.standard_t(3, beta.shape[0])
+        dev = 0.6 * (rng.standard_t(deviation_df, beta.shape[0]) if np.isfinite(deviation_df)
+                     else rng.standard_normal(beta.shape[0]))
         eta = beta @ theta[r] + b + alpha[r] + dev  # (J,)
-        latent = eta[:, None] + offsets[None, :] + noise_sd * rng.standard_normal(
-            (beta.shape[0], len(VARIANTS)))
+        shape = (beta.shape[0], len(VARIANTS))
+        unit = (rng.standard_normal(shape) if noise == "probit"
+                else rng.logistic(0.0, np.sqrt(3.0) / np.pi, shape))
+        latent = eta[:, None] + offsets[None, :] + noise_sd * unit
         edges = cuts if cuts.ndim == 1 else None
         if edges is not None:
             y = (latent[..., None] > edges).sum(-1)
