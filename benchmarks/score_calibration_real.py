@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,6 @@ SETTINGS = {
 
 def item_wise_truth(everything, scoring, truth):
     """``truth`` with each item's (loadings, location) from its own free posterior draw."""
-    from dataclasses import replace
-
     used = set(scoring.draw_index.tolist())
     free = np.array([i for i, d in enumerate(everything.draw_index) if d not in used])
     pick = np.random.default_rng(0).choice(free, len(everything.items))
@@ -56,8 +55,6 @@ def item_wise_truth(everything, scoring, truth):
 def gaussian_truth(scoring, truth):
     """``truth`` with each item's (loadings, location) drawn from the Gaussian (mean and
     covariance over the scoring draws) that the default marginal scoring integrates over."""
-    from dataclasses import replace
-
     rng = np.random.default_rng(0)
     stacked = np.concatenate([scoring.beta, scoring.b[..., None]], axis=-1)  # (S, J, V+1)
     mean = stacked.mean(axis=0)
@@ -82,6 +79,11 @@ def main() -> None:
     parser.add_argument("--noise", choices=["probit", "logistic"], default="probit")
     parser.add_argument("--offset-sd", type=float, default=0.3,
                         help="SD of the per-variant offsets (0: none)")
+    parser.add_argument("--truth-cuts", choices=["draw", "mean"], default="draw",
+                        help="the truth's cutpoints: its own draw's, or the scoring draws' mean "
+                             "(the cutpoints the default scoring holds fixed)")
+    parser.add_argument("--prior-scale", type=float, default=None,
+                        help="the default scoring's prior scale (default: the package's, 2)")
     parser.add_argument("--score-through", choices=["posterior", "truth"], default="posterior",
                         help="score through 200 posterior draws (the default scoring), or "
                              "through the truth's own item parameters (no item uncertainty)")
@@ -99,6 +101,8 @@ def main() -> None:
         truth = item_wise_truth(everything, draws, truth)
     elif args.truth == "gaussian":
         truth = gaussian_truth(draws, truth)
+    if args.truth_cuts == "mean":
+        truth = replace(truth, cuts=draws.cuts.mean(axis=0, keepdims=True))
     if args.score_through == "truth":
         draws = truth.subset([0] * 200)
     rows = []
@@ -111,6 +115,8 @@ def main() -> None:
         names = sorted(ratings["respondent"].unique())
         for label, kw in settings.items():
             start = time.perf_counter()
+            if args.prior_scale is not None and label.startswith("default"):
+                kw = {**kw, "prior_scale": args.prior_scale}
             res = score(model, ratings, draws=draws, progress=False, seed=SCORE_SEED, **kw)
             sec = (time.perf_counter() - start) / args.n
             rows.append({"scoring": label, "spread": spread,
