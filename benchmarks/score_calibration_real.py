@@ -55,6 +55,8 @@ def item_wise_truth(everything, scoring, truth):
 def gaussian_truth(scoring, truth):
     """``truth`` with each item's (loadings, location) drawn from the Gaussian (mean and
     covariance over the scoring draws) that the default marginal scoring integrates over."""
+    if scoring.b is None:
+        raise SystemExit("--truth gaussian needs a model with shared thresholds (item locations)")
     rng = np.random.default_rng(0)
     stacked = np.concatenate([scoring.beta, scoring.b[..., None]], axis=-1)  # (S, J, V+1)
     mean = stacked.mean(axis=0)
