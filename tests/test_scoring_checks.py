@@ -121,3 +121,35 @@ def test_prior_sensitivity_of_gaussians():
                        for a in (0.5, 2.0))
         got = prior_sensitivity(x, log_prior)[0]
         assert got == pytest.approx(expected, abs=0.03)
+
+
+def test_respondents_far_out_are_not_flagged_for_the_items_uncertainty(sim):
+    """Item parameters known only up to a posterior spread, respondents at twice the human
+    spread, ratings from the marginal scoring's own form (the items' parameters a fresh draw
+    of their posterior): not flagged. Before session 19 every replication evaluated the
+    observed ratings under one item draw, whose differences from the items that produced
+    them (times |theta|) its replicates never had, and all four were flagged."""
+    jitter = 0.3
+    model = _fake_model(sim.truth, n_draws=40, jitter=jitter)  # draws: truth + jitter noise
+    true_beta, true_b = sim.truth["beta"].values, sim.truth["b"].values
+    kappa = sim.truth["kappa"].values
+    rng = np.random.default_rng(7)
+    items = [str(i) for i in sim.truth[dims.ITEM].values]
+    frames = []
+    for name in ("far-a", "far-b", "far-c", "far-d"):
+        # one more draw of the items' 'posterior' (truth + jitter noise), fresh per respondent
+        beta = true_beta + jitter * rng.standard_normal(true_beta.shape)
+        b = true_b + jitter * rng.standard_normal(len(items))
+        theta = 2.0 * rng.standard_normal(beta.shape[1])
+        eta = beta @ theta + b + 0.5 * rng.standard_normal(len(items))
+        latent = eta[:, None] + 0.7 * rng.logistic(size=(len(items), len(VARIANTS)))
+        y = (latent[..., None] > kappa).sum(-1) + 1
+        frames.append(pd.DataFrame({"respondent": name,
+                                    "item_id": np.repeat(items, len(VARIANTS)),
+                                    "variant": np.tile(VARIANTS, len(items)),
+                                    "rating": y.ravel().astype(float)}))
+    res = score(model, pd.concat(frames, ignore_index=True), n_item_draws=40, seed=1,
+                progress=False)
+    per = _per_respondent(res)
+    print(per[["ppp_agreement", "ppp_distribution", "ppp_fit", "misfit"]])
+    assert not per["misfit"].any()

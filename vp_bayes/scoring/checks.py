@@ -82,9 +82,31 @@ def _within_item_variance(y: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return var[:, multi].mean(axis=-1)
 
 
+@dataclass(frozen=True)
+class ItemMoments:
+    """The Gaussian of each item's ``(beta_j, b_j)`` that marginal scoring integrates over, and
+    the posterior-mean cutpoints (shared thresholds only)."""
+
+    mean: np.ndarray  # (J, V + 1)
+    cov: np.ndarray  # (J, V + 1, V + 1)
+    cuts: np.ndarray  # (K - 1,)
+
+
+def item_moments(draws: ItemDraws) -> ItemMoments | None:
+    """:class:`ItemMoments` over the draws (``None`` with per-item thresholds)."""
+    if not draws.shared_thresholds or draws.b is None:
+        return None
+    params = np.concatenate([draws.beta, draws.b[..., None]], axis=-1)  # (S, J, V+1)
+    mean = params.mean(axis=0)
+    dev = params - mean
+    cov = np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
+    return ItemMoments(mean, cov, draws.cuts.mean(axis=0))
+
+
 def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndarray,
                offsets: np.ndarray, tau: np.ndarray, sigma: np.ndarray, item_draw: np.ndarray,
-               rng: np.random.Generator, n_rep: int = N_REPLICATIONS) -> dict[str, float]:
+               rng: np.random.Generator, n_rep: int = N_REPLICATIONS,
+               moments: ItemMoments | None = None) -> dict[str, float]:
     """Posterior predictive p-values of one respondent's ratings.
 
     Parameters
@@ -103,6 +125,14 @@ def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndar
         Random generator.
     n_rep
         Number of replications.
+    moments
+        With marginal scoring (samples tied to no item draw): the items' Gaussian
+        (:func:`item_moments`). Replications and discrepancies then use the item means and an
+        item deviation of variance ``(theta, 1)' C_j (theta, 1) + tau^2``, as the marginal
+        likelihood does. Without it each replication evaluates the observed ratings under one
+        random item draw, whose differences from the items that produced them (the item
+        uncertainty times |theta|) the replicates never have: respondents far from the
+        human mean were flagged however well they fitted.
 
     Returns
     -------
@@ -122,29 +152,40 @@ def person_fit(draws: ItemDraws, cells: Cells, theta: np.ndarray, alpha: np.ndar
                                  return_inverse=True)
     unit_item, unit_group = units
     cells_per_unit = np.bincount(cell_unit, minlength=units.shape[1])
+    block_items = cells.item[starts]  # the rated items, in cell order (sorted)
+    unit_block = np.searchsorted(block_items, unit_item)
     stats_obs, stats_rep = [], []
     for c0 in range(0, n_rep, REP_CHUNK):
         ii, ss = pick[c0:c0 + REP_CHUNK], s[c0:c0 + REP_CHUNK]
         r = ii.size
-        eta = np.einsum("ruv,rv->ru", draws.beta[ss][:, unit_item], theta[ii])  # (r, U)
-        if draws.b is not None:
-            eta += draws.b[ss][:, unit_item]
+        tau2 = np.nan_to_num(tau[ii])[:, None] ** 2
+        if moments is None:
+            eta = np.einsum("ruv,rv->ru", draws.beta[ss][:, unit_item], theta[ii])  # (r, U)
+            if draws.b is not None:
+                eta += draws.b[ss][:, unit_item]
+            sd_block = np.broadcast_to(np.sqrt(tau2), (r, starts.size))
+            cuts = draws.cuts[ss]  # (r, K-1) or (r, J, K-1)
+            cut = cuts[:, None, :] if draws.shared_thresholds else cuts[:, unit_item]
+        else:
+            x1 = np.c_[theta[ii], np.ones(r)]  # (r, V+1)
+            eta = x1 @ moments.mean[unit_item].T  # (r, U)
+            var = np.einsum("rv,jvw,rw->rj", x1, moments.cov[block_items], x1)
+            sd_block = np.sqrt(var + tau2)
+            cut = np.broadcast_to(moments.cuts, (r, 1, moments.cuts.size))
         eta += np.nan_to_num(alpha[ii])[:, None]
         if offsets.size:
             has_g = unit_group >= 0
             eta[:, has_g] += offsets[ii][:, unit_group[has_g]]
-        sd = np.nan_to_num(tau[ii])
+        sd_unit = sd_block[:, unit_block]  # (r, U)
         sig = np.where(np.isnan(sigma[ii]), 1.0, sigma[ii])[:, None]
-        cuts = draws.cuts[ss]  # (r, K-1) or (r, J, K-1)
-        cut = cuts[:, None, :] if draws.shared_thresholds else cuts[:, unit_item]
         # replicate: fresh shared deviation per item, logistic noise per rating
-        e_item = rng.standard_normal((r, starts.size)) * sd[:, None]
+        e_item = rng.standard_normal((r, starts.size)) * sd_block
         e = np.repeat(e_item, np.diff(np.r_[starts, cells.item.size]), axis=1)
         latent = eta[:, cell_unit] + e + sig * rng.logistic(size=e.shape)
         cell_cut = cut if draws.shared_thresholds else cut[:, cell_unit]
         rep = (latent[..., None] > cell_cut).sum(axis=-1)
-        # quadrature over the item deviation: log P(y = k | eta + tau u_q), (r, U, Q, K)
-        probs_q = category_probs_np((eta[..., None] + sd[:, None, None] * u) / sig[..., None],
+        # quadrature over the item deviation: log P(y = k | eta + sd u_q), (r, U, Q, K)
+        probs_q = category_probs_np((eta[..., None] + sd_unit[..., None] * u) / sig[..., None],
                                     cut[:, :, None, :] / sig[..., None, None])
         logp = np.log(np.clip(probs_q, 1e-300, None))
         # expected category counts: probabilities marginal over e, times cells per unit

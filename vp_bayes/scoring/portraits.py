@@ -551,8 +551,9 @@ def _person_fit(draws: ItemDraws, frame: pd.DataFrame, res: dict[str, Any], meth
     tied = np.repeat(np.arange(draws.n_draws), n // draws.n_draws) if method == "cut" \
         else np.full(n, -1)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 1])
+    moments = None if method == "cut" else checks.item_moments(draws)
     return checks.person_fit(draws, cells, res["theta"], res["alpha"], res["offsets"],
-                             res["tau"], res["sigma"], tied, rng)
+                             res["tau"], res["sigma"], tied, rng, moments=moments)
 
 
 def _check_table(ratings: pd.DataFrame) -> None:
