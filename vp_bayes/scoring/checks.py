@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from vp_bayes.model.likelihood import category_probs_np
-from vp_bayes.scoring.marginal import _nodes
+from vp_bayes.scoring.marginal import _nodes, param_moments
 from vp_bayes.scoring.posterior import ItemDraws
 
 MISFIT_P = 0.01  # a posterior-predictive p-value below this names a respondent as misfitting
@@ -96,10 +96,7 @@ def item_moments(draws: ItemDraws) -> ItemMoments | None:
     """:class:`ItemMoments` over the draws (``None`` with per-item thresholds)."""
     if not draws.shared_thresholds or draws.b is None:
         return None
-    params = np.concatenate([draws.beta, draws.b[..., None]], axis=-1)  # (S, J, V+1)
-    mean = params.mean(axis=0)
-    dev = params - mean
-    cov = np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
+    mean, cov = param_moments(np.concatenate([draws.beta, draws.b[..., None]], axis=-1))
     return ItemMoments(mean, cov, draws.cuts.mean(axis=0))
 
 

@@ -382,6 +382,14 @@ def _nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
     return u, log_w
 
 
+def param_moments(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (J, P) and covariance (J, P, P) over draws of each item's parameters (S, J, P):
+    the Gaussian that marginal scoring integrates over."""
+    mean = params.mean(axis=0)
+    dev = params - mean
+    return mean, np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
+
+
 @dataclass(frozen=True)
 class MarginalProblem:
     """A respondent's posterior with each item's parameters integrated (Gaussian, quadrature).
@@ -439,9 +447,7 @@ class MarginalProblem:
             lower, upper = lower.mean(axis=0), upper.mean(axis=0)
         lower = np.where(np.isnan(lower), -np.inf, lower)
         upper = np.where(np.isnan(upper), np.inf, upper)
-        mean = params.mean(axis=0)
-        dev = params - mean
-        cov = np.einsum("sjv,sjw->jvw", dev, dev) / max(params.shape[0] - 1, 1)
+        mean, cov = param_moments(params)
         gap = problem.weight * gap_logp_np(lower, upper)
         return cls(problem.layout, mean, cov, problem.n_groups, problem.unit, problem.weight,
                    lower, upper, gap, problem.precision.mean(axis=0, keepdims=True), n_nodes)
