@@ -44,9 +44,10 @@ SETTINGS = {
 
 def item_wise_truth(everything, scoring, truth):
     """``truth`` with each item's (loadings, location) from its own free posterior draw."""
-    used = set(scoring.draw_index.tolist())
-    free = np.array([i for i, d in enumerate(everything.draw_index) if d not in used])
-    pick = np.random.default_rng(0).choice(free, len(everything.items))
+    from realwave_sim import free_draws
+
+    pick = np.random.default_rng(0).choice(free_draws(everything, scoring),
+                                           len(everything.items))
     items = np.arange(len(everything.items))
     b = None if everything.b is None else everything.b[pick, items][None]
     return replace(truth, beta=everything.beta[pick, items][None], b=b)
@@ -57,11 +58,11 @@ def gaussian_truth(scoring, truth):
     covariance over the scoring draws) that the default marginal scoring integrates over."""
     if scoring.b is None:
         raise SystemExit("--truth gaussian needs a model with shared thresholds (item locations)")
+    from vp_bayes.scoring.marginal import param_moments
+
     rng = np.random.default_rng(0)
-    stacked = np.concatenate([scoring.beta, scoring.b[..., None]], axis=-1)  # (S, J, V+1)
-    mean = stacked.mean(axis=0)
-    out = np.stack([rng.multivariate_normal(mean[j], np.cov(stacked[:, j].T))
-                    for j in range(stacked.shape[1])])
+    mean, cov = param_moments(np.concatenate([scoring.beta, scoring.b[..., None]], axis=-1))
+    out = np.stack([rng.multivariate_normal(m, c) for m, c in zip(mean, cov, strict=True)])
     return replace(truth, beta=out[None, :, :-1], b=out[None, :, -1])
 
 

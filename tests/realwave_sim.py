@@ -31,10 +31,15 @@ def scenario_seed(spread: float, offset: int = 0) -> int:
     return int(100 * spread) + offset
 
 
+def free_draws(all_draws: ItemDraws, scoring: ItemDraws) -> list[int]:
+    """Positions (in ``all_draws``) of the posterior draws that are not among the scoring draws."""
+    used = set(scoring.draw_index.tolist())
+    return [i for i, d in enumerate(all_draws.draw_index) if d not in used]
+
+
 def truth_draw(all_draws: ItemDraws, scoring: ItemDraws) -> int:
     """Position (in ``all_draws``) of a posterior draw that is not among the scoring draws."""
-    used = set(scoring.draw_index.tolist())
-    free = [i for i, d in enumerate(all_draws.draw_index) if d not in used]
+    free = free_draws(all_draws, scoring)
     return free[len(free) // 2]
 
 
@@ -103,4 +108,5 @@ def calibration(table: pd.DataFrame, theta: np.ndarray, names: list[str],
 # normal SDs spanned by an equal-tailed interval of INTERVAL_MASS (3.29 for 90%)
 _NORMAL_WIDTHS = 2.0 * float(norm.ppf(0.5 + INTERVAL_MASS / 2.0))
 
-__all__ = ["SCORE_SEED", "calibration", "scenario_seed", "simulate_llms", "truth_draw"]
+__all__ = ["SCORE_SEED", "calibration", "free_draws", "scenario_seed", "simulate_llms",
+           "truth_draw"]

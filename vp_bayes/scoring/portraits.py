@@ -492,6 +492,8 @@ def score(
                "importance": importance, "method": method, "n_proposals": n_proposals,
                "prior_scale": prior_scale, "item_deviation": item_deviation}
     by_name: dict[str, tuple[dict, dict]] = {}
+    # person fit under marginal scoring uses the items' Gaussian: computed once, not per respondent
+    moments = checks.item_moments(draws) if person_fit and method != "cut" else None
     for unit in tqdm(scoring_units(names, personas), desc="scoring respondents",
                      disable=not progress):
         data, unit_counts = zip(*(respondent_data(groups[n], draws, soft=soft,
@@ -512,7 +514,7 @@ def score(
                                           else 0.0)
             res["reliability"] = checks.reliability(res["theta"], np.full(len(draws.values),
                                                                           prior_var))
-            res.update(_person_fit(draws, groups[n], res, method, n_per_draw, seed, n)
+            res.update(_person_fit(draws, groups[n], res, method, seed, n, moments)
                        if person_fit else dict.fromkeys(checks.PPP_NAMES, np.nan))
             by_name[n] = (res, count)
     results = [by_name[n][0] for n in names]
@@ -535,8 +537,9 @@ def score(
 
 
 def _person_fit(draws: ItemDraws, frame: pd.DataFrame, res: dict[str, Any], method: str,
-                n_per_draw: int, seed: int, name: str) -> dict[str, float]:
-    """Posterior predictive p-values of one respondent (:func:`checks.person_fit`)."""
+                seed: int, name: str, moments: checks.ItemMoments | None) -> dict[str, float]:
+    """Posterior predictive p-values of one respondent (:func:`checks.person_fit`);
+    ``moments``: the items' Gaussian under marginal scoring (``None`` under cut)."""
     lookup = {item: j for j, item in enumerate(draws.items)}
     rating = frame["rating"].to_numpy(dtype=float)
     item = frame["item_id"].astype(str).map(lookup).to_numpy(dtype=float)
@@ -551,7 +554,6 @@ def _person_fit(draws: ItemDraws, frame: pd.DataFrame, res: dict[str, Any], meth
     tied = np.repeat(np.arange(draws.n_draws), n // draws.n_draws) if method == "cut" \
         else np.full(n, -1)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 1])
-    moments = None if method == "cut" else checks.item_moments(draws)
     return checks.person_fit(draws, cells, res["theta"], res["alpha"], res["offsets"],
                              res["tau"], res["sigma"], tied, rng, moments=moments)
 
