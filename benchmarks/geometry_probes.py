@@ -49,9 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _corr(data, config):
-    chol = pm.LKJCorr("corr_chol", n=len(data.values), eta=config.lkj_eta)
-    pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
-    return chol
+    return B.lkj_correlation(len(data.values), config.lkj_eta)
 
 
 def _theta_centered(data, config):
@@ -80,6 +78,7 @@ def _theta_subspace(data, config):
     basis = complement_basis(data.value_null_space)  # (V, V - 1)
     mu = B._group_means(data)
     chol = pm.LKJCorr("corr_chol", n=basis.shape[1], eta=config.lkj_eta)
+    pm.Potential("corr_chol_jacobian", B.lkj_cholesky_jacobian(chol))
     cov = basis @ (chol @ chol.T) @ basis.T
     sd = pt.sqrt(pt.diagonal(cov))
     pm.Deterministic("corr", cov / sd[:, None] / sd[None, :],
