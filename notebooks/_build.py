@@ -69,8 +69,8 @@ if not HAVE_RELEASE:
 DEMO_FIT_MD = '''\
 ### A small, cached fit
 
-Fitting the whole demo wave (300 participants) with the defaults, **2 chains x (400 tuning
-+ 2000 draws)**, takes several minutes; real work uses those defaults (`SamplerConfig()`).
+Fitting the whole demo wave (300 participants) with the defaults, **4 chains x (400 tuning
++ 1000 draws)**, takes several minutes; real work uses those defaults (`SamplerConfig()`).
 To keep this tutorial at about a minute, we fit the **first {n} participants** (all 80
 items, about {per_item} ratings per item) with **2 chains x ({d} + {d})**. Short chains give
 noisier intervals and R-hat above the strict 1.01 bar; the diagnostics below say so.
@@ -304,7 +304,7 @@ display(pd.DataFrame(rows).set_index("rule"))
 
 `save_model(model, "demo_model.nc")` writes the posterior (netCDF) with a model card;
 `vp-bayes fit data/demo --out demo_model.nc` does all of the above from the shell with the
-default 2 x (1000 + 1000) draws. Notebook 2 scores LLMs through this posterior.
+default 4 x (400 + 1000) draws. Notebook 2 scores LLMs through this posterior.
 '''),
     ]
 
@@ -398,7 +398,7 @@ show(compare_forest(table, ["sim-llm-1", "sim-llm-2", "sim-llm-3"], scale="cente
 ## From the shell
 
 ```bash
-vp-bayes fit data/demo --out demo_model.nc          # defaults: 2 x (1000 + 1000)
+vp-bayes fit data/demo --out demo_model.nc          # defaults: 4 x (400 + 1000)
 vp-bayes score demo_model.nc data/demo/llm_ratings.csv --out portraits.csv
 ```
 
