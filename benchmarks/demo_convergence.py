@@ -2,10 +2,10 @@
 
 Fits ``data/demo`` (raw PVQ-RR answers, latent values) through ``fit_wave`` with the model and
 sampler settings given as JSON (the sections of a ``vp-bayes fit --config`` file) and prints
-the wall and sampling time, leapfrog steps per draw, divergences, the ten variables with the
-smallest bulk ESS (the fit's own diagnostics table) and the smallest bulk ESS per 1,000
-gradients of the saved draws (the efficiency the issue's "10x" is about; it does not depend
-on what else shares the machine, the times do).
+the wall time and the sampler call's (ADVI, compile, sampling), leapfrog steps per draw,
+divergences, the ten variables with the smallest bulk ESS (the fit's own diagnostics table)
+and the smallest bulk ESS per 1,000 gradients of the saved draws (the efficiency the issue's
+"10x" is about; it does not depend on what else shares the machine, the times do).
 
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2}}'
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2,
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    """Fit the demo wave under the JSON config in ``sys.argv[1]`` and print the figures."""
     cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     wave = load_wave(REPO / "data" / "demo")
     start = time.perf_counter()
@@ -38,7 +39,7 @@ def main() -> None:
     gradients = int(stats["n_steps"].sum())
     diag = model.diagnostics
     print(f"config {json.dumps(cfg)}")
-    print(f"wall {wall:.0f} s, sampling {model.fit_seconds:.0f} s, "
+    print(f"wall {wall:.0f} s, sampler call (ADVI, compile, sampling) {model.fit_seconds:.0f} s, "
           f"{float(stats['n_steps'].mean()):.1f} steps per draw, "
           f"{int(stats['diverging'].sum())} divergences, {gradients} gradients (saved draws)")
     print(diag.sort_values("ess_bulk_min").head(10)[

@@ -158,13 +158,16 @@ def test_build_model_rejects_an_invalid_config(sim):
 def _lkj_moments(n: int, eta: float) -> tuple[float, float]:
     """The LKJ(eta) prior's variance of every correlation and its mean log det R, from its
     known marginals (Lewandowski, Kurowicka and Joe 2009): each correlation is 2 Beta(b, b) - 1
-    with b = eta - 1 + n / 2, and det R is the product over the C-vine's levels k of
-    (1 - rho^2) with rho = 2 Beta(b_k, b_k) - 1, b_k = eta + (n - 1 - k) / 2."""
+    with b = eta - 1 + n / 2, and det R is the product over the C-vine's levels k = 1..n-1 of
+    the n - k factors (1 - rho^2), each rho = 2 Beta(b_k, b_k) - 1 with
+    b_k = eta + (n - 1 - k) / 2, so E log(1 - rho^2) = log 4 + 2 (digamma(b_k) - digamma(2 b_k))."""
     from scipy.special import digamma
 
     b = eta - 1 + n / 2
-    logdet = sum((n - k) * (np.log(4) + 2 * (digamma(bk) - digamma(2 * bk)))
-                 for k in range(1, n) for bk in [eta + (n - 1 - k) / 2])
+    logdet = 0.0
+    for k in range(1, n):
+        b_k = eta + (n - 1 - k) / 2
+        logdet += (n - k) * (np.log(4) + 2 * (digamma(b_k) - digamma(2 * b_k)))
     return 1 / (2 * b + 1), float(logdet)
 
 

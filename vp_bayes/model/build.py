@@ -163,6 +163,16 @@ def lkj_cholesky_jacobian(chol: pt.TensorVariable) -> pt.TensorVariable:
     near-singular correlations and depends on the values' order (n = 10, eta = 2: the first
     correlation's prior variance 0.19 against LKJ's 0.077, mean log det R -8.3 against
     -5.5; ``tests/test_model_build.py`` checks the prior against the LKJ's known marginals).
+
+    Parameters
+    ----------
+    chol
+        The (n, n) Cholesky factor, as ``pm.LKJCorr`` returns it.
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The scalar log Jacobian.
     """
     n = chol.shape[-1]
     return pt.sum(pt.arange(n - 1, -1, -1) * pt.log(pt.diagonal(chol)))
@@ -174,7 +184,20 @@ def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
     (:func:`lkj_cholesky_jacobian`) and ``corr``; returns the Cholesky factor.
 
     PyMC 6.3's ``LKJCorr`` is parameterised by (and returns) the Cholesky factor of the
-    correlation matrix: lower triangular with unit-norm rows.
+    correlation matrix: lower triangular with unit-norm rows. Call inside a model context
+    whose coordinates include ``value`` and ``value_b``.
+
+    Parameters
+    ----------
+    n
+        Number of values (the matrix is n x n).
+    eta
+        The LKJ shape (``ModelConfig.lkj_eta``).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The Cholesky factor ``corr_chol``.
     """
     chol = pm.LKJCorr("corr_chol", n=n, eta=eta)
     pm.Potential("corr_chol_jacobian", lkj_cholesky_jacobian(chol))
