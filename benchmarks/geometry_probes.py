@@ -218,6 +218,8 @@ def main() -> None:
     parser.add_argument("draws", type=int)
     parser.add_argument("tune", type=int)
     parser.add_argument("chains", type=int, nargs="?", default=2)
+    parser.add_argument("--seed", type=int, default=SamplerConfig().seed,
+                        help="the sampler's seed (default: SamplerConfig's)")
     args = parser.parse_args()
     wave = load_wave(REPO / "data" / "demo")
     config = ModelConfig()
@@ -225,7 +227,7 @@ def main() -> None:
     start = time.perf_counter()
     model = build(args.variant, data, config)
     sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
-                            fused_likelihood=True)
+                            fused_likelihood=True, seed=args.seed)
     idata = _sample(model, sampler, progress=False)
     wall = time.perf_counter() - start
     post = _rescale(idata["posterior"].to_dataset())
