@@ -77,8 +77,7 @@ def _theta_subspace(data, config):
 
     basis = complement_basis(data.value_null_space)  # (V, V - 1)
     mu = B._group_means(data)
-    chol = pm.LKJCorr("corr_chol", n=basis.shape[1], eta=config.lkj_eta)
-    pm.Potential("corr_chol_jacobian", B.lkj_cholesky_jacobian(chol))
+    chol = B.lkj_cholesky(basis.shape[1], config.lkj_eta)
     cov = basis @ (chol @ chol.T) @ basis.T
     sd = pt.sqrt(pt.diagonal(cov))
     pm.Deterministic("corr", cov / sd[:, None] / sd[None, :],

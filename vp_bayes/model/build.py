@@ -178,14 +178,34 @@ def lkj_cholesky_jacobian(chol: pt.TensorVariable) -> pt.TensorVariable:
     return pt.sum(pt.arange(n - 1, -1, -1) * pt.log(pt.diagonal(chol)))
 
 
-def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
-    """The values' correlation ``R ~ LKJ(eta)`` (n x n): creates ``corr_chol`` (its Cholesky
-    factor, the sampled variable), the Jacobian term that makes its prior the LKJ's
-    (:func:`lkj_cholesky_jacobian`) and ``corr``; returns the Cholesky factor.
+def lkj_cholesky(n: int, eta: float) -> pt.TensorVariable:
+    """``corr_chol``, the Cholesky factor of an n x n correlation ``R ~ LKJ(eta)``, with the
+    Jacobian term that makes its prior the LKJ's (:func:`lkj_cholesky_jacobian`, the potential
+    ``corr_chol_jacobian``). Every ``LKJCorr`` of a model goes through here.
 
     PyMC 6.3's ``LKJCorr`` is parameterised by (and returns) the Cholesky factor of the
-    correlation matrix: lower triangular with unit-norm rows. Call inside a model context
-    whose coordinates include ``value`` and ``value_b``.
+    correlation matrix: lower triangular with unit-norm rows.
+
+    Parameters
+    ----------
+    n
+        Size of the matrix.
+    eta
+        The LKJ shape (``ModelConfig.lkj_eta``).
+
+    Returns
+    -------
+    pytensor.tensor.TensorVariable
+        The Cholesky factor ``corr_chol``.
+    """
+    chol = pm.LKJCorr("corr_chol", n=n, eta=eta)
+    pm.Potential("corr_chol_jacobian", lkj_cholesky_jacobian(chol))
+    return chol
+
+
+def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
+    """The values' correlation: :func:`lkj_cholesky` and ``corr = L L'`` (dims ``value``,
+    ``value_b``, which the model's coordinates must have); returns the Cholesky factor.
 
     Parameters
     ----------
@@ -199,8 +219,7 @@ def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
     pytensor.tensor.TensorVariable
         The Cholesky factor ``corr_chol``.
     """
-    chol = pm.LKJCorr("corr_chol", n=n, eta=eta)
-    pm.Potential("corr_chol_jacobian", lkj_cholesky_jacobian(chol))
+    chol = lkj_cholesky(n, eta)
     pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
     return chol
 
