@@ -204,21 +204,8 @@ def lkj_cholesky(n: int, eta: float) -> pt.TensorVariable:
 
 
 def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
-    """The values' correlation: :func:`lkj_cholesky` and ``corr = L L'`` (dims ``value``,
-    ``value_b``, which the model's coordinates must have); returns the Cholesky factor.
-
-    Parameters
-    ----------
-    n
-        Number of values (the matrix is n x n).
-    eta
-        The LKJ shape (``ModelConfig.lkj_eta``).
-
-    Returns
-    -------
-    pytensor.tensor.TensorVariable
-        The Cholesky factor ``corr_chol``.
-    """
+    """The values' correlation: :func:`lkj_cholesky` (same parameters, same return) and
+    ``corr = L L'`` (dims ``value``, ``value_b``, which the model's coordinates must have)."""
     chol = lkj_cholesky(n, eta)
     pm.Deterministic("corr", chol @ chol.T, dims=(dims.VALUE, f"{dims.VALUE}_b"))
     return chol
