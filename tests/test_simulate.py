@@ -201,11 +201,18 @@ def test_cli_simulate_then_validate(tmp_path: Path) -> None:
 
 
 def test_demo_wave_is_reproducible(demo_wave_dir: Path) -> None:
-    """data/demo equals a fresh run of the documented command (data/README.md)."""
+    """data/demo equals a fresh run of the documented command (data/README.md).
+
+    The wave's tables (answers, ratings, labels) are compared exactly through their hash. The
+    truth's real values are compared to 1e-12 relative: they were computed on another CPU,
+    whose BLAS kernel rounds matrix products differently in the last bits (on an AMD EPYC,
+    a third of theta differed from the stored file by up to 9e-16). A change of seed or of the
+    simulator moves them by far more.
+    """
     demo = load_wave(demo_wave_dir)
     sim = simulate_wave(300, 80, 40, seed=2026, n_llm=3, personas=True)
     assert demo.data_hash() == sim.wave.data_hash()
-    assert_same_data(load_truth(demo_wave_dir), sim.truth)
+    assert_same_data(load_truth(demo_wave_dir), sim.truth, rtol=1e-12)
     size = sum(p.stat().st_size for p in demo_wave_dir.iterdir())
     assert size < 2_000_000
 
