@@ -16,6 +16,7 @@ centred correlation ``PRP``.
     python benchmarks/geometry_probes.py anchored 400 400      # lam anchored per value, scale free
     python benchmarks/geometry_probes.py anchored_centered 400 400  # the same, theta centred
     python benchmarks/geometry_probes.py collapsed 400 400     # anchored, covariance integrated out
+    python benchmarks/geometry_probes.py collapsed 400 400 --loadings centered  # and beta centred
 
 ``level_free`` and ``subspace`` are a different model (values as relative priorities, the level
 carried by the response style alpha; ``subspace`` puts the LKJ prior on the correlation of the
@@ -269,9 +270,12 @@ def main() -> None:
     parser.add_argument("chains", type=int, nargs="?", default=2)
     parser.add_argument("--seed", type=int, default=SamplerConfig().seed,
                         help="the sampler's seed (default: SamplerConfig's)")
+    parser.add_argument("--loadings", choices=("noncentered", "centered"), default=None,
+                        help="the item loadings' parameterisation (default: ModelConfig's)")
     args = parser.parse_args()
     wave = load_wave(REPO / "data" / "demo")
-    config = ModelConfig()
+    config = ModelConfig() if args.loadings is None else ModelConfig(
+        loading_parameterization=args.loadings)
     data = prepare_data(wave, config)
     start = time.perf_counter()
     model = build(args.variant, data, config)
