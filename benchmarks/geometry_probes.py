@@ -270,12 +270,14 @@ def main() -> None:
     parser.add_argument("chains", type=int, nargs="?", default=2)
     parser.add_argument("--seed", type=int, default=SamplerConfig().seed,
                         help="the sampler's seed (default: SamplerConfig's)")
-    parser.add_argument("--loadings", choices=("noncentered", "centered"), default=None,
+    parser.add_argument("--loadings", choices=("noncentered", "centered", "mixture"), default=None,
                         help="the item loadings' parameterisation (default: ModelConfig's)")
+    parser.add_argument("--loading-prior", choices=("student_t", "normal", "horseshoe"),
+                        default=None, help="the loadings' prior (default: ModelConfig's)")
     args = parser.parse_args()
     wave = load_wave(REPO / "data" / "demo")
-    config = ModelConfig() if args.loadings is None else ModelConfig(
-        loading_parameterization=args.loadings)
+    changes = {"loading_parameterization": args.loadings, "loading_prior": args.loading_prior}
+    config = ModelConfig(**{k: v for k, v in changes.items() if v is not None})
     data = prepare_data(wave, config)
     start = time.perf_counter()
     model = build(args.variant, data, config)
