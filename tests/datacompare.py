@@ -21,8 +21,8 @@ def assert_same_data(a: xr.Dataset, b: xr.Dataset, *, rtol: float = 0.0) -> None
 
     Values are compared exactly unless ``rtol`` is given: floating-point values then may differ
     by that relative amount (and by that much absolutely near zero; labels and integers stay
-    exact). Data made on another machine needs it: OpenBLAS picks its matrix-product kernel by CPU (SkylakeX, Zen, ...), and the
-    kernels round differently in the last bits.
+    exact). Data made on another machine needs it: OpenBLAS picks its matrix-product kernel by
+    CPU (SkylakeX, Zen, ...), and the kernels round differently in the last bits.
     """
     assert sorted(a.data_vars) == sorted(b.data_vars), "data variables differ"
     assert dict(a.sizes) == dict(b.sizes), "dimension sizes differ"
