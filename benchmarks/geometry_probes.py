@@ -119,6 +119,29 @@ def _alpha_shift_model(data, config, *, fused=True):
     return model
 
 
+def _anchored_likelihoods(data, config, raw, scale) -> None:
+    """What ``anchored`` and ``collapsed`` share, given the values on the questionnaire's scale
+    ``raw`` and their scales: theta on the shipped scale, the response styles, the
+    questionnaire with its loadings anchored per value (geometric mean 1) and the ratings."""
+    ins = data.instrument
+    qv = ins.question_value
+    onehot = np.zeros((len(ins.questions), len(data.values)))
+    onehot[np.arange(len(qv)), qv] = 1.0
+    onehot /= onehot.sum(axis=0, keepdims=True)
+    pm.Deterministic("theta", raw / scale, dims=(dims.PARTICIPANT, dims.VALUE))
+    sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
+    alpha = pm.Deterministic(
+        "alpha", sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
+        dims=dims.PARTICIPANT)
+    log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
+    lam_anchor = pt.exp(log_lam - (log_lam @ onehot)[qv])
+    pm.Deterministic("lam", lam_anchor * scale[qv], dims=dims.QUESTION)
+    cuts = _question_cutpoints(ins)
+    pm.Potential("x_loglik", B.questions_term(
+        lam_anchor, raw, alpha, B.pad_cutpoints(cuts), qv, ins.participant, ins.question, ins.y))
+    B._item_ratings(data, config, raw, alpha, True)
+
+
 def _anchored_model(data, config, *, centered: bool):
     """The shipped model identified by the questionnaire instead of the values' prior: the
     loadings ``lam`` of each value's questions have geometric mean 1 (``lam_k = exp(e_k -
@@ -129,12 +152,6 @@ def _anchored_model(data, config, *, centered: bool):
     beta_raw * s`` (:func:`_rescale`). The likelihood is invariant to ``(lam c, theta / c,
     beta c)``; only the priors differ. The shipped model pins that direction by the values'
     unit prior variance alone, a ridge through every theta, lam and beta."""
-    ins = data.instrument
-    qv = ins.question_value
-    n_v = len(data.values)
-    onehot = np.zeros((len(ins.questions), n_v))
-    onehot[np.arange(len(qv)), qv] = 1.0
-    onehot /= onehot.sum(axis=0, keepdims=True)
     with pm.Model(coords=data.coords()) as model:
         mu = B._group_means(data)
         chol = _corr(data, config)
@@ -146,19 +163,7 @@ def _anchored_model(data, config, *, centered: bool):
         else:
             z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
             raw = mu * scale + z @ cov_chol.T
-        pm.Deterministic("theta", raw / scale, dims=(dims.PARTICIPANT, dims.VALUE))
-        sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
-        alpha = pm.Deterministic(
-            "alpha", sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
-            dims=dims.PARTICIPANT)
-        log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
-        lam_anchor = pt.exp(log_lam - (log_lam @ onehot)[qv])
-        pm.Deterministic("lam", lam_anchor * scale[qv], dims=dims.QUESTION)
-        cuts = _question_cutpoints(ins)
-        pm.Potential("x_loglik", B.questions_term(
-            lam_anchor, raw, alpha, B.pad_cutpoints(cuts), qv, ins.participant, ins.question,
-            ins.y))
-        B._item_ratings(data, config, raw, alpha, True)
+        _anchored_likelihoods(data, config, raw, scale)
     return model
 
 
@@ -173,12 +178,7 @@ def _collapsed_model(data, config):
     theta directly (centred) and no correlation parameter. Reported on the shipped scale through
     ``E[Sigma | theta] = (Psi + E'E) / (nu + N - V - 1)``: ``scale = sqrt(diag)``, ``corr`` its
     correlation, ``theta = theta_raw / scale``, ``lam``, ``beta`` times scale."""
-    ins = data.instrument
-    qv = ins.question_value
     n_p, n_v = len(data.participants), len(data.values)
-    onehot = np.zeros((len(ins.questions), n_v))
-    onehot[np.arange(len(qv)), qv] = 1.0
-    onehot /= onehot.sum(axis=0, keepdims=True)
     nu = 2 * config.lkj_eta + 2 * n_v - 3
     psi = (nu - n_v - 1) * np.eye(n_v)
     with pm.Model(coords=data.coords()) as model:
@@ -192,19 +192,7 @@ def _collapsed_model(data, config):
         scale = pm.Deterministic("scale", pt.sqrt(pt.diagonal(sigma_hat)), dims=dims.VALUE)
         pm.Deterministic("corr", sigma_hat / scale[:, None] / scale[None, :],
                          dims=(dims.VALUE, f"{dims.VALUE}_b"))
-        pm.Deterministic("theta", raw / scale, dims=(dims.PARTICIPANT, dims.VALUE))
-        sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
-        alpha = pm.Deterministic(
-            "alpha", sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
-            dims=dims.PARTICIPANT)
-        log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
-        lam_anchor = pt.exp(log_lam - (log_lam @ onehot)[qv])
-        pm.Deterministic("lam", lam_anchor * scale[qv], dims=dims.QUESTION)
-        cuts = _question_cutpoints(ins)
-        pm.Potential("x_loglik", B.questions_term(
-            lam_anchor, raw, alpha, B.pad_cutpoints(cuts), qv, ins.participant, ins.question,
-            ins.y))
-        B._item_ratings(data, config, raw, alpha, True)
+        _anchored_likelihoods(data, config, raw, scale)
     return model
 
 
