@@ -239,7 +239,7 @@ def test_draws_do_not_depend_on_how_many_chains_run_at_once(tiny, monkeypatch, i
         runs.append((kwargs["cores"], trace, alone))
         return trace
 
-    monkeypatch.setattr(nutpie, "sample", spy)  # PyMC's nutpie path calls it too
+    monkeypatch.setattr(nutpie, "sample", spy)  # both paths call it (nutpie_path)
     config = SamplerConfig(draws=60, tune=60, seed=5, init=init, advi_iterations=500)
     fit_wave(sim.wave, ModelConfig(), config, progress=False, ppc_draws=10)
     assert len(runs) == 1
@@ -317,10 +317,10 @@ def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
     """nutpie through PyMC, nutpie from ADVI starts, ADVI's gradient and its draws all compile
     with ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise (the tests'
     conftest turns fast-math off for the whole session; here it is on, as for a user)."""
-    import nutpie
     import pymc as pm
     import pytensor
 
+    from vp_bayes.model import nutpie_path
     from vp_bayes.model.build import build_model
     from vp_bayes.model.variational import MeanField, fit_meanfield, meanfield_posterior
     from vp_bayes.model.warmstart import sample_nutpie_from
@@ -337,7 +337,7 @@ def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
         return call
 
     monkeypatch.setattr(pm.Model, "logp_dlogp_function", spy("advi gradient"))
-    monkeypatch.setattr(nutpie, "compile_pymc_model", spy("nutpie"))
+    monkeypatch.setattr(nutpie_path, "compile_nutpie", spy("nutpie"))
     size = sum(int(np.prod(np.shape(v))) for v in model.initial_point().values())
     approx = MeanField(np.zeros(size), np.ones(size), np.zeros(1), 0.0, 0.0)
     jitter = SamplerConfig(draws=5, tune=5, init="jitter")  # PyMC's nutpie path

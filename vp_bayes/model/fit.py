@@ -189,8 +189,13 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
                                       chains=cfg.chains, seed=cfg.seed, progress=progress,
                                       nuts=kwargs.get("nuts"), spread=cfg.init_spread,
                                       cores=cores)
-        if cfg.sampler != "nutpie":
-            kwargs["target_accept"] = cfg.target_accept
+        if cfg.sampler == "nutpie":
+            from vp_bayes.model.nutpie_path import compile_nutpie, pymc_chain_seed, sample_nutpie
+
+            return sample_nutpie(model, compile_nutpie(model), draws=cfg.draws, tune=cfg.tune,
+                                 chains=cfg.chains, seed=pymc_chain_seed(cfg.seed, cfg.chains),
+                                 cores=cores, progress=progress, nuts=kwargs["nuts"])
+        kwargs["target_accept"] = cfg.target_accept
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                          cores=cores, nuts_sampler=cfg.sampler,
                          random_seed=cfg.seed, model=model, progressbar=progress,

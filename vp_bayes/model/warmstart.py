@@ -9,13 +9,12 @@ to the posterior mass and has the correlations roughly right.
 
 ``pm.sample`` cannot pass one start per chain to nutpie, so the compiled nutpie model's start
 function is replaced (it maps a seed to a flat vector in the model's ``value_vars`` order, the
-same order the ADVI fit uses) and ``nutpie.sample`` is called directly.
+same order the ADVI fit uses) before :func:`vp_bayes.model.nutpie_path.sample_nutpie`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -57,17 +56,12 @@ def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: 
 
     Returns the same ``DataTree`` as ``pm.sample(nuts_sampler="nutpie")``.
     """
-    import nutpie
-    from pymc.backends.arviz import patch_nutpie_idata
+    from vp_bayes.model.nutpie_path import compile_nutpie, sample_nutpie
 
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_nutpie(model)
     if compiled.n_dim != approx.mean.size:
         raise ValueError(f"the ADVI fit has {approx.mean.size} coordinates, the model "
                          f"{compiled.n_dim}")
-    compiled = dataclasses.replace(
-        compiled, initial_point_func=meanfield_starts(widened(approx, spread)))
-    start = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                          cores=cores, save_warmup=False, progress_bar=progress, **(nuts or {}))
-    patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)
-    return idata
+    return sample_nutpie(model, compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                         cores=cores, progress=progress, nuts=nuts,
+                         starts=meanfield_starts(widened(approx, spread)))

@@ -1,0 +1,85 @@
+"""nutpie's compiled model with cached callbacks (``model/nutpie_path.py``): the same model and
+the same draws as nutpie's own compile, loaded from the cache the second time, and fits through
+it keep the draws ``pm.sample`` gave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from vp_bayes.model import nutpie_path
+from vp_bayes.model.build import build_model
+from vp_bayes.model.compiling import reproducible
+from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.fit import _sample, nutpie_settings
+from vp_bayes.wave.simulate import simulate_wave
+
+
+@pytest.fixture(scope="module")
+def model() -> pm.Model:
+    sim = simulate_wave(n_participants=30, n_items=6, items_per_participant=5, seed=8,
+                        n_llm=1, personas=False)
+    return build_model(sim.wave, ModelConfig())
+
+
+def _draws(compiled) -> dict[str, np.ndarray]:
+    import nutpie
+
+    post = nutpie.sample(compiled, draws=30, tune=30, chains=2, seed=4, progress_bar=False)
+    return {name: var.values for name, var in post.posterior.to_dataset().items()}
+
+
+def test_cached_callbacks_are_nutpies_model_with_its_draws(model):
+    """Same variables, shapes, coordinates and shared data, read-only as nutpie leaves them;
+    every variable's draws equal bit for bit."""
+    import nutpie
+
+    with reproducible():
+        ours = nutpie_path.compile_nutpie(model)
+        theirs = nutpie.compile_pymc_model(model, backend="numba")
+    assert ours.compiled_logp_func is not theirs.compiled_logp_func
+    assert (ours.n_dim, ours.n_expanded, ours.shapes) == (theirs.n_dim, theirs.n_expanded,
+                                                          theirs.shapes)
+    assert ours.dims == theirs.dims and ours.coords.keys() == theirs.coords.keys()
+    ours_data = sorted((a.shape, a.tobytes()) for a in ours.shared_data.values())
+    assert ours_data == sorted((a.shape, a.tobytes()) for a in theirs.shared_data.values())
+    assert not any(a.flags.writeable for a in ours.shared_data.values())
+    mine, nutpies = _draws(ours), _draws(theirs)
+    assert mine.keys() == nutpies.keys() and {"beta", "theta", "corr"} <= mine.keys()
+    for name in nutpies:
+        np.testing.assert_array_equal(mine[name], nutpies[name], err_msg=name)
+
+
+def test_second_compile_loads_both_callbacks_from_the_cache(model):
+    with reproducible():
+        nutpie_path.compile_nutpie(model)
+        again = nutpie_path.compile_nutpie(model)
+    assert again.compiled_logp_func.cache_hits == 1
+    assert again.compiled_expand_func.cache_hits == 1
+
+
+def test_fit_keeps_the_draws_pm_sample_gave(model):
+    """The jitter path once went through ``pm.sample(nuts_sampler="nutpie")``; with the same
+    seed it now gives the same draws (the tests' fixed fits keep their realisations)."""
+    cfg = SamplerConfig(draws=30, tune=30, chains=2, seed=11, init="jitter")
+    ours = _sample(model, cfg, progress=False).posterior.to_dataset()
+    with reproducible():
+        pymcs = pm.sample(draws=30, tune=30, chains=2, cores=2, random_seed=11, model=model,
+                          nuts_sampler="nutpie", progressbar=False,
+                          compute_convergence_checks=False,
+                          nuts=nutpie_settings(cfg)).posterior.to_dataset()
+    assert set(ours.data_vars) == set(pymcs.data_vars)
+    for name in pymcs.data_vars:
+        np.testing.assert_array_equal(ours[name].values, pymcs[name].values, err_msg=name)
+
+
+def test_other_nutpie_versions_get_nutpies_own_compile(model, monkeypatch):
+    import nutpie
+
+    calls = []
+    monkeypatch.setattr(nutpie, "__version__", "0.17.0")
+    monkeypatch.setattr(nutpie, "compile_pymc_model",
+                        lambda m, **kwargs: calls.append(kwargs) or "nutpie's")
+    assert nutpie_path.compile_nutpie(model) == "nutpie's"
+    assert calls == [{"backend": "numba"}]
