@@ -135,7 +135,7 @@ def _advi_settings(cfg: SamplerConfig) -> AdviSettings:
 def usable_cores() -> int:
     """CPUs this process may run on: chains sampled at once.
 
-    Passed to ``pm.sample`` explicitly: PyMC's default assumes half of the CPUs are hardware
+    Passed to the samplers explicitly: PyMC's default assumes half of the CPUs are hardware
     threads (``min(4, cpu_count() // 2)``), which on a 2-CPU machine ran the chains one at a
     time. The affinity mask is read; a container's CPU quota is not.
     """

@@ -1,6 +1,6 @@
 """Start nutpie's chains from a mean-field ADVI fit instead of the prior's centre.
 
-nutpie (through ``pm.sample``) starts every chain at the prior's centre plus U(-1, 1) on each
+nutpie (as ``pm.sample`` calls it) starts every chain at the prior's centre plus U(-1, 1) on each
 unconstrained coordinate. On a 2,000 x 300 wave with latent values that is 25,726 coordinates
 far from the posterior, and one chain of two settled with a value correlation at the LKJ
 boundary (r = 1.00, truth 0.49) and never left (``docs/benchmarks.md``). Here each chain starts
