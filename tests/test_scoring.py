@@ -376,3 +376,32 @@ def test_cli_score_methods_and_persona_options(model, table, tmp_path):
                              timeout=300)
         assert res.returncode == 2, (option, res.stderr)
         assert named in res.stderr
+
+
+def test_fused_drop_point_kernel_equals_value_and_slope_bit_for_bit():
+    """The panel edges' Newton evaluates g and g' in one pass (sharing an exponential); it
+    gives exactly what the two reference functions give, on every branch: inside and outside
+    the category, beyond the -30 switch of the stable form, open-ended categories, with and
+    without per-rating offsets."""
+    from vp_bayes.scoring.marginal import _g_slope, _g_value, _g_value_slope
+
+    rng = np.random.default_rng(7)
+    n_ratings = 12
+    lower = np.sort(rng.normal(0.0, 2.0, size=n_ratings))
+    upper = lower + rng.uniform(0.01, 3.0, size=n_ratings)
+    lower[0], upper[-1] = -np.inf, np.inf
+    weight = rng.uniform(0.2, 1.5, size=n_ratings)
+    off = rng.normal(0.0, 1.0, size=(3, n_ratings))
+    seen = set()
+    for _ in range(400):
+        u, m = rng.normal(0.0, 3.0), rng.normal(0.0, 2.0)
+        sc, inv = rng.uniform(0.1, 2.0), 1.0 / rng.choice([0.01, 0.07, 0.5, 1.0, 3.0])
+        n, has_off = int(rng.integers(3)), bool(rng.integers(2))
+        e0 = int(rng.integers(n_ratings))
+        e1 = int(rng.integers(e0 + 1, n_ratings + 1))
+        args = (u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper)
+        assert _g_value_slope(*args) == (_g_value(*args), _g_slope(*args))
+        eta = m + sc * u + (off[n, e0:e1] if has_off else 0.0)
+        a, b = (upper[e0:e1] - eta) * inv, (eta - lower[e0:e1]) * inv
+        seen |= {(bool(x > 0), bool(x > -30)) for x in np.concatenate([a, b])}
+    assert seen == {(True, True), (False, True), (False, False)}  # every branch taken

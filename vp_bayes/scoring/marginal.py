@@ -150,7 +150,7 @@ def _g_value(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper):  # p
 
 @numba.njit(cache=True)
 def _g_slope(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper):  # pragma: no cover
-    """``g'(u)`` of :func:`_g_value`."""
+    """``g'(u)`` of :func:`_g_value` (the reference :func:`_g_value_slope` is tested against)."""
     g1 = -u
     for e in range(e0, e1):
         eta = m + sc * u + (off[n, e] if has_off else 0.0)
@@ -158,6 +158,39 @@ def _g_slope(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper):  # p
         pl = _expit((lower[e] - eta) * inv)
         g1 += weight[e] * sc * (pl - pu) * inv
     return g1
+
+
+@numba.njit(cache=True)
+def _g_value_slope(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower,
+                   upper):  # pragma: no cover
+    """``(g(u), g'(u))`` in one pass over the item's ratings, equal bit for bit to
+    :func:`_g_value` and :func:`_g_slope` (the same operations in the same order), with the
+    exponential both use computed once: ``(eta - upper) * inv`` is exactly ``-a``."""
+    acc = -0.5 * u * u
+    g1 = -u
+    for e in range(e0, e1):
+        eta = m + sc * u + (off[n, e] if has_off else 0.0)
+        a = (upper[e] - eta) * inv
+        b = (eta - lower[e]) * inv
+        if a > 0.0:  # _expit(-a) takes exp(-a), which _log_both uses too
+            ea = math.exp(-a)
+            pu = ea / (1.0 + ea)
+        else:
+            pu = 1.0 / (1.0 + math.exp(a))
+            ea = math.exp(-a) if a > -30.0 else 0.0
+        if b > 0.0:
+            eb = math.exp(-b)
+            pl = eb / (1.0 + eb)
+        else:
+            pl = 1.0 / (1.0 + math.exp(b))
+            eb = math.exp(-b) if b > -30.0 else 0.0
+        if a > -30.0 and b > -30.0:
+            value = -math.log((1.0 + ea) * (1.0 + eb))
+        else:
+            value = _log_expit(a) + _log_expit(b)
+        acc += weight[e] * value
+        g1 += weight[e] * sc * (pl - pu) * inv
+    return acc, g1
 
 
 @numba.njit(cache=True)
@@ -171,9 +204,9 @@ def _drop_point(u_hat, g_hat, drop, side, m, sc, n, e0, e1, off, has_off, inv, w
     """
     u = u_hat + side * math.sqrt(2.0 * drop)
     for _ in range(100):
-        h = _g_value(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper) \
-            - (g_hat - drop)
-        slope = _g_slope(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower, upper)
+        value, slope = _g_value_slope(u, m, sc, n, e0, e1, off, has_off, inv, weight, lower,
+                                      upper)
+        h = value - (g_hat - drop)
         if slope == 0.0:
             break
         step = h / slope
