@@ -314,9 +314,10 @@ class _Stop(Exception):
 
 
 def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
-    """nutpie through PyMC, nutpie from ADVI starts, ADVI's gradient and its draws all compile
-    with ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise (the tests'
-    conftest turns fast-math off for the whole session; here it is on, as for a user)."""
+    """nutpie from PyMC's initial points, nutpie from ADVI starts, ADVI's gradient and its
+    draws all compile with ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise
+    (the tests' conftest turns fast-math off for the whole session; here it is on, as for a
+    user)."""
     import pymc as pm
     import pytensor
 
@@ -340,7 +341,7 @@ def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
     monkeypatch.setattr(nutpie_path, "compile_nutpie", spy("nutpie"))
     size = sum(int(np.prod(np.shape(v))) for v in model.initial_point().values())
     approx = MeanField(np.zeros(size), np.ones(size), np.zeros(1), 0.0, 0.0)
-    jitter = SamplerConfig(draws=5, tune=5, init="jitter")  # PyMC's nutpie path
+    jitter = SamplerConfig(draws=5, tune=5, init="jitter")  # chains from PyMC's initial points
     with pytensor.config.change_flags(numba__fastmath=True):
         for run in (lambda: fit_meanfield(model),
                     lambda: sample_nutpie_from(model, approx, draws=5, tune=5, chains=1, seed=1,

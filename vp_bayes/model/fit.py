@@ -161,6 +161,24 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
     return settings
 
 
+def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool,
+                   cores: int) -> xr.DataTree:
+    """nutpie with chains from ADVI draws or from PyMC's initial points (``resolve_init``)."""
+    from vp_bayes.model.nutpie_path import compile_nutpie, pymc_chain_seed, sample_nutpie
+
+    nuts = nutpie_settings(cfg)
+    if resolve_init(model, cfg) == "advi":
+        from vp_bayes.model.warmstart import sample_nutpie_from
+
+        approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
+        return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
+                                  chains=cfg.chains, seed=cfg.seed, progress=progress,
+                                  nuts=nuts, spread=cfg.init_spread, cores=cores)
+    return sample_nutpie(model, compile_nutpie(model), draws=cfg.draws, tune=cfg.tune,
+                         chains=cfg.chains, seed=pymc_chain_seed(cfg.seed, cfg.chains),
+                         cores=cores, progress=progress, nuts=nuts)
+
+
 @reproducibly
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with
@@ -178,28 +196,12 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
 
             use_stable_jax_softplus()
         cores = min(cfg.chains, usable_cores())  # chains sampled at once
-        kwargs: dict = {}
         if cfg.sampler == "nutpie":
-            kwargs["nuts"] = nutpie_settings(cfg)
-        if cfg.sampler == "nutpie" and resolve_init(model, cfg) == "advi":
-            from vp_bayes.model.warmstart import sample_nutpie_from
-
-            approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
-            return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
-                                      chains=cfg.chains, seed=cfg.seed, progress=progress,
-                                      nuts=kwargs.get("nuts"), spread=cfg.init_spread,
-                                      cores=cores)
-        if cfg.sampler == "nutpie":
-            from vp_bayes.model.nutpie_path import compile_nutpie, pymc_chain_seed, sample_nutpie
-
-            return sample_nutpie(model, compile_nutpie(model), draws=cfg.draws, tune=cfg.tune,
-                                 chains=cfg.chains, seed=pymc_chain_seed(cfg.seed, cfg.chains),
-                                 cores=cores, progress=progress, nuts=kwargs["nuts"])
-        kwargs["target_accept"] = cfg.target_accept
+            return _sample_nutpie(model, cfg, progress, cores)
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                          cores=cores, nuts_sampler=cfg.sampler,
                          random_seed=cfg.seed, model=model, progressbar=progress,
-                         compute_convergence_checks=False, **kwargs)
+                         compute_convergence_checks=False, target_accept=cfg.target_accept)
     if cfg.sampler == "advi":
         approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
         post = meanfield_posterior(model, approx, cfg.draws * cfg.chains, seed=cfg.seed)

@@ -199,18 +199,19 @@ def pymc_chain_seed(seed: int, chains: int) -> int:
     first of the per-chain seeds it spawns), so fits keep the draws they had through PyMC."""
     from pymc.util import get_random_generator
 
-    rngs = get_random_generator(seed).spawn(chains)
-    return int([rng.integers(2**30) for rng in rngs][0])
+    first = get_random_generator(seed).spawn(chains)[0]  # the chain seeds are independent
+    return int(first.integers(2**30))
 
 
 def sample_nutpie(model: pm.Model, compiled: Any, *, draws: int, tune: int, chains: int,
-                  seed: int, cores: int, progress: bool, nuts: dict | None = None,
+                  seed: int, cores: int | None, progress: bool, nuts: dict | None = None,
                   starts: Callable[..., np.ndarray] | None = None) -> xr.DataTree:
     """Sample ``compiled`` (from :func:`compile_nutpie`) and return the ``DataTree``
     ``pm.sample(nuts_sampler="nutpie")`` returns.
 
     ``starts`` replaces the chains' start function (seed -> flat unconstrained vector);
-    ``cores`` chains run at once, with BLAS limited to as many threads, as PyMC does.
+    ``cores`` chains run at once, with BLAS limited to as many threads, as PyMC does (None:
+    nutpie's default, every CPU, BLAS unlimited).
     """
     import dataclasses
 
