@@ -108,8 +108,26 @@ def test_auto_geometry_follows_the_resolved_value_input(sim_prescored, ipsative_
     assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, True)
     other = resolve_sampler_config(SamplerConfig(), "exact")
     assert (other.target_accept, other.low_rank_modified_mass_matrix) == (0.8, False)
-    mine = SamplerConfig(target_accept=0.95, low_rank_modified_mass_matrix=False)
+    mine = SamplerConfig(target_accept=0.95, low_rank_modified_mass_matrix=False,
+                         fused_likelihood=False)
     assert resolve_sampler_config(mine, "calibrated") == mine
+
+
+def test_fused_likelihood_resolves_to_where_the_fused_ops_apply():
+    """Unset, the fused likelihood is chosen for every sampler but numpyro (no JAX
+    implementation) and every model without DIF terms; a setting given is kept."""
+    from vp_bayes.model.config import resolve_sampler_config
+
+    def fused(sampler_config, model_config=None):
+        return resolve_sampler_config(sampler_config, "latent", model_config).fused_likelihood
+
+    assert fused(SamplerConfig()) is True
+    assert fused(SamplerConfig(sampler="pymc")) is True
+    assert fused(SamplerConfig(sampler="numpyro")) is False
+    assert fused(SamplerConfig(), ModelConfig(dif_axis="gender")) is False
+    assert fused(SamplerConfig(), ModelConfig()) is True
+    assert fused(SamplerConfig(fused_likelihood=False)) is False
+    assert fused(SamplerConfig(fused_likelihood=True), ModelConfig(dif_axis="gender")) is True
 
 
 def test_null_space_empty_for_full_rank():

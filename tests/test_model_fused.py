@@ -127,19 +127,23 @@ def test_kernels_against_numpy_and_finite_differences():
         rtol=1e-5, atol=1e-5)
 
 
-def test_fit_samples_the_fused_model_when_asked():
-    """``SamplerConfig(fused_likelihood=True)``: a real (short) nutpie fit of the fused model,
-    saved with the setting; numpyro refuses it (no JAX implementation)."""
+def test_fit_samples_the_fused_model_by_default():
+    """A default ``SamplerConfig``: a real (short) nutpie fit of the fused model, saved with
+    the setting resolved; numpyro refuses it (no JAX implementation), and a DIF model given
+    it is refused in one line before any sampling."""
     from vp_bayes.errors import InputError
     from vp_bayes.model.config import SamplerConfig
     from vp_bayes.model.fit import fit_wave
 
     sim = simulate_wave(n_participants=40, n_items=10, items_per_participant=8, seed=8,
                         n_llm=0, personas=False)
-    cfg = SamplerConfig(draws=50, tune=50, seed=8, fused_likelihood=True)
+    cfg = SamplerConfig(draws=50, tune=50, seed=8)
     model = fit_wave(sim.wave, ModelConfig(), cfg, progress=False, ppc_draws=10)
-    assert model.sampler_config.fused_likelihood
+    assert model.sampler_config.fused_likelihood is True
     assert np.isfinite(model.posterior["beta"].values).all()
     assert model.posterior.sizes["draw"] == 50
     with pytest.raises(InputError, match="field 'fused_likelihood'"):
         SamplerConfig(sampler="numpyro", fused_likelihood=True).validate()
+    with pytest.raises(InputError, match="field 'dif_axis'"):
+        fit_wave(sim.wave, ModelConfig(dif_axis="gender"),
+                 SamplerConfig(draws=5, tune=5, fused_likelihood=True), progress=False)

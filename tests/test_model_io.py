@@ -261,6 +261,7 @@ sim = simulate_wave(n_participants=50, n_items=10, items_per_participant=8, seed
                     personas=False, prescored=True)
 fit = fit_wave(sim.wave, ModelConfig(value_input="exact"), SamplerConfig(draws=20, tune=20, seed=5),
                progress=False, ppc_draws=5)
+assert fit.sampler_config.fused_likelihood  # the default: the fused ops' kernels compiled too
 np.save(sys.argv[1], fit.posterior["beta"].values)
 """
 
@@ -272,12 +273,14 @@ def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
     cache: fast-math flags, which made them differ, are off while sampling
     (``compiling.REPRODUCIBLE_FLAGS``). With them on (``REPRODUCIBLE_FLAGS = {}``) the same two
     processes gave draws of ``beta`` up to 1.9 apart (this test's exact-values model, which
-    compiles in about a third of the latent model's time; the latent model: up to 3.0)."""
+    compiles in about a third of the latent model's time; the latent model: up to 3.0).
+    Numba's own cache starts empty too (``NUMBA_CACHE_DIR``), as on a fresh clone."""
     import os
 
     flags = os.environ.get("PYTENSOR_FLAGS", "")
-    env = {**os.environ, "PYTENSOR_FLAGS": ",".join(
-        f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTENSOR_FLAGS": ",".join(
+               f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
     draws = []
     for run in ("cold", "warm"):
         out = tmp_path / f"{run}.npy"

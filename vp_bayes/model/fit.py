@@ -278,9 +278,9 @@ def fit_wave(
     data = prepare_data(wave, model_config)
     # saved as run: "auto" geometry settings take what they mean for the resolved value input
     model_config = resolve_model_config(model_config, data.value_input)
-    sampler_config = resolve_sampler_config(sampler_config, data.value_input)
+    sampler_config = resolve_sampler_config(sampler_config, data.value_input, model_config)
     model = build_model_from_data(data, model_config,
-                                  fused=sampler_config.fused_likelihood)
+                                  fused=bool(sampler_config.fused_likelihood))
     start = time.perf_counter()
     idata = _sample(model, sampler_config, progress)
     seconds = time.perf_counter() - start

@@ -17,14 +17,20 @@ The log probability of category k with padded cutpoints ``l = c[g, k]``, ``u = c
 term depends on the cutpoints only and is computed once per (row, category) and weighted by
 its count.
 
-:func:`~vp_bayes.model.fit.fit_wave` samples the fused model when
-``SamplerConfig.fused_likelihood`` is true (opt-in; ``docs/benchmarks.md`` says why).
+:func:`~vp_bayes.model.fit.fit_wave` samples the fused model unless the sampler compiles
+through JAX or the model has DIF terms (``SamplerConfig.fused_likelihood``).
 Each term is a PyTensor ``Op`` with two implementations: ``perform`` (numpy callers, the
 default PyTensor linker) and a Numba one registered for the Numba backend, which is what
 nutpie compiles, so the loop is inlined in the sampler's compiled log density. Its outputs are
 the value and the gradients; the gradient of the value is the gradient outputs times the
 incoming gradient, so computing ``logp`` and ``dlogp`` together runs the loop once.
 The chains of nutpie run in threads, one per core, so the loop itself is serial.
+
+The kernels are compiled without Numba's on-disk cache (PyTensor's cache holds the compiled
+op, kernels included). A kernel loaded from Numba's cache is linked into the op as machine
+code, one compiled in the process as LLVM IR optimised with its caller; one route gives the op
+one compiled form whatever the caches hold (session 23 once saw the two routes give the demo
+wave's gradient different bits; ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _softplus_sigmoid(x: float) -> tuple[float, float]:
     """``softplus(x)`` and its derivative ``sigmoid(x)`` from one exponential."""
     e = math.exp(-abs(x))
@@ -53,7 +59,7 @@ def _softplus_sigmoid(x: float) -> tuple[float, float]:
 _SAFE = 30.0  # |x| below which exp(x) and products of two such never overflow or underflow
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _two_softplus(x_hi: float, x_lo: float) -> tuple[float, float, float]:
     """``softplus(x_hi) + softplus(x_lo)`` and the two sigmoids, with one logarithm.
 
@@ -71,7 +77,7 @@ def _two_softplus(x_hi: float, x_lo: float) -> tuple[float, float, float]:
     return sp_hi + sp_lo, s_hi, s_lo
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _gap_terms(padded, counts, dpadded):
     """Sum of ``count * log(1 - exp(l - u))`` over (row, category); its gradient into
     ``dpadded``."""
@@ -90,7 +96,7 @@ def _gap_terms(padded, counts, dpadded):
     return total
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _observation(padded, dpadded, counts, g: int, k: int, eta: float) -> tuple[float, float]:
     """One observation of category ``k`` on cutpoint row ``g``: its log probability without
     the gap term (counted in ``counts``, added by :func:`_gap_terms`) and its derivative in
@@ -102,7 +108,7 @@ def _observation(padded, dpadded, counts, g: int, k: int, eta: float) -> tuple[f
     return -sp, s_lo - s_hi
 
 
-@numba.njit(cache=True)
+@numba.njit
 def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group):
     """Summed log likelihood of the item ratings and its gradients.
 
@@ -149,7 +155,7 @@ def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group):
     return total, dbeta, dtheta, dalpha, db, dpadded
 
 
-@numba.njit(cache=True)
+@numba.njit
 def questions_kernel(lam, theta, alpha, padded, question_value, participant, question, y):
     """Summed log likelihood of the questionnaire answers and its gradients.
 
