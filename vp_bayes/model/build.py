@@ -137,19 +137,40 @@ def rating_predictor(beta, theta, item: np.ndarray, participant: np.ndarray,
     return (beta[item_data] * theta[participant_data]).sum(axis=-1)
 
 
-def _group_means(data: ModelData) -> pt.TensorVariable:
-    """(P, V) population means ``mu_g(i)``: the sum of each axis's zero-sum group effects."""
-    n_v = len(data.values)
-    mu = pt.zeros((len(data.participants), n_v))
+def _group_effects(data: ModelData) -> dict[str, pt.TensorVariable]:
+    """Each demographic axis's zero-sum group effects (groups, V), by axis name."""
+    effects = {}
     for axis in data.axes:
         sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
         # ZeroSumNormal sums to zero over its LAST axis: put the groups there.
         raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(dims.VALUE, axis.dim))
-        effect = pm.Deterministic(f"effect_{axis.name}", sigma * raw.T,
-                                  dims=(axis.dim, dims.VALUE))
-        padded = pt.concatenate([effect, pt.zeros((1, n_v))], axis=0)  # code -1 -> zeros
+        effects[axis.name] = sigma * raw.T
+    return effects
+
+
+def _save_effects(data: ModelData, effects: dict[str, pt.TensorVariable], scale=None) -> None:
+    """The group effects as ``effect_{axis}``, divided by ``scale`` when given."""
+    for axis in data.axes:
+        effect = effects[axis.name]
+        pm.Deterministic(f"effect_{axis.name}", effect if scale is None else effect / scale,
+                         dims=(axis.dim, dims.VALUE))
+
+
+def _sum_effects(data: ModelData, effects: dict[str, pt.TensorVariable]) -> pt.TensorVariable:
+    """(P, V) population means ``mu_g(i)``: the sum of each axis's group effects."""
+    n_v = len(data.values)
+    mu = pt.zeros((len(data.participants), n_v))
+    for axis in data.axes:
+        padded = pt.concatenate([effects[axis.name], pt.zeros((1, n_v))], axis=0)  # -1: zeros
         mu = mu + padded[_data(f"{axis.name}_code", axis.codes)]
     return mu
+
+
+def _group_means(data: ModelData) -> pt.TensorVariable:
+    """(P, V) population means ``mu_g(i)``: the sum of each axis's zero-sum group effects."""
+    effects = _group_effects(data)
+    _save_effects(data, effects)
+    return _sum_effects(data, effects)
 
 
 def lkj_cholesky_jacobian(chol: pt.TensorVariable) -> pt.TensorVariable:
@@ -224,6 +245,57 @@ def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
     return pm.Deterministic("theta", zeta, dims=(dims.PARTICIPANT, dims.VALUE))
 
 
+def inverse_wishart_df(n_values: int, eta: float) -> float:
+    """Degrees of freedom ``nu = 2 eta + 2V - 3`` of the values' inverse-Wishart prior, which
+    give each correlation the LKJ(eta) marginal, ``(1 - r^2)^(eta - 1 + (V - 2) / 2)``."""
+    return 2.0 * eta + 2.0 * n_values - 3.0
+
+
+def _collapsed_values(data: ModelData, config: ModelConfig):
+    """Values whose covariance is integrated out (``value_prior = "inverse_wishart"``).
+
+    ``theta_raw_i ~ MvNormal(mu_g(i), Sigma)``, ``Sigma ~ InvWishart(nu, (nu - V - 1) I)``
+    (prior mean I, :func:`inverse_wishart_df`). Integrated over Sigma, theta_raw's prior is
+    the matrix-t, ``log p = -(nu + P) / 2 log det(Psi + E'E) + const``, ``E = theta_raw -
+    mu``: the sampler sees theta_raw (centred) and no correlation parameter. The questionnaire
+    fixes theta_raw's scale (its loadings are anchored per value: :func:`_anchored_loadings`).
+    Saved on the unit scale through ``E[Sigma | theta_raw] = (Psi + E'E) / (nu + P - V - 1)``:
+    ``value_scale`` its square-rooted diagonal, ``corr`` its correlation, ``theta =
+    theta_raw / value_scale`` (what the ratings read) and the group effects divided by it.
+
+    Returns
+    -------
+    theta_raw, value_scale, theta
+    """
+    n_p, n_v = len(data.participants), len(data.values)
+    nu = inverse_wishart_df(n_v, config.lkj_eta)
+    psi = (nu - n_v - 1.0) * np.eye(n_v)
+    effects = _group_effects(data)
+    raw = pm.Flat("theta_raw", dims=(dims.PARTICIPANT, dims.VALUE))
+    resid = raw - _sum_effects(data, effects)
+    scatter = psi + resid.T @ resid
+    chol = pt.linalg.cholesky(scatter)
+    pm.Potential("theta_raw_prior", -(nu + n_p) * pt.sum(pt.log(pt.diagonal(chol))))
+    sigma_hat = scatter / (nu + n_p - n_v - 1.0)
+    scale = pm.Deterministic("value_scale", pt.sqrt(pt.diagonal(sigma_hat)), dims=dims.VALUE)
+    pm.Deterministic("corr", sigma_hat / scale[:, None] / scale[None, :],
+                     dims=(dims.VALUE, f"{dims.VALUE}_b"))
+    _save_effects(data, effects, scale)
+    theta = pm.Deterministic("theta", raw / scale, dims=(dims.PARTICIPANT, dims.VALUE))
+    return raw, scale, theta
+
+
+def _anchored_loadings(question_value: np.ndarray) -> pt.TensorVariable:
+    """Questionnaire loadings whose geometric mean over each value's questions is 1:
+    ``lam_k = exp(e_k - mean of e over the questions of value v(k))``, ``e_k ~ N(0, 0.5)``."""
+    qv = question_value
+    onehot = np.zeros((len(qv), int(qv.max()) + 1))
+    onehot[np.arange(len(qv)), qv] = 1.0
+    onehot /= onehot.sum(axis=0, keepdims=True)
+    log_lam = pm.Normal("lam_log_raw", 0.0, 0.5, dims=dims.QUESTION)
+    return pt.exp(log_lam - (log_lam @ onehot)[qv])
+
+
 def _prescored_subspace(data: ModelData, theta) -> None:
     """Ipsative pre-scored values as noisy measures, in the subspace they span.
 
@@ -240,10 +312,20 @@ def _prescored_subspace(data: ModelData, theta) -> None:
               dims=(dims.PARTICIPANT, dims.VALUE_BASIS))
 
 
-def _value_measurement(data: ModelData, theta, alpha, fused: bool) -> None:
+def _value_measurement(data: ModelData, theta, alpha, fused: bool, scale=None) -> None:
+    """The questionnaire answers or pre-scored values given the values ``theta``.
+
+    ``scale`` given (the values' covariance integrated out: :func:`_collapsed_values`),
+    ``theta`` is on the questionnaire's own scale, the loadings are anchored
+    (:func:`_anchored_loadings`) and saved as ``lam`` times the values' scales.
+    """
     if data.value_input == "instrument":
         ins = data.instrument
-        lam = pm.LogNormal("lam", 0.0, 0.5, dims=dims.QUESTION)
+        if scale is None:
+            lam = pm.LogNormal("lam", 0.0, 0.5, dims=dims.QUESTION)
+        else:
+            lam = _anchored_loadings(ins.question_value)
+            pm.Deterministic("lam", lam * scale[ins.question_value], dims=dims.QUESTION)
         first = pm.Normal("c_first", -2.0, 1.5, dims=dims.QUESTION)
         log_gaps = pm.Normal("c_log_gaps", 0.0, 0.7,
                              shape=(len(ins.questions), ins.n_categories - 2))
@@ -429,6 +511,9 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
     """Build the model from prepared arrays (see :func:`build_model`)."""
     config.validate()
     config = resolve_model_config(config, data.value_input)
+    if config.value_prior == "inverse_wishart" and data.value_input != "instrument":
+        raise InputError(f"the inverse-Wishart value prior needs raw questionnaire answers "
+                         f"(value input {data.value_input!r})", field="value_prior")
     coords = data.coords()
     if not fused:
         coords["rating"] = np.arange(len(data.rating_y))
@@ -440,8 +525,11 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
     else:
         coords["value_obs"] = np.arange(int((~np.isnan(data.values_z)).sum()))
     with pm.Model(coords=coords) as model:
+        measured, scale = None, None  # the values the questionnaire reads, their scales
         if data.covariates is not None:  # exact or calibrated: the values are data
             theta = pm.Data("theta", data.covariates, dims=(dims.PARTICIPANT, dims.VALUE))
+        elif config.value_prior == "inverse_wishart":
+            measured, scale, theta = _collapsed_values(data, config)
         else:
             theta = _latent_values(data, config)
         alpha = None
@@ -452,6 +540,7 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
                 sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),
                 dims=dims.PARTICIPANT)
         if data.covariates is None:
-            _value_measurement(data, theta, alpha, fused)
+            _value_measurement(data, theta if measured is None else measured, alpha, fused,
+                               scale)
         _item_ratings(data, config, theta, alpha, fused)
     return model

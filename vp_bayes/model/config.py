@@ -15,6 +15,7 @@ Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t", "horseshoe"]
 LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
+ValuePrior = Literal["lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
 JAX_SAMPLERS = ("numpyro",)  # compile the model through JAX
@@ -122,6 +123,15 @@ class ModelConfig:
         Participant columns to use as demographic axes; ``None`` = every column present.
     lkj_eta
         LKJ shape of the prior on the latent value correlations.
+    value_prior
+        Prior of the latent values' covariance. ``"lkj"`` (default): unit variances and an
+        LKJ(``lkj_eta``) correlation matrix, sampled. ``"inverse_wishart"`` (raw questionnaire
+        answers only): ``Sigma ~ InvWishart(nu, (nu - V - 1) I)`` (prior mean I, each
+        correlation's marginal the LKJ(``lkj_eta``) one), integrated out of the model, with the
+        questionnaire's loadings anchored per value (geometric mean 1) to fix the values'
+        scale; the values, loadings and group effects are saved on the unit scale
+        (``vp_bayes.model.build._collapsed_values``, docs/model.md). A different prior that
+        the sampler mixes through faster (docs/benchmarks.md).
     loading_scale_prior
         Scale of the half-normal prior on the per-value loading scales (the shrinkage scale).
     loading_prior
@@ -160,6 +170,7 @@ class ModelConfig:
     response_style: bool = True
     demographic_axes: tuple[str, ...] | None = None
     lkj_eta: float = 2.0
+    value_prior: ValuePrior = "lkj"
     loading_scale_prior: float = 0.5
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
@@ -202,7 +213,8 @@ class ModelConfig:
         _check_kinds(self, {
             "value_level": "str", "thresholds": "str", "value_input": "str",
             "reliability": "reliability", "response_style": "bool", "demographic_axes": "axes",
-            "lkj_eta": "number", "loading_scale_prior": "number", "loading_prior": "str",
+            "lkj_eta": "number", "value_prior": "str", "loading_scale_prior": "number",
+            "loading_prior": "str",
             "loading_nu": "number", "loading_parameterization": "str",
             "dif_axis": "optional_str"}, source)
         if self.value_level not in VALUE_LEVELS:
@@ -218,6 +230,14 @@ class ModelConfig:
         if any(not 0.0 < float(r) < 1.0 for r in rel):
             raise InputError("reliabilities must lie strictly between 0 and 1", file=source,
                              field="reliability")
+        if self.value_prior not in get_args(ValuePrior):
+            raise InputError(f"must be {' or '.join(map(repr, get_args(ValuePrior)))}",
+                             file=source, field="value_prior")
+        if self.value_prior == "inverse_wishart" and self.value_input not in ("auto",
+                                                                              "instrument"):
+            raise InputError(f"the inverse-Wishart value prior needs raw questionnaire answers "
+                             f"(value_input 'instrument' or 'auto', not {self.value_input!r})",
+                             file=source, field="value_prior")
         if self.loading_prior not in LOADING_PRIORS:
             raise InputError(f"must be one of {', '.join(LOADING_PRIORS)}", file=source,
                              field="loading_prior")

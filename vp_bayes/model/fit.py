@@ -120,10 +120,11 @@ class ItemModel:
 def resolve_init(model: pm.Model, cfg: SamplerConfig) -> str:
     """``"advi"`` or ``"jitter"``: what ``cfg.init`` means for this model (see
     :class:`SamplerConfig`); ``"auto"`` is ``"advi"`` when the values are latent (the model
-    samples their correlation matrix) and the sampler is nutpie."""
+    samples their correlation matrix or integrates their covariance out) and the sampler is
+    nutpie."""
     if cfg.init != "auto":
         return cfg.init
-    latent = "corr_chol" in model.named_vars
+    latent = "corr_chol" in model.named_vars or "theta_raw" in model.named_vars
     return "advi" if latent and cfg.sampler == "nutpie" else "jitter"
 
 
