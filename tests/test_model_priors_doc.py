@@ -27,10 +27,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "model.md"
 PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "StudentT": ("nu", "mu", "sigma"), "LogNormal": ("mu", "sigma"),
           "LKJCorr": ("n", "eta"), "ZeroSumNormal": ("sigma",), "HalfCauchy": ("beta",),
-          "InverseGamma": ("alpha", "beta")}
+          "InverseGamma": ("alpha", "beta"), "Flat": ()}
 OPS = {"NormalRV": "Normal", "HalfNormalRV": "HalfNormal", "StudentTRV": "StudentT",
        "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal",
-       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma"}
+       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "FlatRV": "Flat"}
 CONFIGS = {
     "default": ModelConfig(),
     "item thresholds": ModelConfig(thresholds="item"),
@@ -41,6 +41,7 @@ CONFIGS = {
     "horseshoe loadings": ModelConfig(loading_prior="horseshoe"),
     "student_t mixture": ModelConfig(loading_parameterization="mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
+    "inverse-Wishart values": ModelConfig(value_prior="inverse_wishart"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}
@@ -55,7 +56,8 @@ def _rows() -> list[dict]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         name, dist, params, set_by, _when, scaled, _why = cells
         rows.append(dict(name=name.strip("`"), dist=dist, scaled=scaled == "yes",
-                         params=dict(p.split(" = ") for p in params.split(", ")),
+                         params=dict(p.split(" = ") for p in params.split(", ")
+                                     if params != "-"),
                          set_by=dict(s.split(": ") for s in set_by.split("; ") if s != "-")))
     return rows
 
