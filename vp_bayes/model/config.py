@@ -129,7 +129,8 @@ class ModelConfig:
         answers only): ``Sigma ~ InvWishart(nu, (nu - V - 1) I)`` (prior mean I, each
         correlation's marginal the LKJ(``lkj_eta``) one), integrated out of the model, with the
         questionnaire's loadings anchored per value (geometric mean 1) to fix the values'
-        scale; the values, loadings and group effects are saved on the unit scale
+        scale; the values, loadings and group effects are saved on the unit scale and the
+        correlation is drawn from ``Sigma | theta`` after sampling
         (``vp_bayes.model.build._collapsed_values``, docs/model.md). A different prior that
         the sampler mixes through faster (docs/benchmarks.md).
     loading_scale_prior

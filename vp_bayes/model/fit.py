@@ -17,7 +17,12 @@ import xarray as xr
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
-from vp_bayes.model.build import build_model_from_data
+from vp_bayes.model.build import (
+    COLLAPSED_SCATTER,
+    build_model_from_data,
+    collapsed_df,
+    draw_collapsed_correlation,
+)
 from vp_bayes.model.compiling import reproducibly
 from vp_bayes.model.config import (
     NUTS_SAMPLERS,
@@ -215,6 +220,14 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
     raise InputError(f"unknown sampler {cfg.sampler!r}", field="sampler")
 
 
+def _with_collapsed_correlation(post: xr.Dataset, df: float, seed: int) -> xr.Dataset:
+    """``post`` with ``corr`` drawn given each draw's values (:func:`draw_collapsed_correlation`)
+    and without the scatter matrices it is drawn from."""
+    scatter = post[COLLAPSED_SCATTER]
+    corr = draw_collapsed_correlation(scatter.values, df, np.random.default_rng([seed, 17]))
+    return post.drop_vars(COLLAPSED_SCATTER).assign(corr=scatter.copy(data=corr))
+
+
 def _keep(name: str) -> bool:
     return not name.endswith(_DROP_SUFFIXES)
 
@@ -287,6 +300,9 @@ def fit_wave(
     seconds = time.perf_counter() - start
 
     post = idata["posterior"].to_dataset()
+    if COLLAPSED_SCATTER in post:  # the values' covariance was integrated out: draw corr
+        post = _with_collapsed_correlation(post, collapsed_df(data, model_config),
+                                           sampler_config.seed)
     post = post[[v for v in post.data_vars if _keep(str(v))]]
     groups = {"posterior": post, "constant_data": _constant_data(data)}
     if "sample_stats" in idata.children:
