@@ -624,6 +624,11 @@ CASES: list[Case] = [
          lambda b, t: ["fit", str(_prescored_wave(t, ipsative=False)), "--out",
                        str(t / "m.nc"), "--value-input", "calibrated"],
          "nearly ipsative scores are not supported", "values.csv"),
+    Case("fit: --value-prior inverse_wishart without raw answers",
+         lambda b, t: ["fit", str(_prescored_wave(t)), "--out", str(t / "m.nc"),
+                       "--value-prior", "inverse_wishart"],
+         "the inverse-Wishart value prior needs raw questionnaire answers", "prescored",
+         field="value_prior"),
     Case("fit: --dif-axis not a participant column", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--dif-axis", "nation"),
         "demographic axis not found", "participants.csv", field="nation"),

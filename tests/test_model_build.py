@@ -34,11 +34,14 @@ def _prior(model, names, n=400):
                                       random_seed=1)["prior"].to_dataset()
 
 
-def test_instrument_model_structure(sim):
-    model = build_model(sim.wave, ModelConfig())
+@pytest.mark.parametrize("value_prior", ["lkj", "inverse_wishart"])
+def test_instrument_model_structure(sim, value_prior):
+    model = build_model(sim.wave, ModelConfig(value_prior=value_prior))
     names = set(model.named_vars)
-    for name in ("theta", "alpha", "beta", "b", "kappa", "lam", "corr", "x", "y",
-                 "effect_gender", "effect_age"):
+    # the inverse-Wishart model draws corr after sampling (fit_wave), from value_scatter
+    values = ("corr", "corr_chol") if value_prior == "lkj" else ("value_scale", "value_scatter")
+    for name in ("theta", "alpha", "beta", "b", "kappa", "lam", "x", "y",
+                 "effect_gender", "effect_age", *values):
         assert name in names, name
     assert model.named_vars_to_dims["beta"] == (dims.ITEM, dims.VALUE)
     assert model.named_vars_to_dims["theta"] == (dims.PARTICIPANT, dims.VALUE)
@@ -46,12 +49,17 @@ def test_instrument_model_structure(sim):
     assert np.isfinite(model.compile_logp()(model.initial_point()))
 
 
-def test_identification_constraints_hold_on_prior_draws(sim):
-    model = build_model(sim.wave, ModelConfig())
-    prior = _prior(model, ["corr", "effect_gender", "effect_age", "lam", "kappa", "theta"])
-    corr = prior["corr"].values
-    np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, atol=1e-10)
-    assert np.all(np.linalg.eigvalsh(corr) > 0)
+@pytest.mark.parametrize("value_prior", ["lkj", "inverse_wishart"])
+def test_identification_constraints_hold_on_prior_draws(sim, value_prior):
+    """Prior draws of both value priors (the inverse-Wishart one draws Sigma, then the values)
+    keep the constraints that identify the model."""
+    model = build_model(sim.wave, ModelConfig(value_prior=value_prior))
+    prior = _prior(model, ["effect_gender", "effect_age", "lam", "kappa", "theta"]
+                   + (["corr"] if value_prior == "lkj" else []))
+    if value_prior == "lkj":
+        corr = prior["corr"].values
+        np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, atol=1e-10)
+        assert np.all(np.linalg.eigvalsh(corr) > 0)
     for axis in ("gender", "age"):
         np.testing.assert_allclose(prior[f"effect_{axis}"].sum(f"group_{axis}"), 0.0,
                                    atol=1e-10)
@@ -84,7 +92,7 @@ def test_ipsative_values_project_loadings(sim_prescored, ipsative_wave):
         np.testing.assert_allclose(beta @ data.value_null_space, 0.0, atol=1e-9)
 
 
-def test_auto_geometry_follows_the_resolved_value_input(sim_prescored, ipsative_wave):
+def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsative_wave):
     """``auto`` loadings and sampler settings: the calibrated geometry (scale-mixture
     loadings, low-rank mass matrix, target 0.9) only where the values resolve to calibrated."""
     from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
@@ -102,8 +110,14 @@ def test_auto_geometry_follows_the_resolved_value_input(sim_prescored, ipsative_
     for mode in ("exact", "latent", "instrument"):
         assert resolve_model_config(ModelConfig(), mode).loading_parameterization == \
             "noncentered"
-    explicit = ModelConfig(loading_parameterization="centered")
+    explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj")
     assert resolve_model_config(explicit, "calibrated") is explicit
+    # the values' prior: inverse-Wishart for raw answers, LKJ for pre-scored values
+    assert resolve_model_config(ModelConfig(), "instrument").value_prior == "inverse_wishart"
+    for mode in ("exact", "latent", "calibrated"):
+        assert resolve_model_config(ModelConfig(), mode).value_prior == "lkj"
+    assert "theta_raw" in build_model(sim.wave, ModelConfig()).named_vars
+    assert "corr_chol" in build_model(wave, ModelConfig()).named_vars  # pre-scored, latent
     cal = resolve_sampler_config(SamplerConfig(), "calibrated")
     assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, True)
     other = resolve_sampler_config(SamplerConfig(), "exact")
@@ -208,7 +222,8 @@ def test_value_correlation_prior_is_the_lkj_when_sampled(sim):
     np.testing.assert_allclose(variances.mean(), var, rtol=0.05)
     np.testing.assert_allclose(variances, var, rtol=0.3)  # every pair: order-free
     assert abs(np.linalg.slogdet(corr)[1].mean() - logdet) < 0.3
-    assert "corr_chol_jacobian" in build_model(sim.wave, ModelConfig()).named_vars
+    lkj = ModelConfig(value_prior="lkj")
+    assert "corr_chol_jacobian" in build_model(sim.wave, lkj).named_vars
 
 
 @pytest.mark.parametrize("prior", ["student_t", "normal"])
@@ -383,7 +398,8 @@ def test_observed_arrays_enter_once_as_model_data(sim, thresholds, fused):
     model = build_model(sim.wave, ModelConfig(thresholds=thresholds), fused=fused)
     n_obs = len(sim.wave.ratings)
     constants = [v for v in ancestors([model.logp()])
-                 if isinstance(v, pytensor.tensor.TensorConstant) and v.data.size >= n_obs]
+                 if isinstance(v, pytensor.tensor.TensorConstant)
+                 and max(v.data.shape, default=0) >= n_obs]
     assert constants == []
     long = {d.name: np.asarray(d.get_value()) for d in model.data_vars
             if np.size(d.get_value()) >= n_obs}

@@ -114,6 +114,19 @@ def test_load_reads_the_earlier_spelling_of_the_parameterization(tiny, tmp_path)
     assert loaded.model_config == model.model_config
 
 
+def test_load_reads_a_config_saved_before_the_value_prior_setting(tiny, tmp_path):
+    """Fits saved before ``value_prior`` existed sampled the LKJ prior: their config loads
+    as ``"lkj"``, not as today's default ``"auto"`` (which resolves to inverse-Wishart for
+    raw answers); a fit saves the resolved prior."""
+    _, model = tiny
+    assert model.model_config.value_prior == "inverse_wishart"
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    old = model.model_config.to_dict()
+    del old["value_prior"]
+    loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
+    assert loaded.model_config.value_prior == "lkj"
+
+
 def test_load_refuses_non_models(tmp_path):
     with pytest.raises(InputError, match="model file not found"):
         load_model(tmp_path / "missing.nc")

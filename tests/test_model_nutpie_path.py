@@ -46,7 +46,7 @@ def test_cached_callbacks_are_nutpies_model_with_its_draws(model):
     assert ours_data == sorted((a.shape, a.tobytes()) for a in theirs.shared_data.values())
     assert not any(a.flags.writeable for a in ours.shared_data.values())
     mine, nutpies = _draws(ours), _draws(theirs)
-    assert mine.keys() == nutpies.keys() and {"beta", "theta", "corr"} <= mine.keys()
+    assert mine.keys() == nutpies.keys() and {"beta", "theta", "value_scale"} <= mine.keys()
     for name in nutpies:
         np.testing.assert_array_equal(mine[name], nutpies[name], err_msg=name)
 

@@ -27,10 +27,13 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "model.md"
 PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "StudentT": ("nu", "mu", "sigma"), "LogNormal": ("mu", "sigma"),
           "LKJCorr": ("n", "eta"), "ZeroSumNormal": ("sigma",), "HalfCauchy": ("beta",),
-          "InverseGamma": ("alpha", "beta"), "Flat": ()}
+          "InverseGamma": ("alpha", "beta"),
+          # the matrix-t's location is the group means (loc: not a number to document) and
+          # its scale matrix (nu - V - 1) I follows from nu
+          "MatrixT": ("loc", "nu")}
 OPS = {"NormalRV": "Normal", "HalfNormalRV": "HalfNormal", "StudentTRV": "StudentT",
        "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal",
-       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "FlatRV": "Flat"}
+       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "MatrixT": "MatrixT"}
 CONFIGS = {
     "default": ModelConfig(),
     "item thresholds": ModelConfig(thresholds="item"),
@@ -41,7 +44,7 @@ CONFIGS = {
     "horseshoe loadings": ModelConfig(loading_prior="horseshoe"),
     "student_t mixture": ModelConfig(loading_parameterization="mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
-    "inverse-Wishart values": ModelConfig(value_prior="inverse_wishart"),
+    "LKJ values": ModelConfig(value_prior="lkj"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}
@@ -136,9 +139,11 @@ def test_options_named_in_the_table_set_those_numbers(waves):
             option = option.strip("`")
             default = getattr(ModelConfig(), option)
             assert float(row["params"][param]) == pytest.approx(default), (row["name"], option)
-            cfg = replace(ModelConfig(loading_parameterization="centered")
-                          if row["name"] == "beta_c_z" else ModelConfig(),
-                          **{option: 2 * default + 1})
+            base = ModelConfig(loading_parameterization="centered") \
+                if row["name"] == "beta_c_z" else ModelConfig()
+            if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
+                base = replace(base, value_prior="lkj")
+            cfg = replace(base, **{option: 2 * default + 1})
             model = build_model(raw, cfg)
             got = _value(model, _params(model, model[row["name"]])[param])
             assert got == pytest.approx(2 * default + 1), (row["name"], option)

@@ -50,9 +50,12 @@ def latent_wave():
 def test_top_level_priors_in_main_configurations(latent_wave):
     """Only population-level priors are scaled: no item-, participant-, question- or
     group-level deviation."""
-    latent = power_scaled_priors(build_model(latent_wave.wave, ModelConfig()))
-    assert set(latent) == {"sigma_gender", "sigma_age", "corr_chol", "sigma_alpha",
-                           "beta_mean", "beta_sd", "sigma_b", "kappa_first", "kappa_log_gaps"}
+    top = {"sigma_gender", "sigma_age", "sigma_alpha", "beta_mean", "beta_sd", "sigma_b",
+           "kappa_first", "kappa_log_gaps"}
+    lkj = power_scaled_priors(build_model(latent_wave.wave, ModelConfig(value_prior="lkj")))
+    assert set(lkj) == top | {"corr_chol"}
+    # the inverse-Wishart covariance is integrated into the values' (participant-level) prior
+    assert set(power_scaled_priors(build_model(latent_wave.wave, ModelConfig()))) == top
     graded = power_scaled_priors(build_model(latent_wave.wave, ModelConfig(thresholds="item")))
     assert {"kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean",
             "kappa_log_gap_sd"} <= set(graded)
@@ -156,7 +159,7 @@ def test_latent_fit_recovers_the_correlation_prior(latent_wave):
     6.3's LKJCorr is the correlation matrix's density, evaluated at its Cholesky factor)."""
     from vp_bayes.model.fit import fit_wave
 
-    cfg = ModelConfig()
+    cfg = ModelConfig(value_prior="lkj")
     model = fit_wave(latent_wave.wave, cfg,
                      SamplerConfig(draws=40, tune=60, chains=2, seed=3, advi_iterations=300),
                      progress=False, ppc_draws=10)
@@ -167,3 +170,19 @@ def test_latent_fit_recovers_the_correlation_prior(latent_wave):
     result = prior_sensitivity(model, latent_wave.wave)
     assert {"corr", "beta_sd", "sigma_gender"} <= set(result.table.index)
     assert "theta" not in result.table.index
+
+
+@pytest.mark.slow
+def test_sensitivity_of_an_inverse_wishart_fit(latent_wave):
+    """The default fit of raw answers (inverse-Wishart values): its top-level priors are
+    power-scaled from the saved draws, the values' drawn correlation is reported."""
+    from vp_bayes.model.fit import fit_wave
+
+    model = fit_wave(latent_wave.wave, ModelConfig(),
+                     SamplerConfig(draws=40, tune=60, chains=2, seed=3, advi_iterations=300),
+                     progress=False, ppc_draws=10)
+    assert model.model_config.value_prior == "inverse_wishart"
+    result = prior_sensitivity(model, latent_wave.wave)
+    assert "corr_chol" not in result.power_scaled and "beta_sd" in result.power_scaled
+    assert {"corr", "beta_sd", "sigma_gender"} <= set(result.table.index)
+    assert np.isfinite(result.table[["prior", "likelihood"]].to_numpy()).all()

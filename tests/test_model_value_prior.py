@@ -64,7 +64,7 @@ def test_collapsed_prior_is_the_matrix_t(sim):
     of normals integrated over Sigma: differences of its log density between random points
     equal those of the row-by-row predictive computation (scipy's multivariate t)."""
     model = build_model(sim.wave, IW)
-    prior = _function(model, model["theta_raw_prior"])
+    prior = _function(model, model.logp(vars=[model["theta_raw"]]))
     start = model.initial_point()
     n_v = len(dims.VALUES_10)
     nu = inverse_wishart_df(n_v, IW.lkj_eta)
@@ -83,6 +83,28 @@ def test_collapsed_prior_is_the_matrix_t(sim):
     (a0, b0), *rest = points
     for a, b in rest:
         assert a - a0 == pytest.approx(b - b0, rel=1e-9, abs=1e-8)
+
+
+def test_prior_draws_are_the_matrix_t(sim):
+    """``pm.sample_prior_predictive`` draws Sigma from the inverse-Wishart and then the values:
+    without group effects, one participant's value is a t with ``nu - V + 1`` degrees of
+    freedom and scale ``sqrt(psi_vv / (nu - V + 1))`` (scipy's t, KS test), and two
+    participants' values are uncorrelated but dependent through the shared Sigma (their
+    squares correlate; independent rows would not)."""
+    import pymc as pm
+
+    model = build_model(sim.wave, ModelConfig(value_prior="inverse_wishart",
+                                              demographic_axes=()))
+    draws = pm.sample_prior_predictive(draws=3000, model=model, var_names=["theta_raw"],
+                                       random_seed=5)["prior"]["theta_raw"].values[0]
+    n_v = len(dims.VALUES_10)
+    nu = inverse_wishart_df(n_v, IW.lkj_eta)
+    df = nu - n_v + 1
+    first = draws[:, 0, 0]
+    t = stats.t(df=df, scale=np.sqrt((nu - n_v - 1) / df))
+    assert stats.kstest(first, t.cdf).pvalue > 0.01
+    assert abs(np.corrcoef(first, draws[:, 1, 0])[0, 1]) < 0.06
+    assert np.corrcoef(first**2, draws[:, 1, 0] ** 2)[0, 1] > 0.05
 
 
 def _group_means_at(model, wave, point) -> np.ndarray:

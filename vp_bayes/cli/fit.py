@@ -21,6 +21,7 @@ from vp_bayes.model.config import (
     SamplerConfig,
     Thresholds,
     ValueInput,
+    ValuePrior,
 )
 from vp_bayes.model.diagnostics import R_HAT_MAX
 from vp_bayes.model.dif import DIF_ROPE
@@ -36,6 +37,7 @@ InitName = choices("InitName", get_args(Init))
 ThresholdsName = choices("ThresholdsName", get_args(Thresholds))
 ValueInputName = choices("ValueInputName", get_args(ValueInput))
 LoadingPriorName = choices("LoadingPriorName", get_args(LoadingPrior))
+ValuePriorName = choices("ValuePriorName", get_args(ValuePrior))
 _SAMPLER = SamplerConfig()  # the library's defaults, shown in --help
 _MODEL = ModelConfig()
 
@@ -47,7 +49,7 @@ def _given(ctx: typer.Context, values: dict[str, object]) -> dict[str, object]:
 
 
 @app.command(epilog=example(
-    "vp-bayes fit data/demo --out out/demo/model.nc --draws 400 --tune 400",
+    "vp-bayes fit data/demo --out out/demo/model.nc --draws 3000 --tune 400 --chains 2",
     "vp-bayes fit vp_wave --out quick.nc --sampler advi"))
 def fit(
     ctx: typer.Context,
@@ -74,6 +76,10 @@ def fit(
         "latent for others; calibrated: regression calibration, reliability from --config, with "
         "scale-mixture loadings, low-rank mass matrix and target_accept 0.9 unless the "
         "config says otherwise; docs/model.md)."),
+    value_prior: ValuePriorName = typer.Option(
+        ValuePriorName(_MODEL.value_prior), help="Prior of the latent values' covariance "
+        "(auto: inverse_wishart, integrated out, for raw answers; lkj for pre-scored values; "
+        "docs/model.md)."),
     loading_prior: LoadingPriorName = typer.Option(
         LoadingPriorName(_MODEL.loading_prior), help="Prior of the loadings around each "
         "value's mean loading (docs/model.md)."),
@@ -95,7 +101,8 @@ def fit(
     cfg = read_config(config) if config else FitConfig()
     model_cfg = cfg.model
     model_given = _given(ctx, dict(thresholds=thresholds, value_input=value_input,
-                                   loading_prior=loading_prior, dif_axis=dif_axis))
+                                   value_prior=value_prior, loading_prior=loading_prior,
+                                   dif_axis=dif_axis))
     if model_given:
         model_cfg = replace(model_cfg, **model_given)
         model_cfg.validate(source="command line")

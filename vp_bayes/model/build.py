@@ -251,13 +251,36 @@ def inverse_wishart_df(n_values: int, eta: float) -> float:
     return 2.0 * eta + 2.0 * n_values - 3.0
 
 
+def matrix_t_logp(value, mu, nu, psi):
+    """log density of the matrix-t, up to a constant: rows ``value_i ~ N(mu_i, Sigma)`` with
+    ``Sigma ~ InvWishart(nu, psi)`` integrated out, ``-(nu + P) / 2 log det(psi + E'E)``,
+    ``E = value - mu`` (P rows)."""
+    resid = value - mu
+    chol = pt.linalg.cholesky(psi + resid.T @ resid)
+    return -(nu + value.shape[0]) * pt.sum(pt.log(pt.diagonal(chol)))
+
+
+def matrix_t_draw(mu, nu, psi, rng=None, size=None) -> np.ndarray:
+    """One draw of the matrix-t (:func:`matrix_t_logp`): ``Sigma ~ InvWishart(nu, psi)``, then
+    every row ``N(mu_i, Sigma)``; prior (predictive) sampling only."""
+    from scipy.stats import invwishart
+
+    sigma = np.atleast_2d(invwishart(df=float(nu), scale=psi).rvs(random_state=rng))
+    return mu + rng.multivariate_normal(np.zeros(len(psi)), sigma, size=mu.shape[0])
+
+
+def _matrix_t_centre(rv, size, mu, nu, psi):
+    return mu
+
+
 def _collapsed_values(data: ModelData, config: ModelConfig):
     """Values whose covariance is integrated out (``value_prior = "inverse_wishart"``).
 
     ``theta_raw_i ~ MvNormal(mu_g(i), Sigma)``, ``Sigma ~ InvWishart(nu, (nu - V - 1) I)``
     (prior mean I, :func:`inverse_wishart_df`). Integrated over Sigma, theta_raw's prior is
-    the matrix-t, ``log p = -(nu + P) / 2 log det(Psi + E'E) + const``, ``E = theta_raw -
-    mu``: the sampler sees theta_raw (centred) and no correlation parameter. The questionnaire
+    the matrix-t (:func:`matrix_t_logp`), ``log p = -(nu + P) / 2 log det(Psi + E'E) +
+    const``, ``E = theta_raw - mu``: the sampler sees theta_raw (centred) and no correlation
+    parameter, and prior predictive sampling draws Sigma and then theta_raw. The questionnaire
     fixes theta_raw's scale (its loadings are anchored per value: :func:`_anchored_loadings`).
     Saved on the unit scale through ``E[Sigma | theta_raw] = (Psi + E'E) / (nu + P - V - 1)``:
     ``value_scale`` its square-rooted diagonal, ``theta = theta_raw / value_scale`` (what the
@@ -273,11 +296,13 @@ def _collapsed_values(data: ModelData, config: ModelConfig):
     nu = inverse_wishart_df(n_v, config.lkj_eta)
     psi = (nu - n_v - 1.0) * np.eye(n_v)
     effects = _group_effects(data)
-    raw = pm.Flat("theta_raw", dims=(dims.PARTICIPANT, dims.VALUE))
-    resid = raw - _sum_effects(data, effects)
+    mu = pt.broadcast_to(_sum_effects(data, effects), (n_p, n_v))
+    raw = pm.CustomDist("theta_raw", mu, np.float64(nu), psi, logp=matrix_t_logp,
+                        random=matrix_t_draw, support_point=_matrix_t_centre,
+                        signature="(p,v),(),(v,v)->(p,v)", class_name="MatrixT",
+                        dims=(dims.PARTICIPANT, dims.VALUE))
+    resid = raw - mu
     scatter = psi + resid.T @ resid
-    chol = pt.linalg.cholesky(scatter)
-    pm.Potential("theta_raw_prior", -(nu + n_p) * pt.sum(pt.log(pt.diagonal(chol))))
     pm.Deterministic(COLLAPSED_SCATTER, scatter, dims=(dims.VALUE, f"{dims.VALUE}_b"))
     sigma_hat = scatter / (nu + n_p - n_v - 1.0)
     scale = pm.Deterministic("value_scale", pt.sqrt(pt.diagonal(sigma_hat)), dims=dims.VALUE)

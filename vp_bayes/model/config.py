@@ -15,7 +15,7 @@ Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t", "horseshoe"]
 LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
-ValuePrior = Literal["lkj", "inverse_wishart"]
+ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
 JAX_SAMPLERS = ("numpyro",)  # compile the model through JAX
@@ -124,15 +124,16 @@ class ModelConfig:
     lkj_eta
         LKJ shape of the prior on the latent value correlations.
     value_prior
-        Prior of the latent values' covariance. ``"lkj"`` (default): unit variances and an
+        Prior of the latent values' covariance. ``"lkj"``: unit variances and an
         LKJ(``lkj_eta``) correlation matrix, sampled. ``"inverse_wishart"`` (raw questionnaire
         answers only): ``Sigma ~ InvWishart(nu, (nu - V - 1) I)`` (prior mean I, each
         correlation's marginal the LKJ(``lkj_eta``) one), integrated out of the model, with the
         questionnaire's loadings anchored per value (geometric mean 1) to fix the values'
         scale; the values, loadings and group effects are saved on the unit scale and the
         correlation is drawn from ``Sigma | theta`` after sampling
-        (``vp_bayes.model.build._collapsed_values``, docs/model.md). A different prior that
-        the sampler mixes through faster (docs/benchmarks.md).
+        (``vp_bayes.model.build._collapsed_values``, docs/model.md); the sampler mixes through
+        it faster (docs/benchmarks.md). ``"auto"`` (default): inverse-Wishart for raw answers,
+        LKJ for pre-scored values (:func:`resolve_model_config`; a fit saves the choice).
     loading_scale_prior
         Scale of the half-normal prior on the per-value loading scales (the shrinkage scale).
     loading_prior
@@ -171,7 +172,7 @@ class ModelConfig:
     response_style: bool = True
     demographic_axes: tuple[str, ...] | None = None
     lkj_eta: float = 2.0
-    value_prior: ValuePrior = "lkj"
+    value_prior: ValuePrior = "auto"
     loading_scale_prior: float = 0.5
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
@@ -368,15 +369,22 @@ class SamplerConfig:
 
 
 def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelConfig:
-    """``config`` with ``loading_parameterization="auto"`` replaced by what it means for
-    ``value_input`` (the resolved mode, e.g. ``ModelData.value_input``): ``"mixture"`` for
-    calibrated values under the Student-t prior, ``"noncentered"`` otherwise."""
-    if config.loading_parameterization != "auto":
-        return config
-    chosen = _geometry(value_input, "loading_parameterization")
-    if chosen == "mixture" and config.loading_prior != "student_t":
-        chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
-    return replace(config, loading_parameterization=chosen)
+    """``config`` with its ``"auto"`` settings replaced by what they mean for ``value_input``
+    (the resolved mode, e.g. ``ModelData.value_input``).
+
+    ``loading_parameterization``: ``"mixture"`` for calibrated values under the Student-t
+    prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
+    questionnaire answers (``"instrument"``), ``"lkj"`` otherwise.
+    """
+    resolved: dict[str, Any] = {}
+    if config.loading_parameterization == "auto":
+        chosen = _geometry(value_input, "loading_parameterization")
+        if chosen == "mixture" and config.loading_prior != "student_t":
+            chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
+        resolved["loading_parameterization"] = chosen
+    if config.value_prior == "auto":
+        resolved["value_prior"] = "inverse_wishart" if value_input == "instrument" else "lkj"
+    return replace(config, **resolved) if resolved else config
 
 
 def resolve_sampler_config(config: SamplerConfig, value_input: str | None,

@@ -122,6 +122,15 @@ def complement_basis(null: np.ndarray) -> np.ndarray:
 
 
 def _resolve_value_input(wave: Wave, config: ModelConfig, ipsative: bool) -> str:
+    mode = _value_input_mode(wave, config, ipsative)
+    if config.value_prior == "inverse_wishart" and mode != "instrument":
+        raise InputError(f"the inverse-Wishart value prior needs raw questionnaire answers "
+                         f"(instrument.csv; value input {mode!r})",
+                         file=str(wave.source or "wave"), field="value_prior")
+    return mode
+
+
+def _value_input_mode(wave: Wave, config: ModelConfig, ipsative: bool) -> str:
     mode = config.value_input
     if mode == "auto":
         if wave.answers is not None:

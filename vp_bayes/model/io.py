@@ -143,8 +143,10 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     if wave is not None and wave.data_hash() != tree.attrs["wave_hash"]:
         raise InputError("the wave differs from the one this model was fitted on "
                          "(data hash mismatch)", file=path, field="wave_hash")
-    model_config = ModelConfig.from_dict(_json_attr(tree, "model_config", path),
-                                         source=str(path))
+    saved = _json_attr(tree, "model_config", path)
+    # fits saved before the setting existed sampled the LKJ prior (today's default is "auto")
+    saved.setdefault("value_prior", "lkj")
+    model_config = ModelConfig.from_dict(saved, source=str(path))
     sampler_config = SamplerConfig.from_dict(_json_attr(tree, "sampler_config", path),
                                              source=str(path), prefix="sampler_config.")
     check_posterior(tree, path)
