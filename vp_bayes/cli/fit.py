@@ -49,7 +49,7 @@ def _given(ctx: typer.Context, values: dict[str, object]) -> dict[str, object]:
 
 
 @app.command(epilog=example(
-    "vp-bayes fit data/demo --out out/demo/model.nc --draws 3000 --tune 400 --chains 2",
+    "vp-bayes fit data/demo --out out/demo/model.nc --draws 1500 --tune 400 --chains 4",
     "vp-bayes fit vp_wave --out quick.nc --sampler advi"))
 def fit(
     ctx: typer.Context,
