@@ -170,19 +170,3 @@ def test_latent_fit_recovers_the_correlation_prior(latent_wave):
     result = prior_sensitivity(model, latent_wave.wave)
     assert {"corr", "beta_sd", "sigma_gender"} <= set(result.table.index)
     assert "theta" not in result.table.index
-
-
-@pytest.mark.slow
-def test_sensitivity_of_an_inverse_wishart_fit(latent_wave):
-    """The default fit of raw answers (inverse-Wishart values): its top-level priors are
-    power-scaled from the saved draws, the values' drawn correlation is reported."""
-    from vp_bayes.model.fit import fit_wave
-
-    model = fit_wave(latent_wave.wave, ModelConfig(),
-                     SamplerConfig(draws=40, tune=60, chains=2, seed=3, advi_iterations=300),
-                     progress=False, ppc_draws=10)
-    assert model.model_config.value_prior == "inverse_wishart"
-    result = prior_sensitivity(model, latent_wave.wave)
-    assert "corr_chol" not in result.power_scaled and "beta_sd" in result.power_scaled
-    assert {"corr", "beta_sd", "sigma_gender"} <= set(result.table.index)
-    assert np.isfinite(result.table[["prior", "likelihood"]].to_numpy()).all()
