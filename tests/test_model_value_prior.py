@@ -105,6 +105,13 @@ def test_prior_draws_are_the_matrix_t(sim):
     assert stats.kstest(first, t.cdf).pvalue > 0.01
     assert abs(np.corrcoef(first, draws[:, 1, 0])[0, 1]) < 0.06
     assert np.corrcoef(first**2, draws[:, 1, 0] ** 2)[0, 1] > 0.05
+    # a batch of draws (pm.draw(..., draws=k) or a size): one Sigma each, the rows around mu
+    from vp_bayes.model.build import matrix_t_draw
+
+    mu = np.arange(12.0).reshape(4, 3)
+    batch = matrix_t_draw(mu, 7.0, 3 * np.eye(3), rng=np.random.default_rng(1), size=(2000,))
+    assert batch.shape == (2000, 4, 3)
+    np.testing.assert_allclose(batch.mean(axis=0), mu, atol=0.12)
 
 
 def _group_means_at(model, wave, point) -> np.ndarray:

@@ -261,12 +261,19 @@ def matrix_t_logp(value, mu, nu, psi):
 
 
 def matrix_t_draw(mu, nu, psi, rng=None, size=None) -> np.ndarray:
-    """One draw of the matrix-t (:func:`matrix_t_logp`): ``Sigma ~ InvWishart(nu, psi)``, then
-    every row ``N(mu_i, Sigma)``; prior (predictive) sampling only."""
+    """Draws of the matrix-t (:func:`matrix_t_logp`), ``size`` of them (``None``: one): each
+    takes ``Sigma ~ InvWishart(nu, psi)``, then every row ``N(mu_i, Sigma)``; for prior
+    (predictive) sampling."""
     from scipy.stats import invwishart
 
-    sigma = np.atleast_2d(invwishart(df=float(nu), scale=psi).rvs(random_state=rng))
-    return mu + rng.multivariate_normal(np.zeros(len(psi)), sigma, size=mu.shape[0])
+    batch = tuple(size) if size is not None else ()
+    mus = np.broadcast_to(mu, batch + np.shape(mu)[-2:])
+    out = np.empty(mus.shape)
+    for index in np.ndindex(batch):
+        sigma = np.atleast_2d(invwishart(df=float(nu), scale=psi).rvs(random_state=rng))
+        out[index] = mus[index] + rng.multivariate_normal(np.zeros(len(psi)), sigma,
+                                                          size=mus.shape[-2])
+    return out
 
 
 def _matrix_t_centre(rv, size, mu, nu, psi):

@@ -277,8 +277,8 @@ class SamplerConfig:
     prior's centre plus U(-1, 1) on every unconstrained coordinate); ``"advi"`` fits the
     mean-field ADVI of :mod:`vp_bayes.model.variational` first (``advi_iterations`` steps) and
     starts each chain at its own draw from it; ``"auto"`` (default) uses ``"advi"`` when the
-    participants' values are latent (a correlation matrix is sampled: raw questionnaire
-    answers or noisy value scores) and ``"jitter"`` otherwise. Only nutpie honours ``"advi"``.
+    participants' values are latent (raw questionnaire answers or noisy value
+    scores) and ``"jitter"`` otherwise. Only nutpie honours ``"advi"``.
     ``init_spread`` multiplies the ADVI SDs of those starting draws: mean-field ADVI
     under-disperses (about 0.6 of the posterior SD), so a value of 2 starts the chains
     over-dispersed, as R-hat assumes; 1 (default) draws from the approximation as fitted.
