@@ -30,10 +30,14 @@ PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "InverseGamma": ("alpha", "beta"),
           # the matrix-t's location is the group means (loc: not a number to document) and
           # its scale matrix (nu - V - 1) I follows from nu
-          "MatrixT": ("loc", "nu")}
+          "MatrixT": ("loc", "nu"),
+          # a zero-sum block with its half-normal scale integrated out: the block's shape
+          # (loc, zeros) and the scale's prior sigma
+          "ZeroSumScaleMixture": ("loc", "sigma")}
 OPS = {"NormalRV": "Normal", "HalfNormalRV": "HalfNormal", "StudentTRV": "StudentT",
        "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal",
-       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "MatrixT": "MatrixT"}
+       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "MatrixT": "MatrixT",
+       "ZeroSumScaleMixture": "ZeroSumScaleMixture"}
 CONFIGS = {
     "default": ModelConfig(),
     "item thresholds": ModelConfig(thresholds="item"),
@@ -45,6 +49,7 @@ CONFIGS = {
     "student_t mixture": ModelConfig(loading_parameterization="mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
     "LKJ values": ModelConfig(value_prior="lkj"),
+    "integrated scales": ModelConfig(integrate_scales=True),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}

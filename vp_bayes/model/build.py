@@ -35,6 +35,7 @@ from vp_bayes.model.config import ModelConfig, resolve_model_config
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.fused import questions_term, ratings_term
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
+from vp_bayes.model.scales import IntegratedScale, zero_sum_block
 from vp_bayes.wave.core import Wave
 from vp_bayes.wave.simulate import ordered_logistic
 
@@ -137,11 +138,36 @@ def rating_predictor(beta, theta, item: np.ndarray, participant: np.ndarray,
     return (beta[item_data] * theta[participant_data]).sum(axis=-1)
 
 
-def _group_effects(data: ModelData) -> dict[str, pt.TensorVariable]:
+# Half-normal prior scales of the zero-sum blocks' scales: sigma_{axis}, sigma_alpha, sigma_b.
+EFFECT_SCALE_PRIOR, STYLE_SCALE_PRIOR, LOCATION_SCALE_PRIOR = 0.5, 1.0, 1.0
+
+
+def integrated_scales(data: ModelData, config: ModelConfig) -> list[IntegratedScale]:
+    """The scales ``config.integrate_scales`` integrates out of the model (none otherwise):
+    what :func:`vp_bayes.model.fit.fit_wave` draws after sampling."""
+    if not config.integrate_scales:
+        return []
+    out = [IntegratedScale(f"sigma_{axis.name}", f"effect_{axis.name}_block",
+                           EFFECT_SCALE_PRIOR, (axis.dim,))
+           for axis in data.axes if data.covariates is None]
+    if config.response_style:
+        out.append(IntegratedScale("sigma_alpha", "alpha", STYLE_SCALE_PRIOR,
+                                   (dims.PARTICIPANT,)))
+    if config.thresholds == "shared":
+        out.append(IntegratedScale("sigma_b", "b", LOCATION_SCALE_PRIOR, (dims.ITEM,)))
+    return out
+
+
+def _group_effects(data: ModelData, config: ModelConfig) -> dict[str, pt.TensorVariable]:
     """Each demographic axis's zero-sum group effects (groups, V), by axis name."""
     effects = {}
     for axis in data.axes:
-        sigma = pm.HalfNormal(f"sigma_{axis.name}", 0.5)
+        if config.integrate_scales:
+            shape = (len(data.values), len(axis.groups))
+            effects[axis.name] = zero_sum_block(f"effect_{axis.name}_block", EFFECT_SCALE_PRIOR,
+                                                (dims.VALUE, axis.dim), (1,), shape).T
+            continue
+        sigma = pm.HalfNormal(f"sigma_{axis.name}", EFFECT_SCALE_PRIOR)
         # ZeroSumNormal sums to zero over its LAST axis: put the groups there.
         raw = pm.ZeroSumNormal(f"effect_{axis.name}_raw", sigma=1.0, dims=(dims.VALUE, axis.dim))
         effects[axis.name] = sigma * raw.T
@@ -166,9 +192,9 @@ def _sum_effects(data: ModelData, effects: dict[str, pt.TensorVariable]) -> pt.T
     return mu
 
 
-def _group_means(data: ModelData) -> pt.TensorVariable:
+def _group_means(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
     """(P, V) population means ``mu_g(i)``: the sum of each axis's zero-sum group effects."""
-    effects = _group_effects(data)
+    effects = _group_effects(data, config)
     _save_effects(data, effects)
     return _sum_effects(data, effects)
 
@@ -233,7 +259,7 @@ def lkj_correlation(n: int, eta: float) -> pt.TensorVariable:
 
 
 def _latent_values(data: ModelData, config: ModelConfig) -> pt.TensorVariable:
-    mu = _group_means(data)
+    mu = _group_means(data, config)
     chol = lkj_correlation(len(data.values), config.lkj_eta)
     z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
     zeta = mu + z @ chol.T
@@ -302,7 +328,7 @@ def _collapsed_values(data: ModelData, config: ModelConfig):
     n_p, n_v = len(data.participants), len(data.values)
     nu = inverse_wishart_df(n_v, config.lkj_eta)
     psi = (nu - n_v - 1.0) * np.eye(n_v)
-    effects = _group_effects(data)
+    effects = _group_effects(data, config)
     mu = pt.broadcast_to(_sum_effects(data, effects), (n_p, n_v))
     raw = pm.CustomDist("theta_raw", mu, np.float64(nu), psi, logp=matrix_t_logp,
                         random=matrix_t_draw, support_point=_matrix_t_centre,
@@ -543,10 +569,13 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
     j, i = data.rating_item, data.rating_participant
     b = None
     if config.thresholds == "shared":
-        sigma_b = pm.HalfNormal("sigma_b", 1.0)
         # Item locations sum to zero: the cutpoints alone carry the overall location.
-        b = pm.Deterministic("b", sigma_b * pm.ZeroSumNormal("b_z", sigma=1.0, dims=dims.ITEM),
-                             dims=dims.ITEM)
+        if config.integrate_scales:
+            b = zero_sum_block("b", LOCATION_SCALE_PRIOR, (dims.ITEM,), (0,), (n_items,))
+        else:
+            sigma_b = pm.HalfNormal("sigma_b", LOCATION_SCALE_PRIOR)
+            b = pm.Deterministic("b", sigma_b * pm.ZeroSumNormal("b_z", sigma=1.0,
+                                                                 dims=dims.ITEM), dims=dims.ITEM)
         first = pm.Normal("kappa_first", -2.0, 2.0)
         log_gaps = pm.Normal("kappa_log_gaps", 0.0, 1.0, shape=k - 2)
         kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps), dims=dims.CUTPOINT)
@@ -609,8 +638,11 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
         else:
             theta = _latent_values(data, config)
         alpha = None
-        if config.response_style:
-            sigma_alpha = pm.HalfNormal("sigma_alpha", 1.0)
+        if config.response_style and config.integrate_scales:
+            alpha = zero_sum_block("alpha", STYLE_SCALE_PRIOR, (dims.PARTICIPANT,), (0,),
+                                   (len(data.participants),))
+        elif config.response_style:
+            sigma_alpha = pm.HalfNormal("sigma_alpha", STYLE_SCALE_PRIOR)
             alpha = pm.Deterministic(
                 "alpha",
                 sigma_alpha * pm.ZeroSumNormal("alpha_z", sigma=1.0, dims=dims.PARTICIPANT),

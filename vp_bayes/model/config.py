@@ -158,6 +158,13 @@ class ModelConfig:
         sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
         explicit). The same model; only the sampler's geometry differs. (Configs of
         earlier versions spell them ``noncentred``/``centred``; both are read.)
+    integrate_scales
+        Integrate the half-normal scales of the zero-sum blocks (``sigma_b`` of the item
+        locations, ``sigma_alpha`` of the response styles, ``sigma_{axis}`` of each axis's
+        group effects) out of the sampler: it samples the blocks themselves, and each scale is
+        drawn from its conditional posterior after sampling (:mod:`vp_bayes.model.scales`).
+        The same model; only the sampler's geometry differs. Default ``False``: on the demo
+        wave it was no lever (the loadings' scale stays the slowest variable; docs/model.md).
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
         (differential item functioning): each item gets a location shift and a loading
@@ -177,6 +184,7 @@ class ModelConfig:
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
     loading_parameterization: str = "auto"
+    integrate_scales: bool = False
     dif_axis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,7 +226,7 @@ class ModelConfig:
             "lkj_eta": "number", "value_prior": "str", "loading_scale_prior": "number",
             "loading_prior": "str",
             "loading_nu": "number", "loading_parameterization": "str",
-            "dif_axis": "optional_str"}, source)
+            "integrate_scales": "bool", "dif_axis": "optional_str"}, source)
         if self.value_level not in VALUE_LEVELS:
             raise InputError(f"must be {' or '.join(VALUE_LEVELS)}", file=source,
                              field="value_level")

@@ -22,6 +22,7 @@ from vp_bayes.model.build import (
     build_model_from_data,
     collapsed_df,
     draw_collapsed_correlation,
+    integrated_scales,
 )
 from vp_bayes.model.compiling import reproducibly
 from vp_bayes.model.config import (
@@ -32,11 +33,12 @@ from vp_bayes.model.config import (
     resolve_sampler_config,
 )
 from vp_bayes.model.data import ModelData, prepare_data
+from vp_bayes.model.scales import IntegratedScale, draw_scale
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
 
 # Raw (non-centred) and transformed helper variables that are not kept in the saved posterior.
-_DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first", "_local", "_mix")
+_DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first", "_local", "_mix", "_block")
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,19 @@ def _with_collapsed_correlation(post: xr.Dataset, df: float, seed: int) -> xr.Da
     return post.drop_vars(COLLAPSED_SCATTER).assign(corr=scatter.copy(data=corr))
 
 
+def with_integrated_scales(post: xr.Dataset, scales: list[IntegratedScale],
+                           seed: int) -> xr.Dataset:
+    """``post`` with each integrated scale drawn given its block, one per posterior draw
+    (:func:`vp_bayes.model.scales.draw_scale`)."""
+    for k, spec in enumerate(scales):
+        block = post[spec.block].transpose("chain", "draw", ...)
+        axes = tuple(block.dims.index(d) - 2 for d in spec.sum_dims)
+        sigma = draw_scale(block.values, axes, spec.prior_sd,
+                           np.random.default_rng([seed, 18, k]))
+        post = post.assign({spec.scale: (("chain", "draw"), sigma)})
+    return post
+
+
 def _keep(name: str) -> bool:
     return not name.endswith(_DROP_SUFFIXES)
 
@@ -303,6 +318,8 @@ def fit_wave(
     if COLLAPSED_SCATTER in post:  # the values' covariance was integrated out: draw corr
         post = _with_collapsed_correlation(post, collapsed_df(data, model_config),
                                            sampler_config.seed)
+    post = with_integrated_scales(post, integrated_scales(data, model_config),
+                                  sampler_config.seed)
     post = post[[v for v in post.data_vars if _keep(str(v))]]
     groups = {"posterior": post, "constant_data": _constant_data(data)}
     if "sample_stats" in idata.children:

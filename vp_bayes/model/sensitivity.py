@@ -168,7 +168,9 @@ def log_prior(item_model: ItemModel, wave: Wave,
     resolved = item_model.idata.attrs.get("value_input")
     if resolved and config.value_input == "auto":
         config = replace(config, value_input=str(resolved))
-    model = build_model(wave, config)
+    # Integrated scales are saved as draws of the same model's scales: their priors are
+    # terms of the model whose scales are sampled (integrate_scales off).
+    model = build_model(wave, replace(config, integrate_scales=False))
     names = power_scaled_priors(model)
     if priors is not None:
         unknown = sorted(set(priors) - set(names))
