@@ -35,16 +35,11 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
 # What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
 # loadings, nutpie's low-rank mass matrix, acceptance target 0.9: every R-hat <= 1.009 and 0 or
-# 1 divergent transitions in two runs, docs/model.md "Regression calibration"); raw answers
-# (latent values under the inverse-Wishart prior) at acceptance target 0.65: the same trees
-# (depth 5) with longer steps, 1.2-2.6x the slowest variable's bulk ESS per gradient of 0.8
-# on four seeds of the demo wave and no divergences (docs/benchmarks.md, session 27); every
-# other input keeps the settings its tests and benchmarks were measured with.
+# 1 divergent transitions in two runs, docs/model.md "Regression calibration"); every other
+# input keeps the settings its tests and benchmarks were measured with.
 _GEOMETRY: dict[str, dict[str, Any]] = {
     "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
                    "low_rank_modified_mass_matrix": True},
-    "instrument": {"loading_parameterization": "noncentered", "target_accept": 0.65,
-                   "low_rank_modified_mass_matrix": False},
 }
 _DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
                                      "target_accept": 0.8,
@@ -298,8 +293,8 @@ class SamplerConfig:
 
     ``target_accept`` (NUTS acceptance target) and ``low_rank_modified_mass_matrix`` (nutpie's
     low-rank mass-matrix adaptation) left at ``None`` take the value input's settings
-    (:func:`resolve_sampler_config`): 0.9 and low-rank for calibrated values, 0.65 and
-    diagonal for raw questionnaire answers, 0.8 and diagonal otherwise.
+    (:func:`resolve_sampler_config`): 0.9 and low-rank for calibrated values, 0.8 and
+    diagonal otherwise.
 
     ``fused_likelihood`` chooses how the two ordinal likelihood terms are compiled: as fused
     ops (:mod:`vp_bayes.model.fused`: the same density, one compiled loop for value and
