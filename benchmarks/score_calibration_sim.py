@@ -23,18 +23,15 @@ sys.path.insert(0, str(REPO / "tests"))  # the test's own simulator and coverage
 def main() -> None:
     """Fit wave seed ``argv[1]`` at acceptance target ``argv[2]`` and print its coverage."""
     from test_scoring import _fake_model
-    from test_scoring_calibration import N_RESPONDENTS, _coverage, _simulate_respondents
-
-    from vp_bayes.model.config import ModelConfig, SamplerConfig
-    from vp_bayes.model.fit import fit_wave
-    from vp_bayes.wave.simulate import simulate_wave
+    from test_scoring_calibration import (
+        N_RESPONDENTS,
+        _coverage,
+        _simulate_respondents,
+        fit_calibration_wave,
+    )
 
     seed, target = int(sys.argv[1]), float(sys.argv[2])
-    sim = simulate_wave(n_participants=250, n_items=60, items_per_participant=30, seed=seed,
-                        n_llm=0)
-    model = fit_wave(sim.wave, ModelConfig(),
-                     SamplerConfig(draws=1000, tune=500, chains=2, seed=21,
-                                   target_accept=target), progress=False, ppc_draws=20)
+    sim, model = fit_calibration_wave(seed, target)
     theta, ratings = _simulate_respondents(sim.truth, N_RESPONDENTS, seed=5)
     exact, _, _ = _coverage(_fake_model(sim.truth, 200, jitter=0.0), ratings, theta)
     covered, r, _ = _coverage(model, ratings, theta)

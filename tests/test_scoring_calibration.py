@@ -35,11 +35,12 @@ N_RESPONDENTS = 100
 N_SBC = 200
 
 
-@pytest.fixture(scope="module")
-def fitted():
+def fit_calibration_wave(seed: int = 21, target_accept: float | None = None):
+    """The simulated wave of this test (wave ``seed``) and its fit; also
+    ``benchmarks/score_calibration_sim.py``'s, over other seeds and acceptance targets."""
     from vp_bayes.model.fit import fit_wave
 
-    sim = simulate_wave(n_participants=250, n_items=60, items_per_participant=30, seed=21,
+    sim = simulate_wave(n_participants=250, n_items=60, items_per_participant=30, seed=seed,
                         n_llm=0)
     # 2 x (500 + 1000): the fused likelihood (the default) pays for the longer chains (173 s
     # against 154 s for 2 x (300 + 300) of the graph model, session 24). At 2 x (300 + 300)
@@ -48,9 +49,14 @@ def fitted():
     # the LKJ value prior). With the inverse-Wishart value prior (the default since session
     # 25): max R-hat 1.042 (beta_sd), corr 1.018; the LKJ's 1.053 (corr).
     model = fit_wave(sim.wave, ModelConfig(),
-                     SamplerConfig(draws=1000, tune=500, chains=2, seed=21), progress=False,
-                     ppc_draws=20)
+                     SamplerConfig(draws=1000, tune=500, chains=2, seed=21,
+                                   target_accept=target_accept), progress=False, ppc_draws=20)
     return sim, model
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return fit_calibration_wave()
 
 
 def _simulate_respondents(truth, n: int, seed: int):
