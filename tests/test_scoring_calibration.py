@@ -35,13 +35,15 @@ N_RESPONDENTS = 100
 N_SBC = 200
 
 
-def fit_calibration_wave(seed: int = 21, target_accept: float | None = None):
+def fit_calibration_wave(seed: int = 21, target_accept: float | None = None,
+                         loadings: str = "sparse"):
     """The simulated wave of this test (wave ``seed``) and its fit; also
-    ``benchmarks/score_calibration_sim.py``'s, over other seeds and acceptance targets."""
+    ``benchmarks/score_calibration_sim.py``'s, over other seeds, acceptance targets and
+    true loadings (``simulate_wave``'s ``loadings``)."""
     from vp_bayes.model.fit import fit_wave
 
     sim = simulate_wave(n_participants=250, n_items=60, items_per_participant=30, seed=seed,
-                        n_llm=0)
+                        n_llm=0, loadings=loadings)
     # 2 x (500 + 1000): the fused likelihood (the default) pays for the longer chains (173 s
     # against 154 s for 2 x (300 + 300) of the graph model, session 24). At 2 x (300 + 300)
     # the fit was far from converged (loadings' R-hat 1.16) and the coverage below moved with
