@@ -11,6 +11,9 @@ coverage figure is a spread over waves, not one realisation, and takes the width
   columns: 90% coverage, RMSE of the posterior means, the intervals' normal-equivalent SD
   (width / 3.29, root mean square), their ratio (1 when the intervals are as wide as the
   errors), the slope of the means on the truth;
+- rows scored through the fitted posterior with each item's spread around its posterior mean
+  scaled (variance x 0.5, x 0: the posterior means plugged in), which separates what the
+  items' uncertainty does to the intervals from what their posterior means do;
 - one line on the item posterior itself (:func:`item_posterior_errors`): its spread against
   its realised errors, per item and carried to the respondents' values.
 
@@ -52,6 +55,25 @@ def interval_errors(model, ratings: pd.DataFrame, theta: np.ndarray, n_item_draw
     return {"coverage": float(((t["lower"] <= truth) & (truth <= t["upper"])).mean()),
             "rmse": rmse, "sd": rms_sd, "ratio": rmse / rms_sd,
             "slope": float(np.polyfit(truth, t["mean"], 1)[0])}
+
+
+def scaled_item_spread(model, factor: float):
+    """``model`` with the draws of ``beta`` and ``b`` pulled toward their posterior means so
+    that their variance is ``factor`` times the posterior's (0: the means plugged in)."""
+    import xarray as xr
+
+    from vp_bayes import dims
+    from vp_bayes.model.fit import ItemModel
+
+    post = model.idata["posterior"].to_dataset()
+    scaled = post.copy()
+    for name in ("beta", "b"):
+        mean = post[name].mean((dims.CHAIN, dims.DRAW))
+        scaled[name] = mean + np.sqrt(factor) * (post[name] - mean)
+    tree = model.idata.copy()
+    tree["posterior"] = xr.DataTree(scaled)
+    return ItemModel(idata=tree, model_config=model.model_config,
+                     sampler_config=model.sampler_config, wave_hash=model.wave_hash)
 
 
 def item_posterior_errors(model, truth, theta: np.ndarray) -> dict[str, float]:
@@ -104,8 +126,10 @@ def main() -> None:
           f"min bulk ESS {diag['ess_bulk_min'].min():.0f}")
     theta, ratings = _simulate_respondents(sim.truth, N_RESPONDENTS, seed=5)
     # the true item parameters: identical draws, so fewer draws and more samples per draw
-    through = {"fit": (model, 200, 20), "truth": (_fake_model(sim.truth, 10, jitter=0.0), 10,
-                                                  200)}
+    through = {"fit": (model, 200, 20),
+               "fit, item variance x 0.5": (scaled_item_spread(model, 0.5), 200, 20),
+               "fit, item variance x 0": (scaled_item_spread(model, 0.0), 200, 20),
+               "truth": (_fake_model(sim.truth, 10, jitter=0.0), 10, 200)}
     print("| wave seed | target | items | item deviation | 90% coverage | RMSE | interval SD "
           "| RMSE / SD | slope |")
     for label, (item_model, n_draws, n_per) in through.items():
