@@ -18,6 +18,8 @@ posterior's correlation across items, which the default scoring treats as indepe
 over. ``--score-through truth`` scores through the truth's own item parameters (no item
 uncertainty), and ``--deviation-df``, ``--noise``, ``--offset-sd`` move the simulated LLMs
 toward the scoring model: ablations of the 2x shortfall (``docs/model.md``).
+``--item-variance F`` scales the scoring draws' spread of loadings and locations around their
+means (variance x F; 0 plugs the means in).
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ def gaussian_truth(scoring, truth):
     return replace(truth, beta=out[None, :, :-1], b=out[None, :, -1])
 
 
+def scaled_spread(draws, factor: float):
+    """``draws`` with the loadings and locations pulled toward their means across draws, so
+    that their variance is ``factor`` times the posterior's (0: the means plugged in)."""
+    def pulled(x: np.ndarray) -> np.ndarray:
+        mean = x.mean(axis=0, keepdims=True)
+        return mean + np.sqrt(factor) * (x - mean)
+
+    return replace(draws, beta=pulled(draws.beta),
+                   b=None if draws.b is None else pulled(draws.b))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "valueportrait.nc")
@@ -90,6 +103,11 @@ def main() -> None:
     parser.add_argument("--score-through", choices=["posterior", "truth"], default="posterior",
                         help="score through 200 posterior draws (the default scoring), or "
                              "through the truth's own item parameters (no item uncertainty)")
+    parser.add_argument("--item-variance", type=float, default=1.0,
+                        help="scale the scoring draws' spread of loadings and locations around "
+                             "their means to this share of the posterior variance (0: the "
+                             "means plugged in); separates what the items' uncertainty does "
+                             "from what their posterior means do")
     args = parser.parse_args()
     from realwave_sim import SCORE_SEED, calibration, scenario_seed, simulate_llms, truth_draw
 
@@ -108,6 +126,8 @@ def main() -> None:
         truth = replace(truth, cuts=draws.cuts.mean(axis=0, keepdims=True))
     if args.score_through == "truth":
         draws = truth.subset([0] * 200)
+    elif args.item_variance != 1.0:
+        draws = scaled_spread(draws, args.item_variance)
     rows = []
     settings = dict(list(SETTINGS.items())[:1]) if args.only_default else SETTINGS
     for spread in args.spreads:
@@ -129,7 +149,7 @@ def main() -> None:
                   flush=True)
     print(f"\n90% intervals, real-wave regime (truth: {args.truth}; deviations t"
           f"{args.deviation_df:g}, {args.noise} noise, offset SD {args.offset_sd:g}; scored "
-          f"through the {args.score_through}):")
+          f"through the {args.score_through}, item variance x {args.item_variance:g}):")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
 
 
