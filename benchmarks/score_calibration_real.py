@@ -140,6 +140,7 @@ def main() -> None:
             start = time.perf_counter()
             if args.prior_scale is not None and label.startswith("default"):
                 kw = {**kw, "prior_scale": args.prior_scale}
+                label = label.replace("prior x2", f"prior x{args.prior_scale:g}")
             res = score(model, ratings, draws=draws, progress=False, seed=SCORE_SEED, **kw)
             sec = (time.perf_counter() - start) / args.n
             rows.append({"scoring": label, "spread": spread,

@@ -14,6 +14,11 @@ coverage figure is a spread over waves, not one realisation, and takes the width
 - rows scored through the fitted posterior with each item's spread around its posterior mean
   scaled (variance x 0.5, x 0: the posterior means plugged in), which separates what the
   items' uncertainty does to the intervals from what their posterior means do;
+- rows scored with the values' prior at the respondents' own spread (``prior_scale=1``; the
+  default is :data:`~vp_bayes.scoring.laplace.PRIOR_SCALE`, 2, for LLMs unlike humans);
+- rows for respondents simulated from item parameters drawn from the fit's own Gaussian item
+  posterior (:func:`posterior_drawn_truth`: the item uncertainty marginal scoring assumes,
+  exactly), scored through the fit and through those parameters, at both prior scales;
 - one line on the item posterior itself (:func:`item_posterior_errors`): its spread against
   its realised errors, per item and carried to the respondents' values.
 
@@ -76,6 +81,36 @@ def scaled_item_spread(model, factor: float):
                      sampler_config=model.sampler_config, wave_hash=model.wave_hash)
 
 
+def item_moments(model, truth, n_draws: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's posterior mean (J, V + 1) and covariance (J, V + 1, V + 1) of ``(beta_j,
+    b_j)`` over ``n_draws`` of the fit's draws (marginal scoring's Gaussian), in ``truth``'s
+    item order."""
+    from vp_bayes import dims
+    from vp_bayes.scoring import item_draws
+
+    draws = item_draws(model, n_draws)
+    order = [list(map(str, draws.items)).index(str(i)) for i in truth[dims.ITEM].values]
+    x = np.concatenate([draws.beta[:, order], draws.b[:, order, None]], axis=-1)  # S, J, V+1
+    mean = x.mean(axis=0)
+    return mean, np.einsum("sjv,sjw->jvw", x - mean, x - mean) / (len(x) - 1)
+
+
+def posterior_drawn_truth(model, truth, seed: int):
+    """``truth`` with ``beta`` and ``b`` one draw from the fit's Gaussian item posterior
+    (independent across items, :func:`item_moments`) and the cutpoints the fit's posterior
+    means: a world in which the item posterior marginal scoring integrates is exactly right."""
+    mean, cov = item_moments(model, truth)
+    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(cov.shape[-1]))
+    rng = np.random.default_rng(seed)
+    draw = mean + np.einsum("jvw,jw->jv", chol, rng.standard_normal(mean.shape))
+    out = truth.copy()
+    out["beta"] = (truth["beta"].dims, draw[:, :-1])
+    out["b"] = (truth["b"].dims, draw[:, -1])
+    kappa = model.idata["posterior"]["kappa"].mean(("chain", "draw")).values
+    out["kappa"] = (truth["kappa"].dims, kappa)
+    return out
+
+
 def item_posterior_errors(model, truth, theta: np.ndarray) -> dict[str, float]:
     """How the item posterior's spread compares with its realised errors.
 
@@ -93,8 +128,7 @@ def item_posterior_errors(model, truth, theta: np.ndarray) -> dict[str, float]:
     draws = item_draws(model, 200)
     order = [list(map(str, draws.items)).index(str(i)) for i in truth[dims.ITEM].values]
     x = np.concatenate([draws.beta[:, order], draws.b[:, order, None]], axis=-1)  # S, J, V+1
-    mean = x.mean(axis=0)
-    cov = np.einsum("sjv,sjw->jvw", x - mean, x - mean) / (len(x) - 1)
+    mean, cov = item_moments(model, truth)
     true = np.concatenate([truth["beta"].values, truth["b"].values[:, None]], axis=-1)
     err = mean - true
     at = np.concatenate([theta, np.ones((len(theta), 1))], axis=1)  # R, V+1
@@ -108,6 +142,16 @@ def item_posterior_errors(model, truth, theta: np.ndarray) -> dict[str, float]:
             "predictor": float((np.einsum("rv,jv->rj", at, err) ** 2).mean()
                                / np.einsum("rv,jvw,rw->rj", at, cov, at).mean()),
             "projected_posterior": float(posterior), "projected_realised": float(realised)}
+
+
+def _row(seed: int, target: float, label: str, item_model, ratings, theta, n_draws: int,
+         n_per: int, deviation: bool, **options) -> None:
+    """Print one table row: ``ratings`` scored through ``item_model``."""
+    r = interval_errors(item_model, ratings, theta, n_draws, n_per, item_deviation=deviation,
+                        **options)
+    print(f"| {seed} | {target} | {label} | {'yes' if deviation else 'no'} | "
+          f"{r['coverage']:.3f} | {r['rmse']:.3f} | {r['sd']:.3f} | {r['ratio']:.2f} | "
+          f"{r['slope']:.2f} |", flush=True)
 
 
 def main() -> None:
@@ -134,11 +178,20 @@ def main() -> None:
           "| RMSE / SD | slope |")
     for label, (item_model, n_draws, n_per) in through.items():
         for deviation in (True, False):
-            r = interval_errors(item_model, ratings, theta, n_draws, n_per,
-                                item_deviation=deviation)
-            print(f"| {seed} | {target} | {label} | {'yes' if deviation else 'no'} | "
-                  f"{r['coverage']:.3f} | {r['rmse']:.3f} | {r['sd']:.3f} | {r['ratio']:.2f} | "
-                  f"{r['slope']:.2f} |", flush=True)
+            _row(seed, target, label, item_model, ratings, theta, n_draws, n_per, deviation)
+    for label in ("fit", "truth"):  # the values' prior at the respondents' own spread
+        item_model, n_draws, n_per = through[label]
+        for deviation in (True, False):
+            _row(seed, target, f"{label}, prior x 1", item_model, ratings, theta, n_draws,
+                 n_per, deviation, prior_scale=1.0)
+    drawn = posterior_drawn_truth(model, sim.truth, seed=101)
+    theta_d, ratings_d = _simulate_respondents(drawn, N_RESPONDENTS, seed=6)
+    for label, (item_model, n_draws, n_per) in {
+            "fit (items drawn from it)": (model, 200, 20),
+            "the drawn items": (_fake_model(drawn, 10, jitter=0.0), 10, 200)}.items():
+        for prior_scale in (1.0, 2.0):
+            _row(seed, target, f"{label}, prior x {prior_scale:g}", item_model, ratings_d,
+                 theta_d, n_draws, n_per, True, prior_scale=prior_scale)
     e = item_posterior_errors(model, sim.truth, theta)
     print(f"item posterior: mean Mahalanobis distance of the truth {e['mahalanobis']:.2f} (of "
           f"{sim.truth.sizes['value'] + 1}); realised / posterior variance of the items' "
