@@ -81,24 +81,31 @@ def scaled_item_spread(model, factor: float):
                      sampler_config=model.sampler_config, wave_hash=model.wave_hash)
 
 
-def item_moments(model, truth, n_draws: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's posterior mean (J, V + 1) and covariance (J, V + 1, V + 1) of ``(beta_j,
-    b_j)`` over ``n_draws`` of the fit's draws (marginal scoring's Gaussian), in ``truth``'s
-    item order."""
+def item_params(model, truth, n_draws: int = 200) -> np.ndarray:
+    """``(beta_j, b_j)`` of ``n_draws`` of the fit's draws (S, J, V + 1), in ``truth``'s item
+    order."""
     from vp_bayes import dims
     from vp_bayes.scoring import item_draws
 
     draws = item_draws(model, n_draws)
     order = [list(map(str, draws.items)).index(str(i)) for i in truth[dims.ITEM].values]
-    x = np.concatenate([draws.beta[:, order], draws.b[:, order, None]], axis=-1)  # S, J, V+1
-    mean = x.mean(axis=0)
-    return mean, np.einsum("sjv,sjw->jvw", x - mean, x - mean) / (len(x) - 1)
+    return np.concatenate([draws.beta[:, order], draws.b[:, order, None]], axis=-1)
+
+
+def item_moments(model, truth, n_draws: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's posterior mean (J, V + 1) and covariance (J, V + 1, V + 1) of ``(beta_j,
+    b_j)``: the Gaussian marginal scoring integrates (``param_moments``)."""
+    from vp_bayes.scoring.marginal import param_moments
+
+    return param_moments(item_params(model, truth, n_draws))
 
 
 def posterior_drawn_truth(model, truth, seed: int):
     """``truth`` with ``beta`` and ``b`` one draw from the fit's Gaussian item posterior
     (independent across items, :func:`item_moments`) and the cutpoints the fit's posterior
     means: a world in which the item posterior marginal scoring integrates is exactly right."""
+    from vp_bayes import dims
+
     mean, cov = item_moments(model, truth)
     chol = np.linalg.cholesky(cov + 1e-12 * np.eye(cov.shape[-1]))
     rng = np.random.default_rng(seed)
@@ -106,7 +113,7 @@ def posterior_drawn_truth(model, truth, seed: int):
     out = truth.copy()
     out["beta"] = (truth["beta"].dims, draw[:, :-1])
     out["b"] = (truth["b"].dims, draw[:, -1])
-    kappa = model.idata["posterior"]["kappa"].mean(("chain", "draw")).values
+    kappa = model.idata["posterior"]["kappa"].mean((dims.CHAIN, dims.DRAW)).values
     out["kappa"] = (truth["kappa"].dims, kappa)
     return out
 
@@ -122,13 +129,10 @@ def item_posterior_errors(model, truth, theta: np.ndarray) -> dict[str, float]:
     respondent's value error from the items' errors alone, mean over values and respondents;
     the posterior's with the draws' joint covariance across items).
     """
-    from vp_bayes import dims
-    from vp_bayes.scoring import item_draws
+    from vp_bayes.scoring.marginal import param_moments
 
-    draws = item_draws(model, 200)
-    order = [list(map(str, draws.items)).index(str(i)) for i in truth[dims.ITEM].values]
-    x = np.concatenate([draws.beta[:, order], draws.b[:, order, None]], axis=-1)  # S, J, V+1
-    mean, cov = item_moments(model, truth)
+    x = item_params(model, truth)  # S, J, V+1
+    mean, cov = param_moments(x)
     true = np.concatenate([truth["beta"].values, truth["b"].values[:, None]], axis=-1)
     err = mean - true
     at = np.concatenate([theta, np.ones((len(theta), 1))], axis=1)  # R, V+1
