@@ -1,35 +1,80 @@
-"""Convergence per gradient of one demo-wave fit (issue 16): the demo job's fit under a config.
+"""Convergence per gradient of one wave's fit (issue 16): the fit under a config.
 
-Fits ``data/demo`` (raw PVQ-RR answers, latent values) through ``fit_wave`` with the model and
-sampler settings given as JSON (the sections of a ``vp-bayes fit --config`` file) and prints
-the wall time and the sampler call's (ADVI, compile, sampling), leapfrog steps per draw,
-divergences, the ten variables with the smallest bulk ESS (the fit's own diagnostics table)
-and the smallest bulk ESS per 1,000 gradients of the saved draws (the efficiency the issue's
-"10x" is about; it does not depend on what else shares the machine, the times do).
+Fits ``data/demo`` (raw PVQ-RR answers, latent values), or with ``--wave real`` the Value
+Portrait release beside the checkout (``../shared/valueportrait``; from holi-lab/ValuePortrait),
+through ``fit_wave`` with the model and sampler settings given as JSON (the sections of a
+``vp-bayes fit --config`` file) and prints the wall time and the sampler call's (ADVI, compile,
+sampling), leapfrog steps per draw, divergences, the ten variables with the smallest bulk ESS
+(the fit's own diagnostics table) and the smallest bulk ESS per 1,000 gradients of the saved
+draws (the efficiency the issue's "10x" is about; it does not depend on what else shares the
+machine, the times do). ``--spreads`` adds one row per value for the loadings' spread
+``beta_sd``: posterior mean and 90% interval, bulk ESS and R-hat (where the slowest variable's
+posterior sits).
 
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2}}'
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2,
         "fused_likelihood": true}, "model": {"loading_parameterization": "mixture"}}'
+    python benchmarks/demo_convergence.py --wave real --spreads '{"model": {"value_input":
+        "exact", "loading_parameterization": "noncentered"}, "sampler": {"draws": 1000,
+        "tune": 400, "chains": 2, "seed": 2026}}'
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from vp_bayes.model.config import ModelConfig, SamplerConfig
-from vp_bayes.model.fit import fit_wave
-from vp_bayes.wave.io import load_wave
-
 REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO.parent / "shared" / "valueportrait"
+
+
+def _load(name: str):
+    """The demo wave, or the real release (exit 2 with a line when it is absent)."""
+    if name == "demo":
+        from vp_bayes.wave.io import load_wave
+
+        return load_wave(REPO / "data" / "demo")
+    if not RELEASE.is_dir():
+        sys.exit(f"{RELEASE}: the Value Portrait release is not there (get it from "
+                 "holi-lab/ValuePortrait; see ../shared/valueportrait/README.md)")
+    from vp_bayes.wave.importers.valueportrait import read_valueportrait
+
+    return read_valueportrait(RELEASE)
+
+
+def _spreads(post) -> str:
+    """One row per value: ``beta_sd``'s posterior mean, 90% interval, bulk ESS and R-hat."""
+    import arviz_stats as azs
+    import numpy as np
+    import pandas as pd
+
+    sd = post["beta_sd"]
+    rows = {}
+    for value in sd["value"].values:
+        x = sd.sel(value=value).transpose("chain", "draw").values
+        lo, hi = np.quantile(x, [0.05, 0.95])
+        rows[str(value)] = {"mean": x.mean(), "q05": lo, "q95": hi,
+                            "ess_bulk": float(azs.ess(x)), "r_hat": float(azs.rhat(x))}
+    return pd.DataFrame(rows).T.to_string(float_format="%.3f")
 
 
 def main() -> None:
-    """Fit the demo wave under the JSON config in ``sys.argv[1]`` and print the figures."""
-    cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    wave = load_wave(REPO / "data" / "demo")
+    """Fit the wave under the JSON config and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default="{}", help="model/sampler JSON")
+    parser.add_argument("--wave", choices=("demo", "real"), default="demo")
+    parser.add_argument("--spreads", action="store_true",
+                        help="print the loadings' spread per value")
+    args = parser.parse_args()
+    cfg = json.loads(args.config)
+    wave = _load(args.wave)
+
+    from vp_bayes.model.config import ModelConfig, SamplerConfig
+    from vp_bayes.model.fit import fit_wave
+
     start = time.perf_counter()
     model = fit_wave(wave, ModelConfig.from_dict(cfg.get("model", {})),
                      SamplerConfig.from_dict(cfg.get("sampler", {})), progress=False,
@@ -38,12 +83,14 @@ def main() -> None:
     stats = model.idata["sample_stats"].to_dataset()
     gradients = int(stats["n_steps"].sum())
     diag = model.diagnostics
-    print(f"config {json.dumps(cfg)}")
+    print(f"wave {args.wave}, config {json.dumps(cfg)}")
     print(f"wall {wall:.0f} s, sampler call (ADVI, compile, sampling) {model.fit_seconds:.0f} s, "
           f"{float(stats['n_steps'].mean()):.1f} steps per draw, "
           f"{int(stats['diverging'].sum())} divergences, {gradients} gradients (saved draws)")
     print(diag.sort_values("ess_bulk_min").head(10)[
         ["r_hat_max", "ess_bulk_min", "ess_tail_min"]].to_string(float_format="%.3f"))
+    if args.spreads:
+        print(_spreads(model.idata["posterior"].to_dataset()))
     worst = float(diag["ess_bulk_min"].min())
     print(f"min bulk ESS {worst:.0f}, max R-hat {diag['r_hat_max'].max():.3f}, "
           f"bulk ESS per 1,000 gradients {1000 * worst / gradients:.2f}")
