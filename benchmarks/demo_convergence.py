@@ -38,8 +38,10 @@ def _load(name: str):
 
         return load_wave(REPO / "data" / "demo")
     if not RELEASE.is_dir():
-        sys.exit(f"{RELEASE}: the Value Portrait release is not there (get it from "
-                 "holi-lab/ValuePortrait; see ../shared/valueportrait/README.md)")
+        print(f"{RELEASE}: the Value Portrait release is not there (get it from the public "
+              "repository holi-lab/ValuePortrait and put it beside the checkout)",
+              file=sys.stderr)
+        sys.exit(2)
     from vp_bayes.wave.importers.valueportrait import read_valueportrait
 
     return read_valueportrait(RELEASE)
