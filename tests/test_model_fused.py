@@ -147,3 +147,60 @@ def test_fit_samples_the_fused_model_by_default():
     with pytest.raises(InputError, match="field 'dif_axis'"):
         fit_wave(sim.wave, ModelConfig(dif_axis="gender"),
                  SamplerConfig(draws=5, tune=5, fused_likelihood=True), progress=False)
+
+
+def _ulps(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    return np.abs(got - expected) / np.spacing(np.abs(expected))
+
+
+def test_arithmetic_exp_and_log_match_libm():
+    """The vectorisable exp (x <= 0) and log (on [1, 4]) of the softplus pass, against
+    numpy's, over their whole ranges and their edges."""
+    import numba
+
+    from vp_bayes.model.fused import _exp_nonpositive, _log_1_to_4
+
+    @numba.njit
+    def exp_all(x):
+        return np.array([_exp_nonpositive(v) for v in x])
+
+    @numba.njit
+    def log_all(x):
+        return np.array([_log_1_to_4(v) for v in x])
+
+    rng = np.random.default_rng(11)
+    x = -np.concatenate([rng.exponential(3.0, 200_000), rng.uniform(0.0, 700.0, 20_000),
+                         [0.0, 5e-324, 1e-300, 1e-17, np.log(2) / 2, 699.999, 700.0]])
+    assert _ulps(exp_all(x), np.exp(x)).max() <= 2.0
+    far = -np.array([700.5, 745.2, 1e4, 1e300])  # below the floor: exp(-700), 1e-304
+    assert np.all(exp_all(far) == exp_all(np.array([-700.0]))[0])
+    assert exp_all(far)[0] < 1e-303
+    p = np.concatenate([1.0 + rng.uniform(0.0, 3.0, 200_000),
+                        [1.0, 1.0 + 2.0**-52, np.sqrt(2.0), 2.0, 2.0 * np.sqrt(2.0), 4.0],
+                        np.nextafter(np.array([np.sqrt(2.0), 2.0 * np.sqrt(2.0)]), 0.0)])
+    got, expected = log_all(p), np.log(p)
+    assert got[p == 1.0][0] == 0.0
+    inner = p > 1.0
+    assert _ulps(got[inner], expected[inner]).max() <= 4.0
+    assert np.abs(got - expected).max() <= 4.5e-16
+
+
+def test_softplus_pass_against_numpy_and_nan():
+    """Log probabilities and sigmoids of the pass for arguments from 0 to the padded
+    cutpoints' 1e4, and a NaN predictor's NaN (which the sampler rejects)."""
+    from vp_bayes.model.fused import _softplus_pass
+
+    rng = np.random.default_rng(12)
+    hi = np.concatenate([rng.normal(0.0, 3.0, 5_000), rng.normal(0.0, 40.0, 500),
+                         [0.0, -0.0, 1e4, -1e4, 36.0, -36.0, 1e-300]])
+    lo = rng.permutation(hi)
+    expected = -(np.logaddexp(0.0, hi) + np.logaddexp(0.0, lo))
+    s_hi, s_lo = hi.copy(), lo.copy()
+    got = _softplus_pass(s_hi, s_lo)
+    np.testing.assert_allclose(got, expected, rtol=4e-16, atol=4e-16)
+    from scipy.special import expit
+
+    np.testing.assert_allclose(s_hi, expit(hi), rtol=4e-16, atol=1e-300)
+    np.testing.assert_allclose(s_lo, expit(lo), rtol=4e-16, atol=1e-300)
+    out = _softplus_pass(np.array([np.nan, 0.3]), np.array([0.1, -0.2]))
+    assert np.isnan(out[0]) and np.isfinite(out[1])

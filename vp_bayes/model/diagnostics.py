@@ -191,13 +191,14 @@ def stuck_correlations(post: xr.Dataset, limit: float = 0.98) -> list[str]:
     return out
 
 
-def _with_dif(eta: np.ndarray, stacked: xr.Dataset, group: np.ndarray,
+def _with_dif(eta: np.ndarray, stacked: dict[str, np.ndarray], group: np.ndarray,
               j: np.ndarray) -> np.ndarray:
-    """Apply each rater group's loading multiplier and location shift (model.build DIF)."""
+    """Apply each rater group's loading multiplier and location shift (model.build DIF);
+    ``stacked`` holds the draws (S, item, group) of ``dif_loading`` and ``dif_location``."""
     known = group >= 0
     g = np.where(known, group, 0)
-    mult = np.where(known, np.exp(stacked["dif_loading"].values[:, j, g]), 1.0)
-    shift = np.where(known, stacked["dif_location"].values[:, j, g], 0.0)
+    mult = np.where(known, np.exp(stacked["dif_loading"][:, j, g]), 1.0)
+    shift = np.where(known, stacked["dif_location"][:, j, g], 0.0)
     return eta * mult + shift
 
 
@@ -207,26 +208,33 @@ def observed_values_name(const: xr.Dataset) -> str:
     return "values_calibrated" if "values_calibrated" in const else "values_z"
 
 
+def _draw_rows(post: xr.Dataset, name: str, draw_idx: np.ndarray) -> np.ndarray:
+    """``post[name]`` at flat draw indices (chain-major: ``chain * n_draw + draw``), shape
+    (len(draw_idx), ...), without stacking the whole posterior."""
+    da = post[name].transpose("chain", "draw", ...)
+    return da.values.reshape(-1, *da.shape[2:])[draw_idx]
+
+
 def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
                draw_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear predictor (S, N) and cutpoints for the fitted ratings at selected draws."""
-    stacked = post.stack(**{dims.SAMPLE: ("chain", "draw")}).transpose(dims.SAMPLE, ...)
-    stacked = stacked.isel({dims.SAMPLE: draw_idx})
+    """Linear predictor (S, N) and cutpoints for the fitted ratings at selected draws (flat
+    indices, chain-major)."""
     i = const["rating_participant"].values
     j = const["rating_item"].values
-    beta = stacked["beta"].values[:, j, :]
-    if "theta" in stacked:
-        theta = stacked["theta"].values[:, i, :]
+    beta = _draw_rows(post, "beta", draw_idx)[:, j, :]
+    if "theta" in post:
+        theta = _draw_rows(post, "theta", draw_idx)[:, i, :]
     else:
         theta = np.nan_to_num(const[observed_values_name(const)].values)[None, i, :]
     eta = np.einsum("snv,snv->sn", beta, np.broadcast_to(theta, beta.shape))
-    if "dif_location" in stacked:
+    if "dif_location" in post:
+        stacked = {n: _draw_rows(post, n, draw_idx) for n in ("dif_loading", "dif_location")}
         eta = _with_dif(eta, stacked, const["dif_group"].values[i], j)
-    if "alpha" in stacked:
-        eta = eta + stacked["alpha"].values[:, i]
-    kappa = stacked["kappa"].values
+    if "alpha" in post:
+        eta = eta + _draw_rows(post, "alpha", draw_idx)[:, i]
+    kappa = _draw_rows(post, "kappa", draw_idx)
     if config.thresholds == "shared":
-        eta = eta + stacked["b"].values[:, j]
+        eta = eta + _draw_rows(post, "b", draw_idx)[:, j]
         cuts = kappa[:, None, :]
     else:
         cuts = kappa[:, j, :]
@@ -301,6 +309,25 @@ def ppc_summary(item_model: ItemModel) -> pd.DataFrame:
     return out
 
 
+def _rating_logp_chunks(item_model: ItemModel, chunk: int):
+    """``(draw indices, log P(y_n | draw) (S, N))`` over the posterior in chunks of draws."""
+    from vp_bayes.model.likelihood import observed_logp_np
+
+    tree = item_model.idata
+    post = tree["posterior"].to_dataset()
+    const = tree["constant_data"].to_dataset()
+    y = const["rating_y"].values
+    total = post.sizes["chain"] * post.sizes["draw"]
+    for start in range(0, total, chunk):
+        idx = np.arange(start, min(start + chunk, total))
+        eta, cuts = _eta_draws(post, const, item_model.model_config, idx)
+        yield idx, observed_logp_np(eta, cuts, y)
+
+
+def _sample_coords(post: xr.Dataset) -> dict:
+    return {"chain": post["chain"].values, "draw": post["draw"].values}
+
+
 def rating_log_likelihood(item_model: ItemModel, chunk: int = 25) -> xr.DataArray:
     """Pointwise log-likelihood of every fitted item rating at every posterior draw.
 
@@ -310,22 +337,26 @@ def rating_log_likelihood(item_model: ItemModel, chunk: int = 25) -> xr.DataArra
         ``(chain, draw, rating)``: ``log P(y_n | draw)`` of rating n (the order of the
         ``constant_data`` rating arrays), for PSIS-LOO (:func:`loo`).
     """
-    from vp_bayes.model.likelihood import category_logp_np
-
-    tree = item_model.idata
-    post = tree["posterior"].to_dataset()
-    const = tree["constant_data"].to_dataset()
-    y = const["rating_y"].values
+    post = item_model.posterior
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-    out = np.empty((n_chain * n_draw, y.size))
-    for start in range(0, n_chain * n_draw, chunk):
-        idx = np.arange(start, min(start + chunk, n_chain * n_draw))
-        eta, cuts = _eta_draws(post, const, item_model.model_config, idx)
-        logp = category_logp_np(eta, cuts)  # (s, N, K)
-        out[idx] = np.take_along_axis(logp, np.broadcast_to(y[None, :, None],
-                                                            (len(idx), y.size, 1)), -1)[..., 0]
-    return xr.DataArray(out.reshape(n_chain, n_draw, y.size), dims=("chain", "draw", "rating"),
-                        coords={"chain": post["chain"].values, "draw": post["draw"].values})
+    n_ratings = item_model.idata["constant_data"]["rating_y"].size
+    out = np.empty((n_chain * n_draw, n_ratings))
+    for idx, logp in _rating_logp_chunks(item_model, chunk):
+        out[idx] = logp
+    return xr.DataArray(out.reshape(n_chain, n_draw, n_ratings),
+                        dims=("chain", "draw", "rating"), coords=_sample_coords(post))
+
+
+def rating_log_likelihood_total(item_model: ItemModel, chunk: int = 25) -> xr.DataArray:
+    """The ratings' log-likelihood summed over ratings, per draw (``(chain, draw)``): what
+    power-scaling the likelihood needs (:mod:`vp_bayes.model.sensitivity`), without holding
+    the draws x ratings array of :func:`rating_log_likelihood`."""
+    post = item_model.posterior
+    out = np.empty(post.sizes["chain"] * post.sizes["draw"])
+    for idx, logp in _rating_logp_chunks(item_model, chunk):
+        out[idx] = logp.sum(axis=1)
+    return xr.DataArray(out.reshape(post.sizes["chain"], post.sizes["draw"]),
+                        dims=("chain", "draw"), coords=_sample_coords(post))
 
 
 def loo(item_model: ItemModel):

@@ -116,6 +116,19 @@ def category_logp_np(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return log_expit(upper - e) + log_expit(e - lower) + gap_logp_np(lower, upper)
 
 
+def observed_logp_np(eta: np.ndarray, cuts: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Log-probability of the observed category only: ``eta`` (S, N), ``cuts`` (S, N or 1,
+    K-1), ``y`` (N,) in 0..K-1; returns (S, N), the entries of :func:`category_logp_np` at
+    ``y`` without computing the other K - 1."""
+    padded = pad_cutpoints_np(cuts)
+    rows = np.broadcast_to(y[None, :, None], (padded.shape[0], y.size, 1))
+    if padded.shape[1] == 1:  # shared cutpoints: one row per draw
+        padded = np.broadcast_to(padded, (padded.shape[0], y.size, padded.shape[2]))
+    lower = np.take_along_axis(padded, rows, -1)[..., 0]
+    upper = np.take_along_axis(padded, rows + 1, -1)[..., 0]
+    return log_expit(upper - eta) + log_expit(eta - lower) + gap_logp_np(lower, upper)
+
+
 def gap_logp_np(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """numpy version of :func:`gap_logp` from the two cutpoints: ``log(1 - exp(lower - upper))``."""
     return np.log(-np.expm1(np.minimum(lower - upper, -1e-300)))

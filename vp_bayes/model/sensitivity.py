@@ -16,7 +16,8 @@ question- and group-level deviations are left alone (they carry the hierarchy, w
 are among the scaled hyperpriors). The log prior is the model's own (built by
 :func:`~vp_bayes.model.build.build_model` from the fitted wave, evaluated at the posterior
 draws on the constrained scale, without Jacobian); the log likelihood is that of the item
-ratings (:func:`~vp_bayes.model.diagnostics.rating_log_likelihood`). With latent values the
+ratings, summed per draw (:func:`~vp_bayes.model.diagnostics.rating_log_likelihood_total`:
+psense power-scales the sum). With latent values the
 questionnaire or pre-scored-value terms are part of the likelihood too but are not scaled.
 """
 
@@ -249,12 +250,12 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
     """
     from arviz_stats import psense
 
-    from vp_bayes.model.diagnostics import rating_log_likelihood
+    from vp_bayes.model.diagnostics import rating_log_likelihood_total
 
     post = item_model.posterior
     names = _reported(post)
     lp = log_prior(item_model, wave, priors)
-    ll = rating_log_likelihood(item_model)
+    ll = rating_log_likelihood_total(item_model)  # psense power-scales the sum anyway
     noise = np.random.default_rng(0).standard_normal(
         (post.sizes["chain"], post.sizes["draw"], N_NOISE))
     draws = post[names].astype(float)
@@ -264,7 +265,7 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
         "log_prior": lp,
         "log_likelihood": xr.Dataset({"y": ll}),
     })
-    totals = {"prior": lp.to_array().sum("variable"), "likelihood": ll.sum("rating")}
+    totals = {"prior": lp.to_array().sum("variable"), "likelihood": ll}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     sens = {group: psense(tree, group=group, alphas=ALPHAS)
             for group in ("prior", "likelihood")}
