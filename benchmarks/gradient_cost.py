@@ -156,6 +156,8 @@ def _kernels_alone(data, repeats: int, reference: bool = False) -> float:
     group = np.zeros_like(data.rating_y)
     args = (beta, theta, alpha, b, padded, data.rating_item, data.rating_participant,
             data.rating_y, group)
+    if not reference:  # values as data (exact, calibrated): no gradient, as the model does
+        args = (*args, data.covariates is None)
     seconds = _per_call(lambda a: ratings_kernel(*a), args, repeats)
     ins = data.instrument
     if ins is not None:

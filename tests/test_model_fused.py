@@ -204,3 +204,31 @@ def test_softplus_pass_against_numpy_and_nan():
     np.testing.assert_allclose(s_lo, expit(lo), rtol=4e-16, atol=1e-300)
     out = _softplus_pass(np.array([np.nan, 0.3]), np.array([0.1, -0.2]))
     assert np.isnan(out[0]) and np.isfinite(out[1])
+
+
+def test_values_as_data_get_no_gradient(waves):
+    """Exact values: the ratings op skips the values' gradient (they are data), and the
+    kernel's other outputs are those of the full computation."""
+    from vp_bayes.model.fused import OrdinalTerm
+
+    def ratings_ops(model):
+        from pytensor.graph.traversal import ancestors
+
+        return [v.owner.op for v in ancestors(model.potentials)
+                if v.owner is not None and isinstance(v.owner.op, OrdinalTerm)
+                and v.owner.op.kind == "ratings"]
+
+    exact = build_model(waves["prescored"], ModelConfig(value_input="exact"), fused=True)
+    latent = build_model(waves["latent"], ModelConfig(), fused=True)
+    assert {op.theta_grad for op in ratings_ops(exact)} == {False}
+    assert {op.theta_grad for op in ratings_ops(latent)} == {True}
+    rng = np.random.default_rng(3)
+    beta, theta = rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (5, 3))
+    alpha, b = rng.normal(0, 0.5, 5), rng.normal(0, 0.5, 4)
+    padded = pad_cutpoints_np(np.sort(rng.normal(0, 1.5, (1, 5)), axis=1))
+    item, part, y = rng.integers(0, 4, 30), rng.integers(0, 5, 30), rng.integers(0, 6, 30)
+    args = (beta, theta, alpha, b, padded, item, part, y, np.zeros(30, dtype=np.int64))
+    full, skipped = ratings_kernel(*args), ratings_kernel(*args, False)
+    assert np.abs(full[2]).max() > 0 and not skipped[2].any()
+    for a, c in zip(full[:2] + full[3:], skipped[:2] + skipped[3:], strict=True):
+        np.testing.assert_array_equal(a, c)
