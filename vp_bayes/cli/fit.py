@@ -152,7 +152,7 @@ def card(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="Saved item model (.nc)."),
     wave_dir: Path = typer.Option(
         ..., "--wave", help="The fitted wave (the card's prior sensitivity evaluates the "
-        "model's prior on it: about a minute on the real wave)."),
+        "model's prior on it: seconds, e.g. 4 s for the shipped real-wave model)."),
     compare: list[Path] | None = typer.Option(
         None, "--compare", help="Another saved fit of the same wave (repeatable): the card "
         "gets PSIS-LOO of the item ratings, this fit against those."),

@@ -55,7 +55,7 @@ def build_model(wave: Wave, config: ModelConfig | None = None, *,
         Model configuration; defaults to :class:`ModelConfig()`.
     fused
         Write the two ordinal likelihood terms as fused ops (:mod:`vp_bayes.model.fused`:
-        value and gradient in one compiled loop; what :func:`~vp_bayes.model.fit.fit_wave`
+        value and gradient in one compiled function; what :func:`~vp_bayes.model.fit.fit_wave`
         samples by default, ``SamplerConfig.fused_likelihood``) instead of observed variables
         built from graph operations. The density is the same; the fused model has no
         observed variables (``y``, ``x``) to draw predictive samples from, so prior

@@ -297,8 +297,9 @@ class SamplerConfig:
     diagonal otherwise.
 
     ``fused_likelihood`` chooses how the two ordinal likelihood terms are compiled: as fused
-    ops (:mod:`vp_bayes.model.fused`: the same density, one compiled loop for value and
-    gradient; the demo fit 89 -> 51 s) or as a graph of gathers and elementwise ops. ``None``
+    ops (:mod:`vp_bayes.model.fused`: the same density, one compiled function for value and
+    gradient, its softplus terms on vector instructions: about a third of the graph's cost per
+    gradient, ``docs/benchmarks.md``) or as a graph of gathers and elementwise ops. ``None``
     (default) fuses them wherever the fused ops apply: every sampler but numpyro (JAX) and
     every model without DIF terms (:func:`resolve_sampler_config`; a fit saves the choice).
     """

@@ -1,4 +1,4 @@
-"""The item model's two ordinal likelihood terms as fused ops: value and gradient in one loop.
+"""The item model's two ordinal likelihood terms as fused ops: value and gradient in one call.
 
 Built as a graph (:func:`vp_bayes.model.build.build_model`), each ordinal term is a chain of
 gathers (``beta[item]``, ``theta[participant]``, cutpoints per observation), elementwise
