@@ -78,26 +78,28 @@ def _bits_as_float(typingctx, bits):
     return types.float64(bits), codegen
 
 
+# Horner coefficients, highest power first: exp's Taylor series to r^13 (1 / k!), and the
+# atanh series of log in z = s^2 to z^11 (1 / (2k + 1)).
+_EXP_COEFFICIENTS = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+_LOG_COEFFICIENTS = tuple(1.0 / (2 * k + 1) for k in range(11, -1, -1))
+
+
+@numba.njit(inline="always", **_VECTOR)
+def _horner(x: float, coefficients: tuple) -> float:
+    """The polynomial with ``coefficients`` (highest power first) at ``x``."""
+    out = 0.0
+    for c in coefficients:
+        out = out * x + c
+    return out
+
+
 @numba.njit(inline="always", **_VECTOR)
 def _exp_nonpositive(x: float) -> float:
     """``exp(x)`` for ``x <= 0`` (below ``_EXP_FLOOR``: exp(_EXP_FLOOR)), vectorisable."""
     x = x if x > _EXP_FLOOR else _EXP_FLOOR
     n = math.floor(x * _INV_LN2 + 0.5)
     r = (x - n * _LN2_HI) - n * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    p = _horner(r, _EXP_COEFFICIENTS)
     return p * _bits_as_float((np.int64(n) + 1023) << 52)
 
 
@@ -112,19 +114,7 @@ def _log_1_to_4(p: float) -> float:
         p = p * 0.5
         k = 1.0
     s = (p - 1.0) / (p + 1.0)
-    z = s * s
-    q = 1.0 / 23.0
-    q = q * z + 1.0 / 21.0
-    q = q * z + 1.0 / 19.0
-    q = q * z + 1.0 / 17.0
-    q = q * z + 1.0 / 15.0
-    q = q * z + 1.0 / 13.0
-    q = q * z + 1.0 / 11.0
-    q = q * z + 1.0 / 9.0
-    q = q * z + 1.0 / 7.0
-    q = q * z + 1.0 / 5.0
-    q = q * z + 1.0 / 3.0
-    q = q * z + 1.0
+    q = _horner(s * s, _LOG_COEFFICIENTS)
     return k * _LN2_HI + (2.0 * s * q + k * _LN2_LO)
 
 
