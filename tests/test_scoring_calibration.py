@@ -2,8 +2,10 @@
 
 1. Coverage: LLM respondents with known profiles (drawn from the population by the test,
    rated under six prompt variants from the TRUE item parameters, not the posterior) are
-   scored through the fitted item posterior; the 90% intervals must cover the truth for
-   85-95% of (respondent, value) pairs and the posterior means must track the truth.
+   scored through the fitted item posterior; with the values' prior at the respondents'
+   spread the 90% intervals must cover the truth for 85-95% of (respondent, value) pairs,
+   with the default prior (twice that spread) 85-97%, and the posterior means must track
+   the truth.
 2. Simulation-based calibration of the scoring step alone: with the item parameters fixed at
    one posterior draw, (theta, alpha) drawn from the prior, ratings simulated, scored; the
    ranks of the truth among the posterior samples must be uniform.
@@ -50,14 +52,13 @@ def fit_calibration_wave(seed: int = 21, target_accept: float | None = None,
 
     sim = simulate_wave(n_participants=250, n_items=60, items_per_participant=30, seed=seed,
                         n_llm=0, loadings=loadings)
-    # 2 x (500 + 1000): the fused likelihood (the default) pays for the longer chains (173 s
-    # against 154 s for 2 x (300 + 300) of the graph model, session 24). At 2 x (300 + 300)
-    # the fit was far from converged (loadings' R-hat 1.16) and the coverage below moved with
-    # the chains' realisation: 0.944 (graph), 0.952 (fused), against 0.948 here (R-hat 1.03;
-    # the LKJ value prior). With the inverse-Wishart value prior (the default since session
-    # 25): max R-hat 1.042 (beta_sd), corr 1.018; the LKJ's 1.053 (corr).
+    # 2 x (500 + 3000), about 75 s with the vectorised fused likelihood (session 31): max
+    # R-hat 1.007 (beta_sd). At 2 x (500 + 1000) (max R-hat 1.042) the default prior's
+    # coverage below moved with the chains' realisation: 0.950 (session 29's kernels), 0.957
+    # (session 31's, whose draws differ in the last bits); at 2 x (300 + 300) (R-hat 1.16)
+    # 0.944-0.952.
     model = fit_wave(sim.wave, ModelConfig(),
-                     SamplerConfig(draws=1000, tune=500, chains=2, seed=21,
+                     SamplerConfig(draws=3000, tune=500, chains=2, seed=21,
                                    target_accept=target_accept), progress=False, ppc_draws=20)
     return sim, model
 
@@ -87,9 +88,11 @@ def _simulate_respondents(truth, n: int, seed: int):
     return theta, pd.concat(frames, ignore_index=True)
 
 
-def _coverage(model, ratings, theta) -> tuple[float, float, pd.DataFrame]:
+def _coverage(model, ratings, theta, prior_scale: float | None = None
+              ) -> tuple[float, float, pd.DataFrame]:
+    kwargs = {} if prior_scale is None else {"prior_scale": prior_scale}
     res = score(model, ratings, n_item_draws=200, n_per_draw=20, seed=1,
-                progress=False)
+                progress=False, **kwargs)
     truth = pd.DataFrame(theta, index=[f"sim-{r:02d}" for r in range(len(theta))],
                          columns=list(dims.VALUES_10)).stack()
     truth.index.names = ["respondent", "value"]
@@ -114,7 +117,9 @@ def test_intervals_cover_true_profiles(fitted):
 
     exact, _, _ = _coverage(_fake_model(sim.truth, 200, jitter=0.0), ratings, theta)
     covered, r, table = _coverage(model, ratings, theta)
-    print(f"\n90% coverage through the fitted posterior {covered:.3f}, through the true item "
+    matched, _, _ = _coverage(model, ratings, theta, prior_scale=1.0)
+    print(f"\n90% coverage through the fitted posterior {covered:.3f} (values' prior at the "
+          f"respondents' spread: {matched:.3f}), through the true item "
           f"parameters {exact:.3f} ({len(theta) * 10} pairs); corr(mean, truth) {r:.3f}; "
           f"mean ESS fraction {table['ess_fraction'].mean():.2f}, "
           f"max k-hat {table['pareto_k'].max():.2f}; 90% posterior coverage of the true "
@@ -126,7 +131,18 @@ def test_intervals_cover_true_profiles(fitted):
     # within a respondent and item-parameter errors shared by all respondents are positively
     # correlated, so the true SE is larger; the band is the brief's)
     assert 0.85 <= exact <= 0.95
-    assert 0.85 <= covered <= 0.95
+    # The respondents are drawn at the human spread. Scored with the values' prior at that
+    # spread (prior_scale=1), the fitted item posterior's intervals are nominal: the
+    # calibration of the scoring step through the item posterior (0.901 at this fixture,
+    # session 31; 0.904-0.909 over three waves, session 29).
+    assert 0.85 <= matched <= 0.95
+    # The default prior is twice the human spread (laplace.PRIOR_SCALE, for LLMs unlike
+    # humans, where x1 under-covers: test_scoring_calibration_real.py). On human-like
+    # respondents it is conservative: 0.958 at this converged fixture, 0.950-0.957 over
+    # realisations of the shorter one and 0.943-0.957 over three waves (session 29). Until
+    # session 31 this asserted 0.85-0.95, which the shorter fixture's chains met or missed
+    # by a pair or two. Bounded, so that the default cannot grow wider unnoticed.
+    assert 0.85 <= covered <= 0.97
 
 
 def test_sbc_of_the_cut_scoring_step(fitted):
