@@ -160,10 +160,18 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
     """Pointwise log-likelihood = log(sigmoid(c_k - eta) - sigmoid(c_{k-1} - eta)) per rating."""
     from scipy.special import expit
 
-    from vp_bayes.model.diagnostics import loo, loo_comparison, rating_log_likelihood
+    from vp_bayes.model.diagnostics import (
+        loo,
+        loo_comparison,
+        rating_log_likelihood,
+        rating_log_likelihood_total,
+    )
 
     _, model = tiny
     ll = rating_log_likelihood(model)
+    # the per-draw sum prior sensitivity power-scales, computed in chunks without the array
+    np.testing.assert_allclose(rating_log_likelihood_total(model, chunk=7).values,
+                               ll.sum("rating").values, rtol=1e-12)
     post = model.idata["posterior"].to_dataset()
     assert ll.shape[:2] == (post.sizes["chain"], post.sizes["draw"])
     const = model.idata["constant_data"].to_dataset()
