@@ -143,10 +143,10 @@ def _kernels_alone(data, repeats: int, reference: bool = False) -> float:
     """Seconds per call of the fused kernels on the model's arrays (random parameters); the
     reference kernels (one scalar loop, libm) with ``reference``."""
     from vp_bayes.model.fused import questions_kernel, ratings_kernel
+    from vp_bayes.model.likelihood import BIG
 
     if reference:
         ratings_kernel, questions_kernel = _ref_ratings, _ref_questions
-    from vp_bayes.model.likelihood import BIG
 
     rng = np.random.default_rng(0)
     n_items, n_part, n_val = len(data.items), len(data.participants), len(data.values)

@@ -110,10 +110,7 @@ def category_logp_np(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     Returns an array (..., K).
     """
     padded = pad_cutpoints_np(cuts)
-    lower = padded[..., :-1]
-    upper = padded[..., 1:]
-    e = eta[..., None]
-    return log_expit(upper - e) + log_expit(e - lower) + gap_logp_np(lower, upper)
+    return _interval_logp_np(eta[..., None], padded[..., :-1], padded[..., 1:])
 
 
 def observed_logp_np(eta: np.ndarray, cuts: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -121,11 +118,15 @@ def observed_logp_np(eta: np.ndarray, cuts: np.ndarray, y: np.ndarray) -> np.nda
     K-1), ``y`` (N,) in 0..K-1; returns (S, N), the entries of :func:`category_logp_np` at
     ``y`` without computing the other K - 1."""
     padded = pad_cutpoints_np(cuts)
-    rows = np.broadcast_to(y[None, :, None], (padded.shape[0], y.size, 1))
-    if padded.shape[1] == 1:  # shared cutpoints: one row per draw
-        padded = np.broadcast_to(padded, (padded.shape[0], y.size, padded.shape[2]))
+    rows = y[None, :, None]  # take_along_axis broadcasts a shared cutpoint row over N
     lower = np.take_along_axis(padded, rows, -1)[..., 0]
     upper = np.take_along_axis(padded, rows + 1, -1)[..., 0]
+    return _interval_logp_np(eta, lower, upper)
+
+
+def _interval_logp_np(eta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """``log P(lower < latent < upper)`` for a logistic latent centred at ``eta``, in log
+    space (broadcasting)."""
     return log_expit(upper - eta) + log_expit(eta - lower) + gap_logp_np(lower, upper)
 
 
