@@ -7,6 +7,7 @@ model card, ``vp-bayes fit`` and the report all call them.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -15,6 +16,7 @@ import xarray as xr
 
 from vp_bayes import dims
 from vp_bayes.model.config import ModelConfig
+from vp_bayes.model.rank_diagnostics import rank_diagnostics
 from vp_bayes.wave.simulate import ordered_logistic
 
 if TYPE_CHECKING:
@@ -32,8 +34,11 @@ SENSITIVITY_MIN: Final = 0.05
 APPROXIMATE_SAMPLERS: Final = ("advi", "pathfinder")  # no MCMC convergence checks
 
 
-def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
+def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataFrame:
     """R-hat and bulk/tail ESS per posterior variable (worst element of each).
+
+    arviz-stats' estimators (:mod:`vp_bayes.model.rank_diagnostics`), computed by ``workers``
+    threads (None: one per usable CPU).
 
     Returns
     -------
@@ -41,28 +46,36 @@ def convergence_table(tree: xr.DataTree) -> pd.DataFrame:
         Index ``variable``; columns ``r_hat_max, ess_bulk_min, ess_tail_min, n_elements,
         item_parameter``.
     """
-    import arviz as az
+    from arviz_base import rcParams
 
+    from vp_bayes.model.fit import usable_cores
+
+    workers = usable_cores() if workers is None else workers
     post = tree["posterior"].to_dataset()
     rows = []
     for name in post.data_vars:
         da = post[name]
-        if da.sizes.get("chain", 1) < 1 or da.sizes.get("draw", 0) < 4:
+        if da.sizes.get("chain", 1) < 1 or da.sizes.get("draw", 0) < 4 or da.size == 0:
             continue
-        ds = da.to_dataset()
-        try:
-            rhat = (float(np.nanmax(az.rhat(ds)[name].values)) if da.sizes.get("chain", 1) > 1
-                    else float("nan"))
-            ess_b = float(np.nanmin(az.ess(ds, method="bulk")[name].values))
-            ess_t = float(np.nanmin(az.ess(ds, method="tail")[name].values))
-        except AssertionError:  # ArviZ refuses chains too short to diagnose
-            rhat = ess_b = ess_t = float("nan")
-        rows.append(dict(variable=str(name), r_hat_max=rhat, ess_bulk_min=ess_b,
-                         ess_tail_min=ess_t,
-                         n_elements=int(np.prod([s for d, s in da.sizes.items()
-                                                 if d not in ("chain", "draw")], dtype=int)),
+        draws = _chain_draw_elements(da)
+        diag = rank_diagnostics(draws, rcParams["stats.ci_prob"], workers)
+        with warnings.catch_warnings():  # an all-NaN variable (NaN draws) gives NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            worst = dict(r_hat_max=float(np.nanmax(diag.rhat)),
+                         ess_bulk_min=float(np.nanmin(diag.ess_bulk)),
+                         ess_tail_min=float(np.nanmin(diag.ess_tail)))
+        rows.append(dict(variable=str(name), **worst, n_elements=draws.shape[-1],
                          item_parameter=str(name) in ITEM_VARIABLES))
     return pd.DataFrame(rows).set_index("variable")
+
+
+def _chain_draw_elements(da: xr.DataArray) -> np.ndarray:
+    """A posterior variable's draws as ``(chain, draw, element)``."""
+    if "chain" not in da.dims:
+        da = da.expand_dims("chain")
+    rest = [d for d in da.dims if d not in ("chain", "draw")]
+    values = da.transpose("chain", "draw", *rest).values
+    return values.reshape(values.shape[0], values.shape[1], -1)
 
 
 def sampler_summary(tree: xr.DataTree) -> dict[str, float]:
