@@ -338,10 +338,10 @@ class _Stop(Exception):
 
 
 def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
-    """nutpie from PyMC's initial points, nutpie from ADVI starts, ADVI's gradient and its
-    draws all compile with ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise
-    (the tests' conftest turns fast-math off for the whole session; here it is on, as for a
-    user)."""
+    """nutpie from PyMC's initial points, nutpie from ADVI starts (alone, and in a fit, where
+    ADVI reads nutpie's compiled density), ADVI's gradient and its draws all compile with
+    ``compiling.REPRODUCIBLE_FLAGS`` when PyTensor's flags say otherwise (the tests' conftest
+    turns fast-math off for the whole session; here it is on, as for a user)."""
     import pymc as pm
     import pytensor
 
@@ -366,18 +366,21 @@ def test_every_compilation_of_a_fit_runs_without_fast_math(monkeypatch):
     size = sum(int(np.prod(np.shape(v))) for v in model.initial_point().values())
     approx = MeanField(np.zeros(size), np.ones(size), np.zeros(1), 0.0, 0.0)
     jitter = SamplerConfig(draws=5, tune=5, init="jitter")  # chains from PyMC's initial points
+    advi = SamplerConfig(draws=5, tune=5, init="advi")  # ADVI on nutpie's compiled density
     with pytensor.config.change_flags(numba__fastmath=True):
         for run in (lambda: fit_meanfield(model),
                     lambda: sample_nutpie_from(model, approx, draws=5, tune=5, chains=1, seed=1,
                                                progress=False),
-                    lambda: fit_wave(sim.wave, ModelConfig(), jitter, progress=False)):
+                    lambda: fit_wave(sim.wave, ModelConfig(), jitter, progress=False),
+                    lambda: fit_wave(sim.wave, ModelConfig(), advi, progress=False)):
             with pytest.raises(_Stop):
                 run()
         monkeypatch.setattr(pytensor, "function", spy("advi draws"))
         with pytest.raises(_Stop):
             meanfield_posterior(model, approx, draws=2, seed=1)
         assert pytensor.config.numba__fastmath  # the contexts restored the session's flag
-    assert [name for name, _ in seen] == ["advi gradient", "nutpie", "nutpie", "advi draws"]
+    assert [name for name, _ in seen] == ["advi gradient", "nutpie", "nutpie", "nutpie",
+                                          "advi draws"]
     assert seen == [(name, False) for name, _ in seen]
 
 

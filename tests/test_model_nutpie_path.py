@@ -83,3 +83,24 @@ def test_other_nutpie_versions_get_nutpies_own_compile(model, monkeypatch):
                         lambda m, **kwargs: calls.append(kwargs) or "nutpie's")
     assert nutpie_path.compile_nutpie(model) == "nutpie's"
     assert calls == [{"backend": "numba"}]
+
+
+def test_logp_dlogp_is_pymcs_density_and_gradient_bitwise(model):
+    """ADVI reads nutpie's compiled callback (one compile per fit): at the initial point and
+    away from it, the same log density and gradient as PyMC's ``logp_dlogp_function``, bit
+    for bit, so ADVI's starts (and the fits' draws) are what they were."""
+    from vp_bayes.model.variational import _logp_dlogp
+
+    with reproducible():
+        pymcs, x0 = _logp_dlogp(model)
+        ours = nutpie_path.logp_dlogp(nutpie_path.compile_nutpie(model))
+    rng = np.random.default_rng(0)
+    for x in (x0, x0 + 0.3 * rng.standard_normal(x0.size), np.full(x0.size, 2.0)):
+        (lp_a, g_a), (lp_b, g_b) = ours(x), pymcs(x)
+        assert lp_a == lp_b
+        np.testing.assert_array_equal(g_a, g_b)
+    far = x0.copy()
+    far[0] = 1e300  # a non-finite density comes back as the number, as PyMC's does
+    assert not np.isfinite(ours(far)[0]) and not np.isfinite(pymcs(far)[0])
+    with pytest.raises(ValueError, match="coordinates"):
+        ours(x0[:-1])

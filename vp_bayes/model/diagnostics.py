@@ -38,7 +38,7 @@ def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataF
     """R-hat and bulk/tail ESS per posterior variable (worst element of each).
 
     arviz-stats' estimators (:mod:`vp_bayes.model.rank_diagnostics`), computed by ``workers``
-    threads (None: one per usable CPU).
+    threads (None: one per usable CPU, at most 4).
 
     Returns
     -------
@@ -50,7 +50,7 @@ def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataF
 
     from vp_bayes.model.fit import usable_cores
 
-    workers = usable_cores() if workers is None else workers
+    workers = min(4, usable_cores()) if workers is None else workers
     post = tree["posterior"].to_dataset()
     rows = []
     for name in post.data_vars:

@@ -172,17 +172,25 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
 def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool,
                    cores: int) -> xr.DataTree:
     """nutpie with chains from ADVI draws or from PyMC's initial points (``resolve_init``)."""
-    from vp_bayes.model.nutpie_path import compile_nutpie, pymc_chain_seed, sample_nutpie
+    from vp_bayes.model.nutpie_path import (
+        compile_nutpie,
+        logp_dlogp,
+        pymc_chain_seed,
+        sample_nutpie,
+    )
 
     nuts = nutpie_settings(cfg)
-    if resolve_init(model, cfg) == "advi":
+    compiled = compile_nutpie(model)
+    if resolve_init(model, cfg) == "advi":  # ADVI on nutpie's compiled density: one compile
         from vp_bayes.model.warmstart import sample_nutpie_from
 
-        approx = fit_meanfield(model, _advi_settings(cfg), progress=progress)
+        approx = fit_meanfield(model, _advi_settings(cfg), progress=progress,
+                               logp_dlogp=logp_dlogp(compiled))
         return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
                                   chains=cfg.chains, seed=cfg.seed, progress=progress,
-                                  nuts=nuts, spread=cfg.init_spread, cores=cores)
-    return sample_nutpie(model, compile_nutpie(model), draws=cfg.draws, tune=cfg.tune,
+                                  nuts=nuts, spread=cfg.init_spread, cores=cores,
+                                  compiled=compiled)
+    return sample_nutpie(model, compiled, draws=cfg.draws, tune=cfg.tune,
                          chains=cfg.chains, seed=pymc_chain_seed(cfg.seed, cfg.chains),
                          cores=cores, progress=progress, nuts=nuts)
 

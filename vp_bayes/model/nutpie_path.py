@@ -20,6 +20,7 @@ calls ``nutpie.sample`` for a fit (chains from PyMC's initial points or from ADV
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import time
 from collections.abc import Callable
@@ -112,6 +113,33 @@ def compile_nutpie(model: pm.Model) -> Any:
         user_data=internals.make_user_data(shared_keys, shared_data),
         n_expanded=n_expanded, shape_info=shape_info, logp_func=logp_fn,
         expand_func=expand_fn, reparameterized_names=reparameterized)
+
+
+def logp_dlogp(compiled: Any) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """``x -> (log density, gradient)`` of a :func:`compile_nutpie` model, from Python.
+
+    It calls nutpie's own compiled callback (flat unconstrained vector in ``model.value_vars``
+    order; the model's data through its ``user_data`` record), so ADVI needs no compile of
+    its own: PyMC's ``logp_dlogp_function`` gives the same values bitwise, but compiling it
+    too cost a fresh machine about 90 s more on the demo wave (``docs/benchmarks.md``).
+    """
+    n_dim = int(compiled.n_dim)
+    c_logp = compiled.compiled_logp_func.ctypes
+    pointer = ctypes.POINTER(ctypes.c_double)
+
+    def call(x: np.ndarray) -> tuple[float, np.ndarray]:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.shape != (n_dim,):
+            raise ValueError(f"the model has {n_dim} coordinates, not {x.shape}")
+        grad, logp = np.empty(n_dim), np.empty(())
+        status = c_logp(n_dim, x.ctypes.data_as(pointer), grad.ctypes.data_as(pointer),
+                        logp.ctypes.data_as(pointer), compiled.user_data.ctypes.data)
+        if status not in (0, 3, 4):  # 3, 4: a non-finite gradient or density, returned
+            raise RuntimeError(f"the model's log density failed (nutpie callback status "
+                               f"{status})")
+        return float(logp), grad
+
+    return call
 
 
 class _Layout:

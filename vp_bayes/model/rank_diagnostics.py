@@ -27,8 +27,8 @@ from scipy import fft as _fft
 from scipy.special import ndtri
 
 # Elements per batch: bounds the working memory at about 20 arrays of chains x draws doubles
-# per element (the demo's 14,000 draws: about 150 MB).
-_BATCH = 128
+# per element (the demo's 14,000 draws: about 100 MB a batch).
+_BATCH = 64
 _BLOM = 3.0 / 8.0  # ranks' fractional offset (Blom 1958), as arviz-stats
 
 

@@ -55,11 +55,16 @@ class MeanField:
 def _logp_dlogp(model: pm.Model) -> tuple[Callable, np.ndarray]:
     """The log density and its gradient over the flat vector of the free variables, and the
     model's initial point as that vector."""
-    free, start = _free_vars(model)
+    free, _ = _free_vars(model)
     fn = model.logp_dlogp_function(free, ravel_inputs=True, mode="NUMBA")
     fn.set_extra_values({})
-    x0 = np.concatenate([np.ravel(start[v.name]) for v in free]).astype(float)
-    return fn, x0
+    return fn, _start(model)
+
+
+def _start(model: pm.Model) -> np.ndarray:
+    """The model's initial point as the flat vector of its free variables."""
+    free, start = _free_vars(model)
+    return np.concatenate([np.ravel(start[v.name]) for v in free]).astype(float)
 
 
 def _free_vars(model: pm.Model) -> tuple[list, dict[str, np.ndarray]]:
@@ -105,7 +110,8 @@ def _adam_fit(fn: Callable, mean: np.ndarray, settings: AdviSettings,
 
 @reproducibly
 def fit_meanfield(model: pm.Model, settings: AdviSettings | None = None, *,
-                  progress: bool = False) -> MeanField:
+                  progress: bool = False,
+                  logp_dlogp: Callable[[np.ndarray], tuple] | None = None) -> MeanField:
     """Fit a mean-field Gaussian to ``model``'s posterior (warm-started ADVI).
 
     Parameters
@@ -116,13 +122,20 @@ def fit_meanfield(model: pm.Model, settings: AdviSettings | None = None, *,
         Budget and schedule; defaults to :class:`AdviSettings()`.
     progress
         Print the ELBO ten times during the run.
+    logp_dlogp
+        The model's log density and gradient over its flat free-variable vector (the order
+        of ``model.value_vars``), already compiled: nutpie's, so a fit compiles the model
+        once (:func:`vp_bayes.model.nutpie_path.logp_dlogp`). None compiles PyMC's.
 
     Returns
     -------
     MeanField
     """
     settings = settings or AdviSettings()
-    fn, x0 = _logp_dlogp(model)
+    if logp_dlogp is None:
+        fn, x0 = _logp_dlogp(model)
+    else:
+        fn, x0 = logp_dlogp, _start(model)
 
     def neg(x):
         logp, grad = fn(x)

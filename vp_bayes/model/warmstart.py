@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -49,16 +50,17 @@ def widened(approx: MeanField, spread: float) -> MeanField:
 def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: int,
                        chains: int, seed: int, progress: bool,
                        nuts: dict | None = None, spread: float = 1.0,
-                       cores: int | None = None) -> xr.DataTree:
+                       cores: int | None = None, compiled: Any = None) -> xr.DataTree:
     """Run nutpie on ``model`` with each chain starting at its own draw from ``approx``
     (its SDs times ``spread``: :func:`widened`), ``cores`` chains at a time (None: nutpie's
-    default, every CPU).
+    default, every CPU). ``compiled``: the model's
+    :func:`vp_bayes.model.nutpie_path.compile_nutpie` when already compiled.
 
     Returns the same ``DataTree`` as ``pm.sample(nuts_sampler="nutpie")``.
     """
     from vp_bayes.model.nutpie_path import compile_nutpie, sample_nutpie
 
-    compiled = compile_nutpie(model)
+    compiled = compile_nutpie(model) if compiled is None else compiled
     if compiled.n_dim != approx.mean.size:
         raise ValueError(f"the ADVI fit has {approx.mean.size} coordinates, the model "
                          f"{compiled.n_dim}")
