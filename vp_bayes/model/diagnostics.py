@@ -322,8 +322,12 @@ def ppc_summary(item_model: ItemModel) -> pd.DataFrame:
     return out
 
 
-def _rating_logp_chunks(item_model: ItemModel, chunk: int):
-    """``(draw indices, log P(y_n | draw) (S, N))`` over the posterior in chunks of draws."""
+def _rating_logp_chunks(item_model: ItemModel, chunk: int, reduce=None):
+    """``(draw indices, reduce(log P(y_n | draw) (S, N)))`` over the posterior in chunks of
+    draws, computed by up to 4 threads (the array operations release the GIL); in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vp_bayes.model.fit import usable_cores
     from vp_bayes.model.likelihood import observed_logp_np
 
     tree = item_model.idata
@@ -331,10 +335,18 @@ def _rating_logp_chunks(item_model: ItemModel, chunk: int):
     const = tree["constant_data"].to_dataset()
     y = const["rating_y"].values
     total = post.sizes["chain"] * post.sizes["draw"]
-    for start in range(0, total, chunk):
+
+    def one(start: int) -> tuple[np.ndarray, np.ndarray]:
         idx = np.arange(start, min(start + chunk, total))
         eta, cuts = _eta_draws(post, const, item_model.model_config, idx)
-        yield idx, observed_logp_np(eta, cuts, y)
+        logp = observed_logp_np(eta, cuts, y)
+        return idx, logp if reduce is None else reduce(logp)
+
+    workers = min(4, usable_cores())
+    starts = range(0, total, chunk)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for first in range(0, len(starts), 2 * workers):  # a few chunks in flight at a time
+            yield from pool.map(one, starts[first:first + 2 * workers])
 
 
 def _sample_coords(post: xr.Dataset) -> dict:
@@ -366,8 +378,8 @@ def rating_log_likelihood_total(item_model: ItemModel, chunk: int = 25) -> xr.Da
     the draws x ratings array of :func:`rating_log_likelihood`."""
     post = item_model.posterior
     out = np.empty(post.sizes["chain"] * post.sizes["draw"])
-    for idx, logp in _rating_logp_chunks(item_model, chunk):
-        out[idx] = logp.sum(axis=1)
+    for idx, total in _rating_logp_chunks(item_model, chunk, reduce=lambda lp: lp.sum(axis=1)):
+        out[idx] = total
     return xr.DataArray(out.reshape(post.sizes["chain"], post.sizes["draw"]),
                         dims=("chain", "draw"), coords=_sample_coords(post))
 
