@@ -55,15 +55,18 @@ class MeanField:
 def _logp_dlogp(model: pm.Model) -> tuple[Callable, np.ndarray]:
     """The log density and its gradient over the flat vector of the free variables, and the
     model's initial point as that vector."""
-    free, _ = _free_vars(model)
+    free, start = _free_vars(model)
     fn = model.logp_dlogp_function(free, ravel_inputs=True, mode="NUMBA")
     fn.set_extra_values({})
-    return fn, _start(model)
+    return fn, _flat(free, start)
 
 
 def _start(model: pm.Model) -> np.ndarray:
     """The model's initial point as the flat vector of its free variables."""
-    free, start = _free_vars(model)
+    return _flat(*_free_vars(model))
+
+
+def _flat(free: list, start: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(start[v.name]) for v in free]).astype(float)
 
 
