@@ -32,13 +32,21 @@ BFMI_MIN: Final = 0.3  # smallest E-BFMI of a chain
 # likelihood-sensitive (vp_bayes.model.sensitivity).
 SENSITIVITY_MIN: Final = 0.05
 APPROXIMATE_SAMPLERS: Final = ("advi", "pathfinder")  # no MCMC convergence checks
+THREADS_MAX: Final = 4  # threads of the post-fit computations (convergence table, log-lik)
+
+
+def _threads() -> int:
+    """Threads for the post-fit computations: one per usable CPU, at most :data:`THREADS_MAX`."""
+    from vp_bayes.model.fit import usable_cores
+
+    return min(THREADS_MAX, usable_cores())
 
 
 def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataFrame:
     """R-hat and bulk/tail ESS per posterior variable (worst element of each).
 
     arviz-stats' estimators (:mod:`vp_bayes.model.rank_diagnostics`), computed by ``workers``
-    threads (None: one per usable CPU, at most 4).
+    threads (None: one per usable CPU, at most :data:`THREADS_MAX`).
 
     Returns
     -------
@@ -48,9 +56,7 @@ def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataF
     """
     from arviz_base import rcParams
 
-    from vp_bayes.model.fit import usable_cores
-
-    workers = min(4, usable_cores()) if workers is None else workers
+    workers = _threads() if workers is None else workers
     post = tree["posterior"].to_dataset()
     rows = []
     for name in post.data_vars:
@@ -324,10 +330,10 @@ def ppc_summary(item_model: ItemModel) -> pd.DataFrame:
 
 def _rating_logp_chunks(item_model: ItemModel, chunk: int, reduce=None):
     """``(draw indices, reduce(log P(y_n | draw) (S, N)))`` over the posterior in chunks of
-    draws, computed by up to 4 threads (the array operations release the GIL); in order."""
+    draws, computed on :func:`_threads` threads (the array operations release the GIL); in
+    order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from vp_bayes.model.fit import usable_cores
     from vp_bayes.model.likelihood import observed_logp_np
 
     tree = item_model.idata
@@ -342,7 +348,7 @@ def _rating_logp_chunks(item_model: ItemModel, chunk: int, reduce=None):
         logp = observed_logp_np(eta, cuts, y)
         return idx, logp if reduce is None else reduce(logp)
 
-    workers = min(4, usable_cores())
+    workers = _threads()
     starts = range(0, total, chunk)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for first in range(0, len(starts), 2 * workers):  # a few chunks in flight at a time

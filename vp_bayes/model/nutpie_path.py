@@ -121,7 +121,7 @@ def logp_dlogp(compiled: Any) -> Callable[[np.ndarray], tuple[float, np.ndarray]
     It calls nutpie's own compiled callback (flat unconstrained vector in ``model.value_vars``
     order; the model's data through its ``user_data`` record), so ADVI needs no compile of
     its own: PyMC's ``logp_dlogp_function`` gives the same values bitwise, but compiling it
-    too cost a fresh machine about 90 s more on the demo wave (``docs/benchmarks.md``).
+    too made a short demo fit on a new machine 176 s instead of 140 s (``docs/benchmarks.md``).
     """
     n_dim = int(compiled.n_dim)
     c_logp = compiled.compiled_logp_func.ctypes
