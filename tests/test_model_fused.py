@@ -7,8 +7,8 @@ import pytest
 
 from vp_bayes.model.build import build_model
 from vp_bayes.model.config import ModelConfig
-from vp_bayes.model.fused import questions_kernel, ratings_kernel
-from vp_bayes.model.likelihood import category_logp_np, pad_cutpoints_np
+from vp_bayes.model.fused import questions_kernel, ratings_kernel, ratings_logp_draws
+from vp_bayes.model.likelihood import category_logp_np, observed_logp_np, pad_cutpoints_np
 from vp_bayes.wave.simulate import simulate_wave
 
 
@@ -125,6 +125,36 @@ def test_kernels_against_numpy_and_finite_differences():
     np.testing.assert_allclose(dtheta_q, _finite_difference(
         lambda v: questions_kernel(lam, v, alpha, padded, qv, part, item, y)[0], theta),
         rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-cutpoints", "item-cutpoints"])
+def test_pointwise_kernel_against_numpy(shared):
+    """``ratings_logp_draws`` (PSIS-LOO, prior sensitivity) is the numpy density per draw and
+    rating, with rows shared by every draw (values as data, no response style) or one per
+    draw, extreme predictors included; its sum over ratings is the sampler's kernel's value."""
+    rng = np.random.default_rng(11)
+    n_draws, n_items, n_part, n_values, n = 3, 4, 5, 3, 80
+    beta = rng.normal(0, 1.0, (n_draws, n_items, n_values))
+    theta = rng.normal(0, 3.0, (n_draws, n_part, n_values))
+    theta[:, 0] *= 20.0
+    alpha, b = rng.normal(0, 0.5, (n_draws, n_part)), rng.normal(0, 0.5, (n_draws, n_items))
+    cuts = np.sort(rng.normal(0, 1.5, (n_draws, 1 if shared else n_items, 5)), axis=-1)
+    padded = pad_cutpoints_np(cuts)
+    item, part = rng.integers(0, n_items, n), rng.integers(0, n_part, n)
+    y = rng.integers(0, 6, n)
+    group = np.zeros_like(item) if shared else item
+    for th, al in ((theta, alpha), (theta[:1], np.zeros((1, n_part)))):
+        got = ratings_logp_draws(beta, th, al, b, padded, item, part, y, group)
+        eta = np.einsum("snv,snv->sn", beta[:, item], np.broadcast_to(th[:, part],
+                                                                      beta[:, item].shape))
+        eta = eta + al[:, part] + b[:, item]
+        expected = observed_logp_np(eta, cuts[:, group], y)
+        assert got.shape == (n_draws, n)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        for s in range(n_draws):
+            total = ratings_kernel(beta[s], th[min(s, len(th) - 1)], al[min(s, len(al) - 1)],
+                                   b[s], padded[s], item, part, y, group)[0]
+            assert got[s].sum() == pytest.approx(total, rel=1e-12)
 
 
 def test_fit_samples_the_fused_model_by_default():

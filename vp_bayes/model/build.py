@@ -371,15 +371,28 @@ def draw_collapsed_correlation(scatter: np.ndarray, df: float,
     -------
     (..., V, V) correlation matrices.
     """
-    from scipy.stats import invwishart
+    sigma = inverse_wishart_draws(scatter, df, rng)
+    sd = np.sqrt(np.diagonal(sigma, axis1=-2, axis2=-1))
+    return sigma / sd[..., :, None] / sd[..., None, :]
 
-    flat = scatter.reshape(-1, *scatter.shape[-2:])
-    out = np.empty_like(flat)
-    for k, scale in enumerate(flat):
-        sigma = invwishart(df=df, scale=scale).rvs(random_state=rng)
-        sd = np.sqrt(np.diag(sigma))
-        out[k] = sigma / sd[:, None] / sd[None, :]
-    return out.reshape(scatter.shape)
+
+def inverse_wishart_draws(scale: np.ndarray, df: float,
+                          rng: np.random.Generator) -> np.ndarray:
+    """One draw of ``InvWishart(df, scale)`` per (..., V, V) scale matrix, all at once.
+
+    Bartlett's decomposition: with ``scale = U U'`` (Cholesky) and A lower triangular,
+    ``A_kk^2 ~ chi2(df - k)`` (k = 0..V-1) and ``A_kl ~ N(0, 1)`` below the diagonal,
+    ``W = U^-T A A' U^-1 ~ Wishart(df, scale^-1)``, so ``Sigma = W^-1 = B B'`` with
+    ``B = U A^-T``.
+    """
+    scale = np.asarray(scale, dtype=float)
+    n = scale.shape[-1]
+    batch = scale.shape[:-2]
+    a = np.tril(rng.standard_normal((*batch, n, n)), -1)
+    diag = np.sqrt(rng.chisquare(df - np.arange(n), size=(*batch, n)))
+    a[..., np.arange(n), np.arange(n)] = diag
+    b = np.linalg.cholesky(scale) @ np.swapaxes(np.linalg.inv(a), -1, -2)
+    return b @ np.swapaxes(b, -1, -2)
 
 
 def collapsed_df(data: ModelData, config: ModelConfig) -> float:

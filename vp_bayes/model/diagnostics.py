@@ -260,6 +260,34 @@ def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
     return eta, cuts
 
 
+def _kernel_inputs(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
+                   draw_idx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arguments of :func:`vp_bayes.model.fused.ratings_logp_draws` for the fitted
+    ratings at selected draws (flat indices, chain-major); a model without DIF terms."""
+    from vp_bayes.model.likelihood import pad_cutpoints_np
+
+    def rows(name: str) -> np.ndarray:
+        return np.ascontiguousarray(_draw_rows(post, name, draw_idx), dtype=np.float64)
+
+    def ints(name: str) -> np.ndarray:
+        return np.ascontiguousarray(const[name].values, dtype=np.int64)
+
+    beta = rows("beta")
+    if "theta" in post:
+        theta = rows("theta")
+    else:
+        theta = np.nan_to_num(const[observed_values_name(const)].values)[None].astype(float)
+    alpha = rows("alpha") if "alpha" in post else np.zeros((1, theta.shape[1]))
+    padded = pad_cutpoints_np(rows("kappa"))
+    item, y = ints("rating_item"), ints("rating_y")
+    if config.thresholds == "shared":
+        b, padded, group = rows("b"), padded[:, None, :], np.zeros_like(y)
+    else:
+        b, group = np.zeros((1, beta.shape[1])), item
+    return (beta, np.ascontiguousarray(theta), alpha, b, np.ascontiguousarray(padded), item,
+            ints("rating_participant"), y, group)
+
+
 def posterior_predictive_items(tree: xr.DataTree, config: ModelConfig, n_draws: int = 200,
                                *, seed: int = 0, mass: float = dims.INTERVAL_MASS) -> xr.Dataset:
     """Observed vs replicated rating distribution of every item.
@@ -334,18 +362,23 @@ def _rating_logp_chunks(item_model: ItemModel, chunk: int, reduce=None):
     order."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from vp_bayes.model.fused import ratings_logp_draws
     from vp_bayes.model.likelihood import observed_logp_np
 
     tree = item_model.idata
     post = tree["posterior"].to_dataset()
     const = tree["constant_data"].to_dataset()
+    config = item_model.model_config
     y = const["rating_y"].values
     total = post.sizes["chain"] * post.sizes["draw"]
 
     def one(start: int) -> tuple[np.ndarray, np.ndarray]:
         idx = np.arange(start, min(start + chunk, total))
-        eta, cuts = _eta_draws(post, const, item_model.model_config, idx)
-        logp = observed_logp_np(eta, cuts, y)
+        if "dif_location" in post:
+            eta, cuts = _eta_draws(post, const, config, idx)
+            logp = observed_logp_np(eta, cuts, y)
+        else:
+            logp = ratings_logp_draws(*_kernel_inputs(post, const, config, idx))
         return idx, logp if reduce is None else reduce(logp)
 
     workers = _threads()

@@ -291,6 +291,58 @@ def questions_kernel(lam, theta, alpha, padded, question_value, participant, que
     return total, dlam, dtheta, dalpha, dpadded
 
 
+@numba.njit(nogil=True, cache=True)
+def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, group):
+    """Log probability of every rating at every posterior draw (no gradient): the pointwise
+    log likelihood of PSIS-LOO and prior sensitivity, the same density as
+    :func:`ratings_kernel` per draw.
+
+    Parameters
+    ----------
+    beta
+        Loadings (S, J, V) at S draws.
+    theta, alpha, b
+        Values (T, P, V), response styles (T, P) and item locations (T, J) with T = S, or
+        T = 1 for one row shared by every draw (values that are data; zeros for a model
+        without the term).
+    padded
+        Padded cutpoints (S, G, K+1).
+    item, participant, y, group
+        Per rating (N,), as :func:`ratings_kernel`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, N).
+    """
+    n_draws, n_values = beta.shape[0], beta.shape[2]
+    n_obs = y.shape[0]
+    n_rows, n_cuts = padded.shape[1], padded.shape[2]
+    out = np.empty((n_draws, n_obs))
+    hi = np.empty(n_obs)
+    lo = np.empty(n_obs)
+    gap = np.empty((n_rows, n_cuts - 1))
+    for s in range(n_draws):
+        bs, pad = beta[s], padded[s]
+        th = theta[min(s, theta.shape[0] - 1)]
+        al = alpha[min(s, alpha.shape[0] - 1)]
+        loc = b[min(s, b.shape[0] - 1)]
+        for n in range(n_obs):
+            j = item[n]
+            i = participant[n]
+            eta = loc[j] + al[i]
+            for v in range(n_values):
+                eta += bs[j, v] * th[i, v]
+            _cutpoint_sides(pad, group[n], y[n], eta, hi, lo, n)
+        logp = _softplus_pass(hi, lo)
+        for g in range(n_rows):
+            for k in range(n_cuts - 1):
+                gap[g, k] = math.log(-math.expm1(min(pad[g, k] - pad[g, k + 1], -1e-300)))
+        for n in range(n_obs):
+            out[s, n] = logp[n] + gap[group[n], y[n]]
+    return out
+
+
 _KERNELS = {"ratings": ratings_kernel, "questions": questions_kernel}
 _N_PARAMS = {"ratings": 5, "questions": 4}  # float inputs before the integer data
 

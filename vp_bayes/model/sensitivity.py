@@ -149,8 +149,8 @@ def log_prior(item_model: ItemModel, wave: Wave,
     """Log density of each power-scaled prior at every posterior draw.
 
     The model is built from ``wave`` with the fit's settings (the value input it resolved to),
-    its value transforms removed, and the prior terms compiled once into one function that is
-    evaluated draw by draw. ``priors`` limits them to some of :func:`power_scaled_priors`.
+    its value transforms removed, and the prior terms compiled once into one function of every
+    draw at once. ``priors`` limits them to some of :func:`power_scaled_priors`.
 
     Returns
     -------
@@ -158,7 +158,9 @@ def log_prior(item_model: ItemModel, wave: Wave,
         One ``(chain, draw)`` variable per power-scaled prior.
     """
     import pytensor
+    import pytensor.tensor as pt
     from pymc.model.transform.conditioning import remove_value_transforms
+    from pytensor.graph.replace import vectorize_graph
 
     from vp_bayes.model.build import build_model
 
@@ -182,16 +184,20 @@ def log_prior(item_model: ItemModel, wave: Wave,
     model = remove_value_transforms(model)
     rvs = [model[n] for n in names]
     terms = model.logp(vars=rvs, jacobian=False, sum=False)
-    fn = pytensor.function([model.rvs_to_values[rv] for rv in rvs], [t.sum() for t in terms],
-                           mode="FAST_COMPILE")
+    values = [model.rvs_to_values[rv] for rv in rvs]
+    # Every draw at once: each value gets a leading draw axis, each term's sum becomes a
+    # sum per draw (PyTensor's vectorize_graph; the same operations as draw by draw).
+    batched = [pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
+               for v in values]
+    sums = vectorize_graph([t.sum() for t in terms],
+                           replace=dict(zip(values, batched, strict=True)))
+    fn = pytensor.function(batched, sums, mode="FAST_COMPILE")
     post = item_model.posterior
-    values = [_saved_value(n, post) for n in names]
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-    out = np.array([[float(x) for x in fn(*(v[s] for v in values))]
-                    for s in range(n_chain * n_draw)]).reshape(n_chain, n_draw, len(names))
+    out = fn(*(_saved_value(n, post) for n in names))
     coords = {"chain": post["chain"].values, "draw": post["draw"].values}
-    return xr.Dataset({n: (("chain", "draw"), out[..., k]) for k, n in enumerate(names)},
-                      coords=coords)
+    return xr.Dataset({n: (("chain", "draw"), np.reshape(out[k], (n_chain, n_draw)))
+                       for k, n in enumerate(names)}, coords=coords)
 
 
 def _reported(post: xr.Dataset) -> list[str]:
