@@ -21,6 +21,7 @@ from vp_bayes.model.sensitivity import (
     WEAK_LIKELIHOOD,
     diagnose,
     log_prior,
+    power_scale_sensitivity,
     power_scaled_priors,
     prior_sensitivity,
 )
@@ -31,6 +32,41 @@ NARROW = 0.02  # loading_scale_prior of the conflicting fit
 
 def _draws(model, name):
     return model.posterior[name].stack(s=("chain", "draw")).transpose("s", ...).values
+
+
+def test_power_scale_sensitivity_is_arviz_stats_psense():
+    """The batched estimator against arviz-stats' psense, element by element: variables of
+    several shapes, a prior and a likelihood component, tied draws, a constant element (NaN
+    in both) and batches that split a variable."""
+    import xarray as xr
+    from arviz_stats import psense
+
+    rng = np.random.default_rng(5)
+    n_chain, n_draw = 3, 400
+    lp = rng.normal(size=(n_chain, n_draw))
+    ll = rng.normal(size=(n_chain, n_draw))
+    a = rng.normal(size=(n_chain, n_draw)) + 0.3 * lp
+    b = rng.normal(size=(n_chain, n_draw, 4, 3)) + 0.2 * ll[..., None, None]
+    b[..., 0, 0] = np.round(b[..., 0, 0])  # ties
+    b[..., 1, 2] = 2.5  # constant
+    post = xr.Dataset({"a": (("chain", "draw"), a),
+                       "b": (("chain", "draw", "x", "y"), b)},
+                      coords={"x": list("pqrs"), "y": [10, 20, 30]})
+    totals = {"prior": xr.DataArray(lp, dims=("chain", "draw")),
+              "likelihood": xr.DataArray(ll, dims=("chain", "draw"))}
+    tree = xr.DataTree.from_dict({"posterior": post,
+                                  "log_prior": xr.Dataset({"p": totals["prior"]}),
+                                  "log_likelihood": xr.Dataset({"y": totals["likelihood"]})})
+    got = power_scale_sensitivity(post, totals, batch=5)
+    for group in ("prior", "likelihood"):
+        with np.errstate(invalid="ignore"):
+            expected = psense(tree, group=group, alphas=(0.99, 1.01))
+        for name in ("a", "b"):
+            assert got[group][name].dims == expected[name].dims
+            np.testing.assert_allclose(got[group][name].values, expected[name].values,
+                                       rtol=1e-9, atol=1e-12)
+    assert np.isnan(got["prior"]["b"].values[1, 2])
+    assert got["prior"]["b"].sel(x="q", y=30).isnull()
 
 
 def test_diagnosis_follows_priorsense_threshold():

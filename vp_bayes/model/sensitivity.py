@@ -5,7 +5,8 @@ raise the prior (or the likelihood) to a power ``a`` near 1, reweight the poster
 Pareto-smoothed importance sampling (weights ``p^(a - 1)``), and measure how far each
 quantity's posterior moves: the cumulative Jensen-Shannon distance between the reweighted and
 the original draws, divided by ``|log a|`` and averaged over ``a = 0.99`` and ``1.01``
-(:func:`arviz_stats.psense`). A quantity is prior-sensitive above :data:`SENSITIVITY_MIN`
+(:func:`arviz_stats.psense`, computed here for many elements at once:
+:func:`power_scale_sensitivity`). A quantity is prior-sensitive above :data:`SENSITIVITY_MIN`
 (0.05, priorsense's threshold); prior- and likelihood-sensitive together is a possible
 prior-data conflict; prior-sensitive with a likelihood sensitivity below the threshold is a
 strong prior with a weak likelihood.
@@ -228,6 +229,96 @@ def _pareto_k(total: xr.DataArray) -> float:
     return max(out)
 
 
+def power_scale_weights(total: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """psense's importance weights for power-scaling a component by each of :data:`ALPHAS`:
+    Pareto-smoothed ``exp((a - 1) total)`` (arviz-stats' ``power_scale_lw``), normalised,
+    flat in (chain, draw) order. ``total`` is the component's log density per draw."""
+    out = []
+    for a in ALPHAS:
+        lw = total.azstats.power_scale_lw(alpha=a, dim=["chain", "draw"])
+        w = np.exp(lw.transpose("chain", "draw").values.ravel())
+        out.append(w / w.sum())
+    return out[0], out[1]
+
+
+def _cjs(width: np.ndarray, sorted_weights: np.ndarray, cdf_p: np.ndarray) -> np.ndarray:
+    """Cumulative Jensen-Shannon distance between each row's draws and their reweighting
+    (arviz-stats' ``_cjs_dist`` for a batch): ``width`` (B, S - 1) the gaps between the sorted
+    draws, ``sorted_weights`` (B, S) the weights in that order, ``cdf_p`` the unweighted
+    ECDF (S - 1)."""
+    cdf_q = np.cumsum(sorted_weights, axis=1)[:, :-1] / sorted_weights.sum(axis=1)[:, None]
+    p_int = width @ cdf_p
+    q_int = np.einsum("bs,bs->b", cdf_q, width)
+    log_p = np.log2(cdf_p)
+    log_q = np.log2(cdf_q, out=np.zeros_like(cdf_q), where=cdf_q != 0)
+    mid = 0.5 * (cdf_p + cdf_q)
+    log_mid = np.log2(mid, out=np.zeros_like(mid), where=mid != 0)
+    half = 0.5 / np.log(2)
+    pq = np.einsum("bs,bs->b", width * cdf_p, log_p - log_mid) + half * (q_int - p_int)
+    qp = np.einsum("bs,bs->b", width * cdf_q, log_q - log_mid) + half * (p_int - q_int)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant row: 0 / 0, NaN
+        return np.sqrt((np.maximum(pq, 0.0) + np.maximum(qp, 0.0)) / (p_int + q_int))
+
+
+def _sensitivity_rows(draws: np.ndarray, weights: dict[str, tuple[np.ndarray, np.ndarray]],
+                      ) -> dict[str, np.ndarray]:
+    """Power-scaling sensitivity of each row of ``draws`` (B, S) for each component's
+    (lower, upper) weights: arviz-stats' ``power_scale_sense`` with one sort per row shared
+    by the components, the distance of ``-x`` read from the same order reversed."""
+    order = np.argsort(draws, axis=1)
+    width = np.diff(np.take_along_axis(draws, order, axis=1), axis=1)
+    n = draws.shape[1]
+    cdf_p = np.linspace(1 / n, 1 - 1 / n, n - 1)
+    out = {}
+    for name, pair in weights.items():
+        grads = []
+        for w, a in zip(pair, ALPHAS, strict=True):
+            ws = w[order]
+            cjs = np.maximum(_cjs(width, ws, cdf_p), _cjs(width[:, ::-1], ws[:, ::-1], cdf_p))
+            grads.append(cjs / np.log2(a))
+        out[name] = (grads[1] - grads[0]) / 2
+    return out
+
+
+def power_scale_sensitivity(ds: xr.Dataset, totals: dict[str, xr.DataArray],
+                            batch: int = 64) -> dict[str, xr.Dataset]:
+    """psense (arviz-stats) of every variable of ``ds`` for each component in ``totals``
+    (its log density summed per draw): the same estimator, computed for batches of elements
+    at once on :func:`~vp_bayes.model.diagnostics._threads` threads.
+
+    Returns
+    -------
+    dict
+        Per component, a Dataset of the sensitivities (the variables' dims without chain
+        and draw).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vp_bayes.model.diagnostics import _threads
+
+    weights = {name: power_scale_weights(total) for name, total in totals.items()}
+    blocks, shapes = [], {}
+    for name, da in ds.data_vars.items():
+        da = da.transpose(..., "chain", "draw")
+        shapes[name] = da.isel(chain=0, draw=0, drop=True)
+        blocks.append(np.asarray(da.values, dtype=float).reshape(-1, da.sizes["chain"]
+                                                                  * da.sizes["draw"]))
+    rows = np.concatenate(blocks)
+    starts = range(0, rows.shape[0], batch)
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        parts = list(pool.map(lambda k: _sensitivity_rows(rows[k:k + batch], weights), starts))
+    out = {}
+    for component in totals:
+        flat = np.concatenate([part[component] for part in parts])
+        result, first = {}, 0
+        for name, template in shapes.items():
+            size = template.size
+            result[name] = template.copy(data=flat[first:first + size].reshape(template.shape))
+            first += size
+        out[component] = xr.Dataset(result)
+    return out
+
+
 def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
                       priors: tuple[str, ...] | None = None,
                       threshold: float = SENSITIVITY_MIN) -> PriorSensitivity:
@@ -254,8 +345,6 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
     InputError
         When the wave is not the fitted one, or ``priors`` names no top-level prior.
     """
-    from arviz_stats import psense
-
     from vp_bayes.model.diagnostics import rating_log_likelihood_total
 
     post = item_model.posterior
@@ -264,17 +353,11 @@ def prior_sensitivity(item_model: ItemModel, wave: Wave, *,
     ll = rating_log_likelihood_total(item_model)  # psense power-scales the sum anyway
     noise = np.random.default_rng(0).standard_normal(
         (post.sizes["chain"], post.sizes["draw"], N_NOISE))
-    draws = post[names].astype(float)
+    draws = post[names]
     draws[_NOISE] = (("chain", "draw", "_noise"), noise)
-    tree = xr.DataTree.from_dict({
-        "posterior": draws,
-        "log_prior": lp,
-        "log_likelihood": xr.Dataset({"y": ll}),
-    })
     totals = {"prior": lp.to_array().sum("variable"), "likelihood": ll}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
-    sens = {group: psense(tree, group=group, alphas=ALPHAS)
-            for group in ("prior", "likelihood")}
+    sens = power_scale_sensitivity(draws, totals)
     rows, elements = [], []
     for name in names:
         prior = np.ravel(sens["prior"][name].values)

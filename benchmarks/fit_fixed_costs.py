@@ -1,0 +1,173 @@
+"""Time of the fit's work after the sampler (issue 16, session 33): the package's way against
+the way it was done before, both in the same run, on a saved fit and its wave.
+
+* the ratings' log-likelihood summed per draw (prior sensitivity; PSIS-LOO uses the same
+  pointwise values): one Numba kernel (``fused.ratings_logp_draws``) against the numpy
+  predictor and density in chunks of 25 draws on the same threads (session 32's path);
+* the power-scaled priors' log density per draw (``sensitivity.log_prior``): every draw at
+  once (``vectorize_graph``) against one call per draw of the same compiled function;
+* the values' correlation drawn given each draw's scatter (``build.draw_collapsed_correlation``,
+  latent values with the inverse-Wishart prior): batched Bartlett draws against one
+  ``scipy.stats.invwishart`` draw per matrix. The scatter matrices are not saved, so
+  ``(df - V - 1) * corr`` of each saved draw stands in for them (the same sizes);
+* the whole prior sensitivity (``sensitivity.prior_sensitivity``) as the fit now runs it.
+
+Prints one Markdown table with seconds, the speed-up and the largest relative difference
+(for the random draws: the largest KS distance between the two ways' draws of any
+correlation). ``--tile N`` repeats each chain's saved draws N times: the README main job
+saves 1,500 of its 3,500 draws per chain, and the correlations are drawn before thinning::
+
+    python benchmarks/fit_fixed_costs.py out/demo/model.nc data/demo
+    python benchmarks/fit_fixed_costs.py out/demo/model.nc data/demo --tile 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _loglik_reference(model) -> np.ndarray:
+    """Session 32's path: numpy predictor and density per chunk of 25 draws, on threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vp_bayes.model.diagnostics import _eta_draws, _threads
+    from vp_bayes.model.likelihood import observed_logp_np
+
+    post = model.idata["posterior"].to_dataset().astype(float)
+    const = model.idata["constant_data"].to_dataset()
+    y = const["rating_y"].values
+    total = post.sizes["chain"] * post.sizes["draw"]
+
+    def one(start: int) -> np.ndarray:
+        idx = np.arange(start, min(start + 25, total))
+        eta, cuts = _eta_draws(post, const, model.model_config, idx)
+        return observed_logp_np(eta, cuts, y).sum(axis=1)
+
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        return np.concatenate(list(pool.map(one, range(0, total, 25))))
+
+
+def _log_prior_reference(model, wave) -> np.ndarray:
+    """Session 32's path: the prior terms compiled once, called draw by draw."""
+    import pytensor
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from vp_bayes.model.build import build_model
+    from vp_bayes.model.sensitivity import _saved_value, power_scaled_priors
+
+    config = model.model_config
+    resolved = model.idata.attrs.get("value_input")
+    if resolved and config.value_input == "auto":
+        config = replace(config, value_input=str(resolved))
+    pm_model = build_model(wave, replace(config, integrate_scales=False))
+    names = power_scaled_priors(pm_model)
+    pm_model = remove_value_transforms(pm_model)
+    rvs = [pm_model[n] for n in names]
+    terms = pm_model.logp(vars=rvs, jacobian=False, sum=False)
+    fn = pytensor.function([pm_model.rvs_to_values[rv] for rv in rvs],
+                           [t.sum() for t in terms], mode="FAST_COMPILE")
+    values = [_saved_value(n, model.posterior) for n in names]
+    n = values[0].shape[0]
+    return np.array([[float(x) for x in fn(*(v[s] for v in values))] for s in range(n)])
+
+
+def _correlation_reference(scatter: np.ndarray, df: float, rng) -> np.ndarray:
+    """Session 32's path: one scipy inverse-Wishart draw per scatter matrix."""
+    from scipy.stats import invwishart
+
+    out = np.empty_like(scatter)
+    for k, scale in enumerate(scatter):
+        sigma = invwishart(df=df, scale=scale).rvs(random_state=rng)
+        sd = np.sqrt(np.diag(sigma))
+        out[k] = sigma / sd[:, None] / sd[None, :]
+    return out
+
+
+def _tiled(model, tile: int):
+    import xarray as xr
+
+    if tile == 1:
+        return model
+    tree = model.idata.copy()
+    post = tree["posterior"].to_dataset()
+    post = xr.concat([post] * tile, dim="draw").assign_coords(
+        draw=np.arange(post.sizes["draw"] * tile))
+    tree["posterior"] = xr.DataTree(post)
+    return replace(model, idata=tree)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("wave")
+    parser.add_argument("--tile", type=int, default=1)
+    args = parser.parse_args()
+
+    from scipy import stats
+
+    from vp_bayes import dims
+    from vp_bayes.model.build import draw_collapsed_correlation, inverse_wishart_df
+    from vp_bayes.model.diagnostics import rating_log_likelihood_total
+    from vp_bayes.model.io import load_model
+    from vp_bayes.model.sensitivity import log_prior, prior_sensitivity
+    from vp_bayes.wave.io import load_wave
+
+    model = _tiled(load_model(args.model), args.tile)
+    wave = load_wave(Path(args.wave))
+    post = model.posterior
+    n_draws = post.sizes["chain"] * post.sizes["draw"]
+    rows = []
+
+    rating_log_likelihood_total(model)  # compiles (or loads) the kernel outside the timing
+    new, t_new = _timed(lambda: rating_log_likelihood_total(model).values.ravel())
+    ref, t_ref = _timed(lambda: _loglik_reference(model))
+    rows.append(("ratings' log-likelihood per draw", t_ref, t_new,
+                 f"{np.max(np.abs(new - ref) / np.abs(ref)):.1e}"))
+
+    lp_new, t_new = _timed(lambda: log_prior(model, wave))
+    lp_ref, t_ref = _timed(lambda: _log_prior_reference(model, wave))
+    got = np.stack([lp_new[n].values.ravel() for n in lp_new.data_vars], axis=1)
+    rows.append(("log prior per draw", t_ref, t_new,
+                 f"{np.max(np.abs(got - lp_ref) / np.maximum(np.abs(lp_ref), 1e-300)):.1e}"))
+
+    if "corr" in post:
+        corr = post["corr"].transpose("chain", "draw", ...).values.astype(float)
+        corr = corr.reshape(-1, *corr.shape[-2:])
+        n_values = corr.shape[-1]
+        df = inverse_wishart_df(n_values, model.model_config.lkj_eta) + post.sizes[
+            dims.PARTICIPANT]
+        scatter = (df - n_values - 1) * corr
+        c_new, t_new = _timed(lambda: draw_collapsed_correlation(
+            scatter, df, np.random.default_rng(0)))
+        c_ref, t_ref = _timed(lambda: _correlation_reference(
+            scatter, df, np.random.default_rng(1)))
+        rows_, cols_ = np.tril_indices(n_values, -1)
+        ks = max(stats.ks_2samp(c_new[:, r, c] - corr[:, r, c],
+                                c_ref[:, r, c] - corr[:, r, c]).statistic
+                 for r, c in zip(rows_, cols_, strict=True))
+        rows.append(("collapsed correlation draws", t_ref, t_new, f"KS {ks:.3f}"))
+
+    _, t_sens = _timed(lambda: prior_sensitivity(model, wave))
+
+    print(f"{args.model}: {post.sizes['chain']} chains x {post.sizes['draw']} draws "
+          f"({n_draws})\n")
+    print("| step | before (s) | package (s) | speed-up | max relative difference |")
+    print("|---|---|---|---|---|")
+    for name, before, after, diff in rows:
+        print(f"| {name} | {before:.2f} | {after:.2f} | {before / after:.0f}x | {diff} |")
+    print(f"| whole prior sensitivity (package) | | {t_sens:.2f} | | |")
+
+
+if __name__ == "__main__":
+    main()
