@@ -69,6 +69,23 @@ def test_power_scale_sensitivity_is_arviz_stats_psense():
     assert got["prior"]["b"].sel(x="q", y=30).isnull()
 
 
+def test_power_scale_weights_in_a_fresh_process():
+    """The weights need arviz-stats' accessor, which only importing arviz-stats registers:
+    a process that has not imported it elsewhere (``vp-bayes fit``) still gets them."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, xarray as xr\n"
+            "from vp_bayes.model.sensitivity import _pareto_k, power_scale_weights\n"
+            "t = xr.DataArray(np.random.default_rng(0).normal(size=(2, 50)), "
+            "dims=('chain', 'draw'))\n"
+            "low, high = power_scale_weights(t)\n"
+            "assert abs(low.sum() - 1) < 1e-12 and np.isfinite(_pareto_k(t))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
 def test_diagnosis_follows_priorsense_threshold():
     assert SENSITIVITY_MIN == 0.05
     assert diagnose(0.06, 0.2) == CONFLICT

@@ -221,6 +221,8 @@ def _element_names(da: xr.DataArray) -> list[str]:
 
 def _pareto_k(total: xr.DataArray) -> float:
     """Largest Pareto k-hat of the weights ``exp((a - 1) total)`` over the powers ``a``."""
+    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
+
     out = []
     for a in ALPHAS:
         lw = (a - 1.0) * total
@@ -233,6 +235,8 @@ def power_scale_weights(total: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     """psense's importance weights for power-scaling a component by each of :data:`ALPHAS`:
     Pareto-smoothed ``exp((a - 1) total)`` (arviz-stats' ``power_scale_lw``), normalised,
     flat in (chain, draw) order. ``total`` is the component's log density per draw."""
+    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
+
     out = []
     for a in ALPHAS:
         lw = total.azstats.power_scale_lw(alpha=a, dim=["chain", "draw"])
