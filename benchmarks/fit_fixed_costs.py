@@ -10,6 +10,8 @@ the way it was done before, both in the same run, on a saved fit and its wave.
   latent values with the inverse-Wishart prior): batched Bartlett draws against one
   ``scipy.stats.invwishart`` draw per matrix. The scatter matrices are not saved, so
   ``(df - V - 1) * corr`` of each saved draw stands in for them (the same sizes);
+* psense for every reported variable's elements, prior and likelihood: batches of elements
+  at once (``sensitivity.power_scale_sensitivity``) against arviz-stats' ``psense``;
 * the whole prior sensitivity (``sensitivity.prior_sensitivity``) as the fit now runs it.
 
 Prints one Markdown table with seconds, the speed-up and the largest relative difference
@@ -94,6 +96,17 @@ def _correlation_reference(scatter: np.ndarray, df: float, rng) -> np.ndarray:
     return out
 
 
+def _psense_reference(draws, log_prior_ds, loglik) -> dict:
+    """Session 32's path: arviz-stats' psense for each component."""
+    import xarray as xr
+    from arviz_stats import psense
+
+    tree = xr.DataTree.from_dict({"posterior": draws.astype(float), "log_prior": log_prior_ds,
+                                  "log_likelihood": xr.Dataset({"y": loglik})})
+    return {group: psense(tree, group=group, alphas=(0.99, 1.01))
+            for group in ("prior", "likelihood")}
+
+
 def _tiled(model, tile: int):
     import xarray as xr
 
@@ -117,6 +130,7 @@ def main() -> None:
     from scipy import stats
 
     from vp_bayes import dims
+    from vp_bayes.model import sensitivity
     from vp_bayes.model.build import draw_collapsed_correlation, inverse_wishart_df
     from vp_bayes.model.diagnostics import rating_log_likelihood_total
     from vp_bayes.model.io import load_model
@@ -157,6 +171,17 @@ def main() -> None:
                                 c_ref[:, r, c] - corr[:, r, c]).statistic
                  for r, c in zip(rows_, cols_, strict=True))
         rows.append(("collapsed correlation draws", t_ref, t_new, f"KS {ks:.3f}"))
+
+    names = [n for n in sensitivity._reported(post)]
+    draws = post[names]
+    totals = {"prior": lp_new.to_array().sum("variable"),
+              "likelihood": rating_log_likelihood_total(model)}
+    s_new, t_new = _timed(lambda: sensitivity.power_scale_sensitivity(draws, totals))
+    s_ref, t_ref = _timed(lambda: _psense_reference(draws, lp_new, totals["likelihood"]))
+    diff = max(np.nanmax(np.abs(s_new[g][n].values - s_ref[g][n].values)
+                         / np.abs(s_ref[g][n].values)) for g in s_new for n in names)
+    rows.append((f"psense, prior and likelihood ({sum(draws[n].size for n in names) // n_draws}"
+                 " elements)", t_ref, t_new, f"{diff:.1e}"))
 
     _, t_sens = _timed(lambda: prior_sensitivity(model, wave))
 
