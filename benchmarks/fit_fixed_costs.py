@@ -63,25 +63,14 @@ def _loglik_reference(model) -> np.ndarray:
 def _log_prior_reference(model, wave) -> np.ndarray:
     """Session 32's path: the prior terms compiled once, called draw by draw."""
     import pytensor
-    from pymc.model.transform.conditioning import remove_value_transforms
 
-    from vp_bayes.model.build import build_model
-    from vp_bayes.model.sensitivity import _saved_value, power_scaled_priors
+    from vp_bayes.model.sensitivity import _saved_value, prior_terms
 
-    config = model.model_config
-    resolved = model.idata.attrs.get("value_input")
-    if resolved and config.value_input == "auto":
-        config = replace(config, value_input=str(resolved))
-    pm_model = build_model(wave, replace(config, integrate_scales=False))
-    names = power_scaled_priors(pm_model)
-    pm_model = remove_value_transforms(pm_model)
-    rvs = [pm_model[n] for n in names]
-    terms = pm_model.logp(vars=rvs, jacobian=False, sum=False)
-    fn = pytensor.function([pm_model.rvs_to_values[rv] for rv in rvs],
-                           [t.sum() for t in terms], mode="FAST_COMPILE")
-    values = [_saved_value(n, model.posterior) for n in names]
-    n = values[0].shape[0]
-    return np.array([[float(x) for x in fn(*(v[s] for v in values))] for s in range(n)])
+    names, values, terms = prior_terms(model, wave)
+    fn = pytensor.function(values, [t.sum() for t in terms], mode="FAST_COMPILE")
+    draws = [_saved_value(n, model.posterior) for n in names]
+    return np.array([[float(x) for x in fn(*(v[s] for v in draws))]
+                     for s in range(draws[0].shape[0])])
 
 
 def _correlation_reference(scatter: np.ndarray, df: float, rng) -> np.ndarray:

@@ -180,6 +180,20 @@ def _cutpoint_gradient(dpadded, counts, g: int, k: int, s_hi: float, s_lo: float
 
 
 @numba.njit
+def _rating_sides(beta, theta, alpha, b, padded, item, participant, y, group, hi, lo) -> None:
+    """Each rating's predictor ``b[j] + alpha[i] + beta[j] . theta[i]`` turned into its two
+    softplus arguments (:func:`_cutpoint_sides`), written into ``hi`` and ``lo``."""
+    n_values = beta.shape[1]
+    for n in range(y.shape[0]):
+        j = item[n]
+        i = participant[n]
+        eta = b[j] + alpha[i]
+        for v in range(n_values):
+            eta += beta[j, v] * theta[i, v]
+        _cutpoint_sides(padded, group[n], y[n], eta, hi, lo, n)
+
+
+@numba.njit
 def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group,
                    theta_grad=True):
     """Summed log likelihood of the item ratings and its gradients.
@@ -210,13 +224,7 @@ def ratings_kernel(beta, theta, alpha, b, padded, item, participant, y, group,
     n_obs = y.shape[0]
     hi = np.empty(n_obs)
     lo = np.empty(n_obs)
-    for n in range(n_obs):
-        j = item[n]
-        i = participant[n]
-        eta = b[j] + alpha[i]
-        for v in range(n_values):
-            eta += beta[j, v] * theta[i, v]
-        _cutpoint_sides(padded, group[n], y[n], eta, hi, lo, n)
+    _rating_sides(beta, theta, alpha, b, padded, item, participant, y, group, hi, lo)
     logp = _softplus_pass(hi, lo)
     dbeta = np.zeros_like(beta)
     dtheta = np.zeros_like(theta)
@@ -315,7 +323,7 @@ def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, grou
     numpy.ndarray
         (S, N).
     """
-    n_draws, n_values = beta.shape[0], beta.shape[2]
+    n_draws = beta.shape[0]
     n_obs = y.shape[0]
     n_rows, n_cuts = padded.shape[1], padded.shape[2]
     out = np.empty((n_draws, n_obs))
@@ -327,13 +335,7 @@ def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, grou
         th = theta[min(s, theta.shape[0] - 1)]
         al = alpha[min(s, alpha.shape[0] - 1)]
         loc = b[min(s, b.shape[0] - 1)]
-        for n in range(n_obs):
-            j = item[n]
-            i = participant[n]
-            eta = loc[j] + al[i]
-            for v in range(n_values):
-                eta += bs[j, v] * th[i, v]
-            _cutpoint_sides(pad, group[n], y[n], eta, hi, lo, n)
+        _rating_sides(bs, th, al, loc, pad, item, participant, y, group, hi, lo)
         logp = _softplus_pass(hi, lo)
         for g in range(n_rows):
             for k in range(n_cuts - 1):

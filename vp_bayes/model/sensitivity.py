@@ -145,23 +145,16 @@ def _saved_value(name: str, post: xr.Dataset) -> np.ndarray:
                      field=name)
 
 
-def log_prior(item_model: ItemModel, wave: Wave,
-              priors: tuple[str, ...] | None = None) -> xr.Dataset:
-    """Log density of each power-scaled prior at every posterior draw.
+def prior_terms(item_model: ItemModel, wave: Wave, priors: tuple[str, ...] | None = None,
+                ) -> tuple[tuple[str, ...], list, list]:
+    """The power-scaled priors' names, value variables and elementwise log density terms.
 
-    The model is built from ``wave`` with the fit's settings (the value input it resolved to),
-    its value transforms removed, and the prior terms compiled once into one function of every
-    draw at once. ``priors`` limits them to some of :func:`power_scaled_priors`.
-
-    Returns
-    -------
-    xarray.Dataset
-        One ``(chain, draw)`` variable per power-scaled prior.
+    The model is built from ``wave`` with the fit's settings (the value input it resolved to)
+    and its value transforms removed, so the terms are the priors' densities on the
+    constrained scale, without Jacobian. ``priors`` limits them to some of
+    :func:`power_scaled_priors`.
     """
-    import pytensor
-    import pytensor.tensor as pt
     from pymc.model.transform.conditioning import remove_value_transforms
-    from pytensor.graph.replace import vectorize_graph
 
     from vp_bayes.model.build import build_model
 
@@ -184,8 +177,27 @@ def log_prior(item_model: ItemModel, wave: Wave,
         names = tuple(n for n in names if n in priors)
     model = remove_value_transforms(model)
     rvs = [model[n] for n in names]
-    terms = model.logp(vars=rvs, jacobian=False, sum=False)
-    values = [model.rvs_to_values[rv] for rv in rvs]
+    return (names, [model.rvs_to_values[rv] for rv in rvs],
+            model.logp(vars=rvs, jacobian=False, sum=False))
+
+
+def log_prior(item_model: ItemModel, wave: Wave,
+              priors: tuple[str, ...] | None = None) -> xr.Dataset:
+    """Log density of each power-scaled prior at every posterior draw.
+
+    The terms of :func:`prior_terms` (``priors`` limits them), compiled once into one
+    function of every draw at once.
+
+    Returns
+    -------
+    xarray.Dataset
+        One ``(chain, draw)`` variable per power-scaled prior.
+    """
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    names, values, terms = prior_terms(item_model, wave, priors)
     # Every draw at once: each value gets a leading draw axis, each term's sum becomes a
     # sum per draw (PyTensor's vectorize_graph; the same operations as draw by draw).
     batched = [pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
