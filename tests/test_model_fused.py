@@ -157,6 +157,58 @@ def test_pointwise_kernel_against_numpy(shared):
             assert got[s].sum() == pytest.approx(total, rel=1e-12)
 
 
+@pytest.mark.parametrize("thresholds", ["shared", "item"])
+@pytest.mark.parametrize("latent", [True, False], ids=["theta-drawn", "values-as-data"])
+@pytest.mark.parametrize("style", [True, False], ids=["alpha", "no-alpha"])
+def test_kernel_inputs_cover_the_numpy_predictor(thresholds, latent, style):
+    """The fit's pointwise log likelihood (``_kernel_inputs`` -> the kernel) equals the numpy
+    path (``_eta_draws`` -> ``observed_logp_np``) for every combination of cutpoints, values
+    drawn or given as data (a missing value read as 0) and response style."""
+    import xarray as xr
+
+    from vp_bayes.model.diagnostics import _eta_draws, _kernel_inputs
+
+    rng = np.random.default_rng(17)
+    n_chain, n_draw, n_items, n_part, n_values, n = 2, 5, 6, 7, 3, 90
+    sample = ("chain", "draw")
+    post = {"beta": (sample + ("item", "value"),
+                     rng.normal(size=(n_chain, n_draw, n_items, n_values)))}
+    kappa_shape = (5,) if thresholds == "shared" else (n_items, 5)
+    kappa_dims = ("cutpoint",) if thresholds == "shared" else ("item", "cutpoint")
+    post["kappa"] = (sample + kappa_dims,
+                     np.sort(rng.normal(0, 1.5, (n_chain, n_draw, *kappa_shape)), axis=-1))
+    if thresholds == "shared":
+        post["b"] = (sample + ("item",), rng.normal(size=(n_chain, n_draw, n_items)))
+    if style:
+        post["alpha"] = (sample + ("participant",), rng.normal(size=(n_chain, n_draw, n_part)))
+    const = {"rating_participant": ("rating", rng.integers(0, n_part, n)),
+             "rating_item": ("rating", rng.integers(0, n_items, n)),
+             "rating_y": ("rating", rng.integers(0, 6, n))}
+    if latent:
+        post["theta"] = (sample + ("participant", "value"),
+                         rng.normal(size=(n_chain, n_draw, n_part, n_values)))
+    else:
+        values = rng.normal(size=(n_part, n_values))
+        values[0, 1] = np.nan
+        const["values_z"] = (("participant", "value"), values)
+    post, const = xr.Dataset(post), xr.Dataset(const)
+    config = ModelConfig(thresholds=thresholds)
+    idx = np.array([0, 3, 7, 9])
+    eta, cuts = _eta_draws(post, const, config, idx)
+    expected = observed_logp_np(eta, cuts, const["rating_y"].values)
+    got = ratings_logp_draws(*_kernel_inputs(post, const, config, idx))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_kernel_refuses_rows_that_are_not_per_draw():
+    beta = np.zeros((3, 2, 2))
+    pad = pad_cutpoints_np(np.zeros((3, 1, 1)))
+    with pytest.raises(ValueError, match="one row nor one per draw"):
+        ratings_logp_draws(beta, np.zeros((2, 2, 2)), np.zeros((1, 2)), np.zeros((1, 2)), pad,
+                           np.zeros(1, np.int64), np.zeros(1, np.int64),
+                           np.zeros(1, np.int64), np.zeros(1, np.int64))
+
+
 def test_fit_samples_the_fused_model_by_default():
     """A default ``SamplerConfig``: a real (short) nutpie fit of the fused model, saved with
     the setting resolved; numpyro refuses it (no JAX implementation), and a DIF model given

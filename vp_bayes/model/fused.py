@@ -29,11 +29,12 @@ the value and the gradients; the gradient of the value is the gradient outputs t
 incoming gradient, so computing ``logp`` and ``dlogp`` together runs the loops once.
 The chains of nutpie run in threads, one per core, so the loops themselves are serial.
 
-The kernels are compiled without Numba's on-disk cache (PyTensor's cache holds the compiled
-op, kernels included). A kernel loaded from Numba's cache is linked into the op as machine
-code, one compiled in the process as LLVM IR optimised with its caller; one route gives the op
-one compiled form whatever the caches hold (session 23 once saw the two routes give the demo
-wave's gradient different bits; ``docs/benchmarks.md``).
+The op's kernels are compiled without Numba's on-disk cache (PyTensor's cache holds the
+compiled op, kernels included); :func:`ratings_logp_draws`, which no op calls (the pointwise
+log likelihood after sampling), is cached by Numba. A kernel loaded from Numba's cache is
+linked into the op as machine code, one compiled in the process as LLVM IR optimised with its
+caller; one route gives the op one compiled form whatever the caches hold (session 23 once
+saw the two routes give the demo wave's gradient different bits; ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -302,8 +303,10 @@ def questions_kernel(lam, theta, alpha, padded, question_value, participant, que
 @numba.njit(nogil=True, cache=True)
 def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, group):
     """Log probability of every rating at every posterior draw (no gradient): the pointwise
-    log likelihood of PSIS-LOO and prior sensitivity, the same density as
-    :func:`ratings_kernel` per draw.
+    log likelihood of PSIS-LOO and prior sensitivity. Per draw it is
+    :func:`ratings_kernel`'s density, with the gap term clamped as numpy's
+    :func:`~vp_bayes.model.likelihood.observed_logp_np` clamps it (they differ only where two
+    cutpoints coincide).
 
     Parameters
     ----------
@@ -314,7 +317,7 @@ def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, grou
         T = 1 for one row shared by every draw (values that are data; zeros for a model
         without the term).
     padded
-        Padded cutpoints (S, G, K+1).
+        Padded cutpoints (S, G, K+1) (or one row, as above).
     item, participant, y, group
         Per rating (N,), as :func:`ratings_kernel`.
 
@@ -324,6 +327,9 @@ def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, grou
         (S, N).
     """
     n_draws = beta.shape[0]
+    for rows in (theta.shape[0], alpha.shape[0], b.shape[0], padded.shape[0]):
+        if rows != 1 and rows != n_draws:
+            raise ValueError("a per-draw argument has neither one row nor one per draw")
     n_obs = y.shape[0]
     n_rows, n_cuts = padded.shape[1], padded.shape[2]
     out = np.empty((n_draws, n_obs))

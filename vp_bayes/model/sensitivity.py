@@ -312,6 +312,13 @@ def power_scale_sensitivity(ds: xr.Dataset, totals: dict[str, xr.DataArray],
 
     from vp_bayes.model.diagnostics import _threads
 
+    for name, total in totals.items():  # draws and weights are matched by position
+        for dim in ("chain", "draw"):
+            if total.sizes[dim] != ds.sizes[dim] or not np.array_equal(total[dim].values,
+                                                                       ds[dim].values):
+                raise ValueError(f"the {name} log density and the draws differ in {dim}")
+    if not ds.data_vars:
+        return {component: xr.Dataset() for component in totals}
     weights = {name: power_scale_weights(total) for name, total in totals.items()}
     blocks, shapes = [], {}
     for name, da in ds.data_vars.items():
