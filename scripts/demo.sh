@@ -13,7 +13,7 @@ vp validate data/demo
 echo "== the paper's correlation item selection"
 vp select data/demo --out "$OUT/tags.csv" --n-permutations 0
 echo "== fit the hierarchical item model"
-vp fit data/demo --out "$OUT/model.nc" --draws 3500 --tune 400 --chains 4 --keep-draws 1500 --no-progress "$@"
+vp fit data/demo --out "$OUT/model.nc" --draws 4000 --check-every 250 --tune 400 --chains 4 --keep-draws 1500 --no-progress "$@"
 vp select-bayes "$OUT/model.nc" --tags "$OUT/tags.csv" --out "$OUT/selection.csv"
 echo "== score the simulated LLMs and personas through the item posterior"
 vp score "$OUT/model.nc" data/demo/llm_ratings.csv --out "$OUT/portraits.csv"

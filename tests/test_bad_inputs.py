@@ -524,6 +524,16 @@ CASES: list[Case] = [
          "is a file, not a folder", "m.nc"),
     Case("fit: --out a folder", _options("fit", "wave")("--out", "{tmp}"),
          "is a folder, not a file", None),
+    Case("fit: --check-every 0", _options("fit", "wave")(
+        "--out", "{tmp}/m.nc", "--check-every", "0"), "must be a positive whole number", None,
+        field="check_every"),
+    Case("fit: --check-every with advi", _options("fit", "wave")(
+        "--out", "{tmp}/m.nc", "--sampler", "advi", "--check-every", "100"),
+        "only the nutpie sampler can stop when converged", None, field="check_every"),
+    Case("fit: --config check_every 2.5",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config",
+                       str(_text(t, "cfg.json", '{"sampler": {"check_every": 2.5}}'))],
+         "must be null or a whole number", "cfg.json", field="check_every"),
     Case("fit: --keep-draws -3", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--keep-draws", "-3"), "Invalid value for '--keep-draws'"),
     Case("fit: wave without items.csv",

@@ -23,7 +23,7 @@ from vp_bayes.model.config import (
     ValueInput,
     ValuePrior,
 )
-from vp_bayes.model.diagnostics import R_HAT_MAX
+from vp_bayes.model.diagnostics import ESS_MIN, R_HAT_MAX
 from vp_bayes.model.dif import DIF_ROPE
 from vp_bayes.output import check_writable, write_csv
 from vp_bayes.scoring.llm_dif import LLM_DIF_ROPE
@@ -58,10 +58,15 @@ def fit(
     sampler: SamplerName = typer.Option(
         SamplerName(_SAMPLER.sampler),
         help="Inference engine (advi, pathfinder: fast approximations, intervals too narrow)."),
-    draws: int = typer.Option(_SAMPLER.draws, help="Posterior draws per chain."),
+    draws: int = typer.Option(_SAMPLER.draws, help="Posterior draws per chain (the most, "
+                              "with --check-every)."),
     tune: int = typer.Option(_SAMPLER.tune, help="Warm-up draws per chain."),
     chains: int = typer.Option(_SAMPLER.chains, help="Number of chains."),
     seed: int = typer.Option(_SAMPLER.seed, help="Random seed."),
+    check_every: int | None = typer.Option(
+        _SAMPLER.check_every, help=f"Stop at the first multiple of this many draws per chain "
+        f"at which every variable has R-hat <= {R_HAT_MAX} and bulk and tail ESS >= "
+        f"{ESS_MIN:.0f} (nutpie; the chains then run at once)."),
     init: InitName = typer.Option(
         InitName(_SAMPLER.init), help="Where NUTS chains start: auto (ADVI draws when values "
         "are latent), jitter (prior centre), advi."),
@@ -107,7 +112,7 @@ def fit(
         model_cfg = replace(model_cfg, **model_given)
         model_cfg.validate(source="command line")
     sampler_given = _given(ctx, dict(sampler=sampler, draws=draws, tune=tune, chains=chains,
-                                     seed=seed, init=init))
+                                     seed=seed, init=init, check_every=check_every))
     sampler_cfg = replace(cfg.sampler, **sampler_given)
     sampler_cfg.validate(source="command line")
     check_writable(out)  # the model file and its card, before the fit
@@ -122,11 +127,16 @@ def fit(
         if config is None or err.file != "config":
             raise
         raise InputError(err.message, file=config, row=err.row, field=err.field) from None
+    drawn = item_model.posterior.sizes.get("draw", sampler_cfg.draws)  # before thinning
     if keep_draws:
         item_model = thin(item_model, keep_draws)
     path = save_model(item_model, out, wave=wave)  # the card's prior sensitivity needs the wave
     pd.set_option("display.width", 160)
-    typer.echo(f"\nsampling took {item_model.fit_seconds:.0f} s\n")
+    typer.echo(f"\nsampling took {item_model.fit_seconds:.0f} s")
+    if sampler_cfg.check_every is not None and drawn < sampler_cfg.draws:
+        typer.echo(f"converged at {drawn} draws per chain (checked every "
+                   f"{sampler_cfg.check_every}; at most {sampler_cfg.draws})")
+    typer.echo("")
     typer.echo(item_model.diagnostics.round(3).to_string())
     stats = sampler_summary(item_model.idata)
     typer.echo(f"\ndivergences {stats['divergences']:.0f}  min E-BFMI {stats['bfmi_min']:.2f}  "

@@ -70,6 +70,7 @@ _KINDS: dict[str, tuple[Any, str]] = {
     "optional_str": (lambda v: v is None or isinstance(v, str), "null or a string"),
     "optional_number": (lambda v: v is None or _is_number(v), "null or a finite number"),
     "optional_bool": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
+    "optional_int": (lambda v: v is None or _is_int(v), "null or a whole number"),
     "axes": (lambda v: v is None or (isinstance(v, list | tuple) and all(
         isinstance(a, str) for a in v)), "null or a list of column names"),
 }
@@ -302,6 +303,14 @@ class SamplerConfig:
     gradient, ``docs/benchmarks.md``) or as a graph of gathers and elementwise ops. ``None``
     (default) fuses them wherever the fused ops apply: every sampler but numpyro (JAX) and
     every model without DIF terms (:func:`resolve_sampler_config`; a fit saves the choice).
+
+    ``check_every`` (nutpie only; ``None``: off) lets a fit end before ``draws``: at each
+    multiple of ``check_every`` draws per chain it computes the convergence table of what the
+    fit would save, and it stops at the first where every variable meets the fit warnings'
+    bar (:func:`vp_bayes.model.diagnostics.unconverged`). ``draws`` is then the most each chain
+    draws. The chains all run at once so that they reach each checkpoint together, and the
+    draws kept are the first ``n`` of the full run, whatever the machine. Stopping at a
+    diagnostic's first pass is a sequential rule: ``docs/model.md`` says what it costs.
     """
 
     sampler: Sampler = "nutpie"
@@ -317,6 +326,7 @@ class SamplerConfig:
     init: Init = "auto"
     fused_likelihood: bool | None = None
     init_spread: float = 1.0
+    check_every: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -350,7 +360,7 @@ class SamplerConfig:
             "low_rank_modified_mass_matrix": "optional_bool",
             "advi_iterations": "int", "advi_learning_rate": "number",
             "advi_map_iterations": "int", "init": "str", "fused_likelihood": "optional_bool",
-            "init_spread": "number"}, source)
+            "init_spread": "number", "check_every": "optional_int"}, source)
         for name, allowed in (("init", get_args(Init)), ("sampler", get_args(Sampler))):
             if getattr(self, name) not in allowed:
                 raise InputError(f"unknown {name} {getattr(self, name)!r} "
@@ -375,6 +385,13 @@ class SamplerConfig:
                              field="target_accept")
         if float(self.init_spread) <= 0.0:
             raise InputError("must be positive", file=source, field="init_spread")
+        if self.check_every is not None:
+            if int(self.check_every) < 1:
+                raise InputError("must be a positive whole number", file=source,
+                                 field="check_every")
+            if self.sampler != "nutpie":
+                raise InputError("only the nutpie sampler can stop when converged",
+                                 file=source, field="check_every")
 
 
 def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelConfig:

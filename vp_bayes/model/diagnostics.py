@@ -54,10 +54,14 @@ def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataF
         Index ``variable``; columns ``r_hat_max, ess_bulk_min, ess_tail_min, n_elements,
         item_parameter``.
     """
+    return posterior_table(tree["posterior"].to_dataset(), workers)
+
+
+def posterior_table(post: xr.Dataset, workers: int | None = None) -> pd.DataFrame:
+    """:func:`convergence_table` of a posterior dataset."""
     from arviz_base import rcParams
 
     workers = _threads() if workers is None else workers
-    post = tree["posterior"].to_dataset()
     rows = []
     for name in post.data_vars:
         da = post[name]
@@ -72,7 +76,35 @@ def convergence_table(tree: xr.DataTree, workers: int | None = None) -> pd.DataF
                          ess_tail_min=float(np.nanmin(diag.ess_tail)))
         rows.append(dict(variable=str(name), **worst, n_elements=draws.shape[-1],
                          item_parameter=str(name) in ITEM_VARIABLES))
-    return pd.DataFrame(rows).set_index("variable")
+    columns = ["variable", "r_hat_max", "ess_bulk_min", "ess_tail_min", "n_elements",
+               "item_parameter"]
+    return pd.DataFrame(rows, columns=columns).set_index("variable")
+
+
+def meets_bar(table: pd.DataFrame) -> bool:
+    """Whether every row of a :func:`convergence_table` has R-hat at most :data:`R_HAT_MAX`
+    and bulk and tail ESS at least :data:`ESS_MIN` (a NaN misses): then :func:`fit_warnings`
+    gives no R-hat or ESS warning for it."""
+    return bool((table["r_hat_max"] <= R_HAT_MAX).all()
+                and (table["ess_bulk_min"] >= ESS_MIN).all()
+                and (table["ess_tail_min"] >= ESS_MIN).all())
+
+
+def unconverged(post: xr.Dataset, workers: int | None = None) -> str | None:
+    """The first posterior variable that misses the fit warnings' bar (:func:`meets_bar`,
+    or too few draws to diagnose it), or None when every variable meets it.
+
+    Variables are checked smallest first and the check ends at the first miss, so an early
+    checkpoint of a fit (:class:`vp_bayes.model.nutpie_path.StopRule`) usually costs the
+    hyperparameters' diagnostics only.
+    """
+    for name in sorted(post.data_vars, key=lambda v: (post[v].size, str(v))):
+        if post[name].size == 0:  # nothing to diagnose (convergence_table skips it too)
+            continue
+        table = posterior_table(post[[name]], workers)
+        if table.empty or not meets_bar(table):  # empty: too few draws or no chain
+            return str(name)
+    return None
 
 
 def _chain_draw_elements(da: xr.DataArray) -> np.ndarray:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,9 @@ from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.scales import IntegratedScale, draw_scale
 from vp_bayes.model.variational import AdviSettings, fit_meanfield, meanfield_posterior
 from vp_bayes.wave.core import Wave
+
+if TYPE_CHECKING:
+    from vp_bayes.model.nutpie_path import StopRule
 
 # Raw (non-centred) and transformed helper variables that are not kept in the saved posterior.
 _DROP_SUFFIXES = ("_z", "_raw", "_chol", "_log_gaps", "_first", "_local", "_mix", "_block")
@@ -169,9 +174,10 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
     return settings
 
 
-def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool,
-                   cores: int) -> xr.DataTree:
-    """nutpie with chains from ADVI draws or from PyMC's initial points (``resolve_init``)."""
+def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool, cores: int,
+                   stop: StopRule | None = None) -> xr.DataTree:
+    """nutpie with chains from ADVI draws or from PyMC's initial points (``resolve_init``),
+    ending early where ``stop`` says so."""
     from vp_bayes.model.nutpie_path import (
         compile_nutpie,
         logp_dlogp,
@@ -189,16 +195,18 @@ def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool,
         return sample_nutpie_from(model, approx, draws=cfg.draws, tune=cfg.tune,
                                   chains=cfg.chains, seed=cfg.seed, progress=progress,
                                   nuts=nuts, spread=cfg.init_spread, cores=cores,
-                                  compiled=compiled)
+                                  compiled=compiled, stop=stop)
     return sample_nutpie(model, compiled, draws=cfg.draws, tune=cfg.tune,
                          chains=cfg.chains, seed=pymc_chain_seed(cfg.seed, cfg.chains),
-                         cores=cores, progress=progress, nuts=nuts)
+                         cores=cores, progress=progress, nuts=nuts, stop=stop)
 
 
 @reproducibly
-def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
+def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool,
+            stop: StopRule | None = None) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with
-    :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`."""
+    :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`; nutpie ends early where ``stop``
+    says so."""
     cfg = resolve_sampler_config(cfg, None)  # fit_wave resolved it for the wave already
     if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
@@ -213,7 +221,7 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool) -> xr.DataTree:
             use_stable_jax_softplus()
         cores = min(cfg.chains, usable_cores())  # chains sampled at once
         if cfg.sampler == "nutpie":
-            return _sample_nutpie(model, cfg, progress, cores)
+            return _sample_nutpie(model, cfg, progress, cores, stop)
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                          cores=cores, nuts_sampler=cfg.sampler,
                          random_seed=cfg.seed, model=model, progressbar=progress,
@@ -249,6 +257,51 @@ def with_integrated_scales(post: xr.Dataset, scales: list[IntegratedScale],
                            np.random.default_rng([seed, 18, k]))
         post = post.assign({spec.scale: (("chain", "draw"), sigma)})
     return post
+
+
+SCREENED_SIZE = 100  # variables of at most this many elements per draw: the stop's screen
+
+
+def _stop_rule(every: int, saved: Callable[[xr.Dataset], xr.Dataset],
+               tables: dict[int, pd.DataFrame], derived: set[str]) -> StopRule:
+    """Stop when what the fit would save meets the fit warnings' bar.
+
+    The screen: the variables of at most :data:`SCREENED_SIZE` elements that the fit saves
+    as sampled (not ``derived`` after sampling), checked smallest first
+    (:func:`vp_bayes.model.diagnostics.unconverged`). Where it passes, the whole convergence
+    table of the saved posterior is computed, kept in ``tables`` (the fit's table, when it
+    stops there) and checked.
+    """
+    from vp_bayes.model.diagnostics import meets_bar, posterior_table, unconverged
+    from vp_bayes.model.nutpie_path import StopRule
+
+    def done(raw: xr.Dataset) -> bool:
+        table = posterior_table(saved(raw), None)
+        tables[raw.sizes["draw"]] = table
+        return meets_bar(table)
+
+    def screened(name: str, shape: tuple[int, ...]) -> bool:
+        return _keep(name) and name not in derived and int(np.prod(shape)) <= SCREENED_SIZE
+
+    return StopRule(every, done, screen=lambda raw: unconverged(raw) is None,
+                    screened=screened)
+
+
+def _derived_names(data: ModelData, model_config: ModelConfig) -> set[str]:
+    """Saved variables drawn after sampling from the sampled ones (:func:`_saved_posterior`)."""
+    return {"corr"} | {spec.scale for spec in integrated_scales(data, model_config)}
+
+
+def _saved_posterior(post: xr.Dataset, data: ModelData, model_config: ModelConfig,
+                     seed: int) -> xr.Dataset:
+    """The sampler's draws as a fit saves them: ``corr`` drawn where the values' covariance
+    was integrated out, the integrated scales drawn, and the sampler's helpers dropped (the
+    same for a stopping rule's checkpoints as for the end: the same draws give the same
+    result)."""
+    if COLLAPSED_SCATTER in post:
+        post = _with_collapsed_correlation(post, collapsed_df(data, model_config), seed)
+    post = with_integrated_scales(post, integrated_scales(data, model_config), seed)
+    return post[[v for v in post.data_vars if _keep(str(v))]]
 
 
 def _keep(name: str) -> bool:
@@ -318,23 +371,25 @@ def fit_wave(
     sampler_config = resolve_sampler_config(sampler_config, data.value_input, model_config)
     model = build_model_from_data(data, model_config,
                                   fused=bool(sampler_config.fused_likelihood))
+    def saved(raw: xr.Dataset) -> xr.Dataset:
+        return _saved_posterior(raw, data, model_config, sampler_config.seed)
+
+    tables: dict[int, pd.DataFrame] = {}  # the stopping rule's tables, by draws per chain
+    stop = None
+    if sampler_config.check_every is not None:
+        stop = _stop_rule(sampler_config.check_every, saved, tables,
+                          derived=_derived_names(data, model_config))
     start = time.perf_counter()
-    idata = _sample(model, sampler_config, progress)
+    idata = _sample(model, sampler_config, progress, stop)
     seconds = time.perf_counter() - start
 
-    post = idata["posterior"].to_dataset()
-    if COLLAPSED_SCATTER in post:  # the values' covariance was integrated out: draw corr
-        post = _with_collapsed_correlation(post, collapsed_df(data, model_config),
-                                           sampler_config.seed)
-    post = with_integrated_scales(post, integrated_scales(data, model_config),
-                                  sampler_config.seed)
-    post = post[[v for v in post.data_vars if _keep(str(v))]]
+    post = saved(idata["posterior"].to_dataset())
     groups = {"posterior": post, "constant_data": _constant_data(data)}
     if "sample_stats" in idata.children:
         groups["sample_stats"] = idata["sample_stats"].to_dataset()
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update(n_categories=data.n_categories, scale_min=data.scale_min,
-                      value_input=data.value_input)
+                      value_input=data.value_input, draws_sampled=int(post.sizes["draw"]))
     if sampler_config.sampler in NUTS_SAMPLERS:
         tree.attrs["chain_start"] = resolve_init(model, sampler_config)
     tree["ppc"] = xr.DataTree(posterior_predictive_items(tree, model_config, ppc_draws,
@@ -344,7 +399,8 @@ def fit_wave(
         model_config=model_config,
         sampler_config=sampler_config,
         wave_hash=wave.data_hash(),
-        diagnostics=convergence_table(tree),
+        diagnostics=tables.get(post.sizes["draw"]) if post.sizes["draw"] in tables
+        else convergence_table(tree),
         wave_name=wave.manifest.name,
         fit_seconds=seconds,
     )

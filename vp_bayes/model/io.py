@@ -237,6 +237,23 @@ _STARTS = {"advi": "their own draws from a mean-field ADVI fit",
            "jitter": "the prior's centre plus U(-1, 1) jitter"}
 
 
+def _sampled(item_model: ItemModel) -> str:
+    """The card's note of the draws each chain made, where fewer were saved or the fit
+    stopped before its budget (``SamplerConfig.check_every``)."""
+    sampled = item_model.idata.attrs.get("draws_sampled")
+    if sampled is None:  # saved before the attribute existed
+        return ""
+    sampled, cfg = int(sampled), item_model.sampler_config
+    stopped = cfg.check_every is not None and sampled < cfg.draws
+    if sampled == item_model.posterior.sizes["draw"] and not stopped:
+        return ""
+    note = f" (of {sampled} drawn per chain"
+    if stopped:
+        note += (f"; stopped when converged, checked every {cfg.check_every} draws of at most "
+                 f"{cfg.draws}")
+    return note + ")"
+
+
 def write_model_card(item_model: ItemModel, path: str | Path,
                      sensitivity: PriorSensitivity | None = None,
                      comparison: pd.DataFrame | None = None) -> Path:
@@ -270,7 +287,7 @@ def write_model_card(item_model: ItemModel, path: str | Path,
            if item_model.idata.attrs.get("chain_start") in _STARTS else ""),
         f"- sizes: {post.sizes.get('item', 0)} items, {post.sizes.get('participant', 0)} "
         f"participants, {len(item_model.values)} values, {post.sizes['chain']} chains x "
-        f"{post.sizes['draw']} saved draws",
+        f"{post.sizes['draw']} saved draws" + _sampled(item_model),
         f"- divergences {stats['divergences']:.0f}, minimum E-BFMI {stats['bfmi_min']:.2f}",
         "",
         "## Convergence (worst element per variable)",

@@ -24,6 +24,7 @@ import ctypes
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
@@ -233,13 +234,15 @@ def pymc_chain_seed(seed: int, chains: int) -> int:
 
 def sample_nutpie(model: pm.Model, compiled: Any, *, draws: int, tune: int, chains: int,
                   seed: int, cores: int | None, progress: bool, nuts: dict | None = None,
-                  starts: Callable[..., np.ndarray] | None = None) -> xr.DataTree:
+                  starts: Callable[..., np.ndarray] | None = None,
+                  stop: StopRule | None = None) -> xr.DataTree:
     """Sample ``compiled`` (from :func:`compile_nutpie`) and return the ``DataTree``
     ``pm.sample(nuts_sampler="nutpie")`` returns.
 
     ``starts`` replaces the chains' start function (seed -> flat unconstrained vector);
     ``cores`` chains run at once, with BLAS limited to as many threads, as PyMC does (None:
-    nutpie's default, every CPU, BLAS unlimited).
+    nutpie's default, every CPU, BLAS unlimited). ``stop``: end at its first checkpoint that
+    says so (:func:`_sample_until`); ``draws`` is then the most each chain draws.
     """
     import dataclasses
 
@@ -250,10 +253,138 @@ def sample_nutpie(model: pm.Model, compiled: Any, *, draws: int, tune: int, chai
     if starts is not None:
         compiled = dataclasses.replace(compiled, initial_point_func=starts)
     limiter = threadpool_limits(limits=cores) if cores else contextlib.nullcontext()
+    settings = dict(draws=draws, tune=max(tune, 1), chains=chains, seed=seed,
+                    save_warmup=False, progress_bar=progress, **(nuts or {}))
     start = time.perf_counter()
     with limiter:
-        idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
-                              cores=cores, seed=seed, save_warmup=False,
-                              progress_bar=progress, **(nuts or {}))
+        if stop is None:
+            idata = nutpie.sample(compiled, cores=cores, **settings)
+        else:
+            idata = _sample_until(compiled, settings, stop)
     patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)
     return idata
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a fit may end before its last draw: at the first multiple of ``every`` draws per
+    chain at which ``done`` (given every chain's first draws, as ``posterior``) is true.
+
+    ``screen``, when given, is asked first with only the variables ``screened`` picks (by
+    name and shape per draw), read without converting the whole trace: a cheap necessary
+    condition, so that ``done`` (which may need every variable) runs only where it can pass.
+    """
+
+    every: int
+    done: Callable[[xr.Dataset], bool]
+    screen: Callable[[xr.Dataset], bool] | None = None
+    screened: Callable[[str, tuple[int, ...]], bool] = lambda name, shape: False
+
+
+def checkpoints(draws: int, every: int) -> list[int]:
+    """The draws per chain at which a :class:`StopRule` is asked: ``every``, ``2 every``, ...
+    below ``draws`` (at ``draws`` the chains end anyway)."""
+    return list(range(every, draws, every))
+
+
+def _sample_until(compiled: Any, settings: dict, stop: StopRule) -> xr.DataTree:
+    """nutpie with every chain running at once (the OS shares the CPUs among them, so they
+    reach each checkpoint together), asked ``stop`` at each of :func:`checkpoints`.
+
+    Each chain's draws depend on its seed only, not on when it runs, and every checkpoint is
+    asked in order even when the chains have already ended, so the result is the first ``n``
+    draws of the full run for the same ``n`` on any machine. The chains pause while ``done``
+    runs. Interrupted, the background chains are cancelled.
+    """
+    import nutpie
+
+    finished = np.zeros(settings["chains"], dtype=np.int64)
+
+    def track(progress) -> None:  # nutpie's thread; the counts include the warm-up
+        finished[:] = [p.finished_draws for p in progress]
+
+    sampler = nutpie.sample(compiled, cores=settings["chains"], blocking=False,
+                            progress_callback=track, progress_rate=200, **settings)
+    names = [name for name, shape in (compiled.shapes or {}).items()
+             if stop.screened(name, tuple(int(d) for d in shape))]
+    try:
+        marks = checkpoints(settings["draws"], stop.every)
+        for k, n in enumerate(marks):
+            if not _reached(sampler, finished, settings["tune"] + n):  # all chains ended
+                return _first_stop(sampler.wait(), marks[k:], stop, names)
+            if stop.screen is not None and not stop.screen(
+                    _screened_draws(sampler, names, settings["tune"], n)):
+                continue
+            sampler.pause()
+            if stop.done(sampler.inspect()["posterior"].to_dataset().isel(draw=slice(0, n))):
+                return _first_draws(sampler.abort(), n)
+            sampler.resume()
+        return sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
+
+
+def _screened_draws(sampler: Any, names: list[str], tune: int, n: int) -> xr.Dataset:
+    """Draws ``tune`` to ``tune + n`` of the variables ``names`` of every chain, read from
+    nutpie's raw trace (its arrow record batches, one per chain, warm-up rows first; the
+    columns' ``shape`` and ``dims`` metadata as nutpie's own conversion reads them), or from
+    nutpie's whole-trace conversion where that raw trace is not there (other versions)."""
+    import nutpie
+    import pyarrow
+
+    if not (hasattr(sampler, "_sampler") and nutpie.__version__.startswith(SUPPORTED_NUTPIE)):
+        return sampler.inspect()["posterior"].to_dataset()[names].isel(draw=slice(0, n))
+
+    batches, _ = sampler._sampler.inspect().get_arrow_trace()
+    out = {}
+    for name in names:
+        chains = []
+        for batch in batches:
+            column = batch.slice(tune, n).column(name)
+            meta = column.field.metadata
+            shape = [int(d) for d in meta.get(b"shape", b"").decode().split(",") if d]
+            dims = [d for d in meta.get(b"dims", b"").decode().split(",") if d]
+            values = pyarrow.array(column)
+            values = values.flatten() if hasattr(values, "flatten") else values
+            chains.append(values.to_numpy(zero_copy_only=False).reshape((n, *shape)))
+        dims = dims or [f"{name}_dim_{i}" for i in range(len(shape))]
+        out[name] = (("chain", "draw", *dims), np.stack(chains))
+    return xr.Dataset(out)
+
+
+def _reached(sampler: Any, finished: np.ndarray, target: int) -> bool:
+    """Wait until every chain has ``target`` draws (True) or all have ended (False): the
+    counts come from nutpie's progress callback; whether the chains have ended (a chain
+    that fails stops counting) is asked about once a second."""
+    polls = 0
+    while finished.min() < target:
+        polls += 1
+        if polls % 5 == 0:
+            try:
+                if sampler.is_finished:
+                    return False
+            except TimeoutError:  # nutpie 0.16's answer while chains run
+                pass
+        time.sleep(0.2)
+    return True
+
+
+def _first_stop(tree: xr.DataTree, marks: list[int], stop: StopRule,
+                names: list[str]) -> xr.DataTree:
+    """The ended run ``tree`` cut at the first of ``marks`` where ``stop`` says so (its
+    screen of ``names`` first, then ``done``), else whole."""
+    post = tree["posterior"].to_dataset()
+    for n in marks:
+        first = post.isel(draw=slice(0, n))
+        if stop.screen is not None and not stop.screen(first[names]):
+            continue
+        if stop.done(first):
+            return _first_draws(tree, n)
+    return tree
+
+
+def _first_draws(tree: xr.DataTree, n: int) -> xr.DataTree:
+    """``tree`` with each group that has draws cut to its first ``n``."""
+    return tree.map_over_datasets(
+        lambda ds: ds.isel(draw=slice(0, n)) if "draw" in ds.dims else ds)

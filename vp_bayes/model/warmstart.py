@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymc as pm
@@ -24,6 +24,9 @@ import xarray as xr
 
 from vp_bayes.model.compiling import reproducibly
 from vp_bayes.model.variational import MeanField
+
+if TYPE_CHECKING:
+    from vp_bayes.model.nutpie_path import StopRule
 
 
 def meanfield_starts(approx: MeanField) -> Callable[..., np.ndarray]:
@@ -50,11 +53,13 @@ def widened(approx: MeanField, spread: float) -> MeanField:
 def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: int,
                        chains: int, seed: int, progress: bool,
                        nuts: dict | None = None, spread: float = 1.0,
-                       cores: int | None = None, compiled: Any = None) -> xr.DataTree:
+                       cores: int | None = None, compiled: Any = None,
+                       stop: StopRule | None = None) -> xr.DataTree:
     """Run nutpie on ``model`` with each chain starting at its own draw from ``approx``
     (its SDs times ``spread``: :func:`widened`), ``cores`` chains at a time (None: nutpie's
     default, every CPU). ``compiled``: the model's
-    :func:`vp_bayes.model.nutpie_path.compile_nutpie` when already compiled.
+    :func:`vp_bayes.model.nutpie_path.compile_nutpie` when already compiled; ``stop``: end
+    early (:class:`vp_bayes.model.nutpie_path.StopRule`).
 
     Returns the same ``DataTree`` as ``pm.sample(nuts_sampler="nutpie")``.
     """
@@ -66,4 +71,4 @@ def sample_nutpie_from(model: pm.Model, approx: MeanField, *, draws: int, tune: 
                          f"{compiled.n_dim}")
     return sample_nutpie(model, compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                          cores=cores, progress=progress, nuts=nuts,
-                         starts=meanfield_starts(widened(approx, spread)))
+                         starts=meanfield_starts(widened(approx, spread)), stop=stop)
