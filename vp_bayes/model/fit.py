@@ -371,6 +371,7 @@ def fit_wave(
     sampler_config = resolve_sampler_config(sampler_config, data.value_input, model_config)
     model = build_model_from_data(data, model_config,
                                   fused=bool(sampler_config.fused_likelihood))
+
     def saved(raw: xr.Dataset) -> xr.Dataset:
         return _saved_posterior(raw, data, model_config, sampler_config.seed)
 
