@@ -529,7 +529,7 @@ CASES: list[Case] = [
         field="check_every"),
     Case("fit: --check-every with advi", _options("fit", "wave")(
         "--out", "{tmp}/m.nc", "--sampler", "advi", "--check-every", "100"),
-        "only the nutpie sampler can stop when converged", None, field="check_every"),
+        "only the nutpie sampler can stop at the convergence bar", None, field="check_every"),
     Case("fit: --config check_every 2.5",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config",
                        str(_text(t, "cfg.json", '{"sampler": {"check_every": 2.5}}'))],

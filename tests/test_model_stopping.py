@@ -90,20 +90,43 @@ def test_a_rule_never_met_gives_the_full_run(model, compiled, full):
     _assert_first_draws(whole, full, 400)
 
 
-def test_checkpoints_passed_while_the_rule_thinks_are_asked_in_order(model, compiled, full):
-    """The chains end while the first answer is computed: the later checkpoints are still
-    asked, in order, so the draws kept do not depend on the machine's speed."""
+def test_checkpoints_passed_while_the_screen_thinks_are_asked_in_order(model, compiled, full):
+    """The chains end while the first screen is computed (the chains run on meanwhile): the
+    later checkpoints are still asked, in order, from the ended run, so the draws kept do not
+    depend on the machine's speed."""
     asked = []
 
-    def done(post: xr.Dataset) -> bool:
+    def screen(post: xr.Dataset) -> bool:
         asked.append(post.sizes["draw"])
         if len(asked) == 1:
             time.sleep(3.0)  # the 4 x 500 draws of this small model take well under a second
         return post.sizes["draw"] >= 300
 
-    cut = _run(model, compiled, StopRule(100, done))
+    cut = _run(model, compiled, StopRule(100, lambda post: True, screen=screen,
+                                         screened=lambda name, shape: True))
     assert asked == [100, 200, 300]
     _assert_first_draws(cut, full, 300)
+
+
+def test_chains_ended_before_a_checkpoint_are_cut_at_the_same_draw(model, compiled, full,
+                                                                   monkeypatch):
+    """Where nutpie reports the chains ended before the counts reached a checkpoint, the
+    ended run is screened and asked from that checkpoint on: the same answer as live."""
+    monkeypatch.setattr(nutpie_path, "_reached", lambda *args: False)
+    asked = []
+
+    def screen(post: xr.Dataset) -> bool:
+        asked.append((post.sizes["draw"], sorted(post.data_vars)))
+        return post.sizes["draw"] >= 200
+
+    def small(name: str, shape: tuple[int, ...]) -> bool:
+        return int(np.prod(shape)) <= 6
+
+    cut = _run(model, compiled, StopRule(100, lambda post: True, screen=screen, screened=small))
+    names = nutpie_path._screened_names(compiled, StopRule(100, bool, screened=small))
+    assert [n for n, _ in asked] == [100, 200] and asked[0][1] == sorted(names)
+    assert "sigma_b" in names and not any(name.endswith("__") for name in names)
+    _assert_first_draws(cut, full, 200)
 
 
 def test_the_screen_reads_the_draws_the_trace_holds(compiled):
@@ -115,13 +138,15 @@ def test_the_screen_reads_the_draws_the_trace_holds(compiled):
                             progress_bar=False, save_warmup=False, blocking=False)
     try:
         assert nutpie_path._reached(sampler, np.zeros(4, dtype=np.int64), 1) is False
-        got = nutpie_path._screened_draws(sampler, list(compiled.shapes), 100, 250)
+        every = StopRule(100, bool, screened=lambda name, shape: True)
+        got = nutpie_path._screened_draws(
+            sampler, nutpie_path._screened_names(compiled, every), 100, 250)
         whole = sampler.inspect()["posterior"].to_dataset().isel(draw=slice(0, 250))
     finally:
         sampler.cancel()
-    shared = set(got.data_vars) & set(whole.data_vars)
-    assert {"beta", "theta", "kappa"} <= shared
-    for name in shared:
+    assert set(got.data_vars) <= set(whole.data_vars)  # nutpie's reparameterisations left out
+    assert {"beta", "theta", "kappa"} <= set(got.data_vars)
+    for name in got.data_vars:
         assert got[name].dims == whole[name].dims, name
         np.testing.assert_array_equal(got[name].values, whole[name].values, err_msg=name)
 
@@ -190,14 +215,15 @@ def test_a_fit_stops_at_a_checkpoint_that_meets_the_bar(tmp_path):
     # the table the stopping rule computed is the one the saved draws give
     pd.testing.assert_frame_equal(table, convergence_table(fitted.idata))
     write_model_card(thin(fitted, 100), tmp_path / "m.md")
-    assert (f"4 chains x 100 saved draws (of {n} drawn per chain; stopped when converged, "
-            "checked every 250 draws of at most 3000)") in (tmp_path / "m.md").read_text()
+    assert (f"4 chains x 100 saved draws (of {n} drawn per chain; stopped at the convergence "
+            "bar, checked every 250 draws of at most 3000)") in (tmp_path / "m.md").read_text()
 
 
 @pytest.mark.parametrize("settings, message", [
     ({"check_every": 0}, "positive whole number"),
     ({"check_every": 2.5}, "null or a whole number"),
     ({"check_every": 100, "sampler": "advi"}, "only the nutpie sampler"),
+    ({"check_every": 1000, "draws": 1000}, "must be below draws"),
 ])
 def test_bad_check_every_is_refused_by_name(settings, message):
     with pytest.raises(InputError, match=message) as err:

@@ -127,14 +127,14 @@ def fit(
         if config is None or err.file != "config":
             raise
         raise InputError(err.message, file=config, row=err.row, field=err.field) from None
-    drawn = item_model.posterior.sizes.get("draw", sampler_cfg.draws)  # before thinning
     if keep_draws:
         item_model = thin(item_model, keep_draws)
     path = save_model(item_model, out, wave=wave)  # the card's prior sensitivity needs the wave
     pd.set_option("display.width", 160)
     typer.echo(f"\nsampling took {item_model.fit_seconds:.0f} s")
+    drawn = item_model.idata.attrs.get("draws_sampled", sampler_cfg.draws)
     if sampler_cfg.check_every is not None and drawn < sampler_cfg.draws:
-        typer.echo(f"converged at {drawn} draws per chain (checked every "
+        typer.echo(f"met the convergence bar at {drawn} draws per chain (checked every "
                    f"{sampler_cfg.check_every}; at most {sampler_cfg.draws})")
     typer.echo("")
     typer.echo(item_model.diagnostics.round(3).to_string())

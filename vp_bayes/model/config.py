@@ -304,13 +304,15 @@ class SamplerConfig:
     (default) fuses them wherever the fused ops apply: every sampler but numpyro (JAX) and
     every model without DIF terms (:func:`resolve_sampler_config`; a fit saves the choice).
 
-    ``check_every`` (nutpie only; ``None``: off) lets a fit end before ``draws``: at each
-    multiple of ``check_every`` draws per chain it computes the convergence table of what the
-    fit would save, and it stops at the first where every variable meets the fit warnings'
-    bar (:func:`vp_bayes.model.diagnostics.unconverged`). ``draws`` is then the most each chain
+    ``check_every`` (nutpie only, below ``draws``; ``None``: off) lets a fit end before
+    ``draws``: it stops at the first multiple of ``check_every`` draws per chain where every
+    variable the fit saves meets the fit warnings' bar
+    (:func:`vp_bayes.model.diagnostics.meets_bar`; the small variables are screened first,
+    the whole table is computed only where they pass). ``draws`` is then the most each chain
     draws. The chains all run at once so that they reach each checkpoint together, and the
-    draws kept are the first ``n`` of the full run, whatever the machine. Stopping at a
-    diagnostic's first pass is a sequential rule: ``docs/model.md`` says what it costs.
+    sampled draws kept are the first ``n`` of the run without a stop, whatever the timing.
+    Stopping at a diagnostic's first pass is a sequential rule: ``docs/model.md`` says what
+    it costs.
     """
 
     sampler: Sampler = "nutpie"
@@ -390,8 +392,11 @@ class SamplerConfig:
                 raise InputError("must be a positive whole number", file=source,
                                  field="check_every")
             if self.sampler != "nutpie":
-                raise InputError("only the nutpie sampler can stop when converged",
+                raise InputError("only the nutpie sampler can stop at the convergence bar",
                                  file=source, field="check_every")
+            if int(self.check_every) >= int(self.draws):
+                raise InputError(f"must be below draws ({self.draws}): there would be no "
+                                 "checkpoint", file=source, field="check_every")
 
 
 def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelConfig:

@@ -83,9 +83,9 @@ def posterior_table(post: xr.Dataset, workers: int | None = None) -> pd.DataFram
 
 def meets_bar(table: pd.DataFrame) -> bool:
     """Whether every row of a :func:`convergence_table` has R-hat at most :data:`R_HAT_MAX`
-    and bulk and tail ESS at least :data:`ESS_MIN` (a NaN misses): then :func:`fit_warnings`
-    gives no R-hat or ESS warning for it."""
-    return bool((table["r_hat_max"] <= R_HAT_MAX).all()
+    and bulk and tail ESS at least :data:`ESS_MIN` (a NaN misses; an empty table, nothing
+    diagnosed, misses too): then :func:`fit_warnings` gives no R-hat or ESS warning for it."""
+    return bool(not table.empty and (table["r_hat_max"] <= R_HAT_MAX).all()
                 and (table["ess_bulk_min"] >= ESS_MIN).all()
                 and (table["ess_tail_min"] >= ESS_MIN).all())
 

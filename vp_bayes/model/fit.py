@@ -263,14 +263,14 @@ SCREENED_SIZE = 100  # variables of at most this many elements per draw: the sto
 
 
 def _stop_rule(every: int, saved: Callable[[xr.Dataset], xr.Dataset],
-               tables: dict[int, pd.DataFrame], derived: set[str]) -> StopRule:
+               tables: dict[int, pd.DataFrame], unsaved: set[str]) -> StopRule:
     """Stop when what the fit would save meets the fit warnings' bar.
 
     The screen: the variables of at most :data:`SCREENED_SIZE` elements that the fit saves
-    as sampled (not ``derived`` after sampling), checked smallest first
-    (:func:`vp_bayes.model.diagnostics.unconverged`). Where it passes, the whole convergence
-    table of the saved posterior is computed, kept in ``tables`` (the fit's table, when it
-    stops there) and checked.
+    as sampled (none of ``unsaved``), checked smallest first
+    (:func:`vp_bayes.model.diagnostics.unconverged`): a necessary condition. Where it passes,
+    the whole convergence table of the saved posterior is computed, kept in ``tables`` (the
+    fit's table, when it stops there) and checked (:func:`vp_bayes.model.diagnostics.meets_bar`).
     """
     from vp_bayes.model.diagnostics import meets_bar, posterior_table, unconverged
     from vp_bayes.model.nutpie_path import StopRule
@@ -281,15 +281,17 @@ def _stop_rule(every: int, saved: Callable[[xr.Dataset], xr.Dataset],
         return meets_bar(table)
 
     def screened(name: str, shape: tuple[int, ...]) -> bool:
-        return _keep(name) and name not in derived and int(np.prod(shape)) <= SCREENED_SIZE
+        return _keep(name) and name not in unsaved and int(np.prod(shape)) <= SCREENED_SIZE
 
     return StopRule(every, done, screen=lambda raw: unconverged(raw) is None,
                     screened=screened)
 
 
-def _derived_names(data: ModelData, model_config: ModelConfig) -> set[str]:
-    """Saved variables drawn after sampling from the sampled ones (:func:`_saved_posterior`)."""
-    return {"corr"} | {spec.scale for spec in integrated_scales(data, model_config)}
+def _not_saved_as_sampled(data: ModelData, model_config: ModelConfig) -> set[str]:
+    """Sampled variables :func:`_saved_posterior` drops or replaces: the values' scatter, and
+    ``corr`` and the integrated scales, which it may draw after sampling."""
+    scales = {spec.scale for spec in integrated_scales(data, model_config)}
+    return {COLLAPSED_SCATTER, "corr"} | scales
 
 
 def _saved_posterior(post: xr.Dataset, data: ModelData, model_config: ModelConfig,
@@ -379,7 +381,7 @@ def fit_wave(
     stop = None
     if sampler_config.check_every is not None:
         stop = _stop_rule(sampler_config.check_every, saved, tables,
-                          derived=_derived_names(data, model_config))
+                          unsaved=_not_saved_as_sampled(data, model_config))
     start = time.perf_counter()
     idata = _sample(model, sampler_config, progress, stop)
     seconds = time.perf_counter() - start
@@ -393,6 +395,7 @@ def fit_wave(
                       value_input=data.value_input, draws_sampled=int(post.sizes["draw"]))
     if sampler_config.sampler in NUTS_SAMPLERS:
         tree.attrs["chain_start"] = resolve_init(model, sampler_config)
+    table = tables.get(post.sizes["draw"])  # where the fit stopped: the rule's own table
     tree["ppc"] = xr.DataTree(posterior_predictive_items(tree, model_config, ppc_draws,
                                                          seed=sampler_config.seed))
     return ItemModel(
@@ -400,8 +403,7 @@ def fit_wave(
         model_config=model_config,
         sampler_config=sampler_config,
         wave_hash=wave.data_hash(),
-        diagnostics=tables.get(post.sizes["draw"]) if post.sizes["draw"] in tables
-        else convergence_table(tree),
+        diagnostics=table if table is not None else convergence_table(tree),
         wave_name=wave.manifest.name,
         fit_seconds=seconds,
     )

@@ -249,8 +249,8 @@ def _sampled(item_model: ItemModel) -> str:
         return ""
     note = f" (of {sampled} drawn per chain"
     if stopped:
-        note += (f"; stopped when converged, checked every {cfg.check_every} draws of at most "
-                 f"{cfg.draws}")
+        note += (f"; stopped at the convergence bar, checked every {cfg.check_every} draws "
+                 f"of at most {cfg.draws}")
     return note + ")"
 
 

@@ -293,8 +293,8 @@ def _sample_until(compiled: Any, settings: dict, stop: StopRule) -> xr.DataTree:
 
     Each chain's draws depend on its seed only, not on when it runs, and every checkpoint is
     asked in order even when the chains have already ended, so the result is the first ``n``
-    draws of the full run for the same ``n`` on any machine. The chains pause while ``done``
-    runs. Interrupted, the background chains are cancelled.
+    draws of the run without a stop, for the same ``n`` whatever the timing. The chains pause
+    while ``done`` runs. Interrupted, the background chains are cancelled.
     """
     import nutpie
 
@@ -305,24 +305,42 @@ def _sample_until(compiled: Any, settings: dict, stop: StopRule) -> xr.DataTree:
 
     sampler = nutpie.sample(compiled, cores=settings["chains"], blocking=False,
                             progress_callback=track, progress_rate=200, **settings)
-    names = [name for name, shape in (compiled.shapes or {}).items()
-             if stop.screened(name, tuple(int(d) for d in shape))]
     try:
+        names = _screened_names(compiled, stop)
         marks = checkpoints(settings["draws"], stop.every)
         for k, n in enumerate(marks):
             if not _reached(sampler, finished, settings["tune"] + n):  # all chains ended
                 return _first_stop(sampler.wait(), marks[k:], stop, names)
-            if stop.screen is not None and not stop.screen(
-                    _screened_draws(sampler, names, settings["tune"], n)):
-                continue
-            sampler.pause()
-            if stop.done(sampler.inspect()["posterior"].to_dataset().isel(draw=slice(0, n))):
+
+            def whole(n: int = n) -> xr.Dataset:
+                sampler.pause()
+                return sampler.inspect()["posterior"].to_dataset().isel(draw=slice(0, n))
+
+            if _says_stop(stop, lambda n=n: _screened_draws(sampler, names,
+                                                            settings["tune"], n), whole):
                 return _first_draws(sampler.abort(), n)
             sampler.resume()
         return sampler.wait()
     except BaseException:
         sampler.cancel()
         raise
+
+
+def _screened_names(compiled: Any, stop: StopRule) -> list[str]:
+    """The variables ``stop.screened`` picks among those nutpie puts in the posterior (not its
+    unconstrained reparameterisations, ``reparameterized_names``, which it drops)."""
+    dropped = set(getattr(compiled, "reparameterized_names", None) or ())
+    return [name for name, shape in (compiled.shapes or {}).items()
+            if name not in dropped and stop.screened(name, tuple(int(d) for d in shape))]
+
+
+def _says_stop(stop: StopRule, screened: Callable[[], xr.Dataset],
+               whole: Callable[[], xr.Dataset]) -> bool:
+    """``stop``'s answer at one checkpoint: its screen of the ``screened`` draws first, then
+    ``done`` of the ``whole`` posterior (both callables give that checkpoint's first draws)."""
+    if stop.screen is not None and not stop.screen(screened()):
+        return False
+    return bool(stop.done(whole()))
 
 
 def _screened_draws(sampler: Any, names: list[str], tune: int, n: int) -> xr.Dataset:
@@ -377,9 +395,7 @@ def _first_stop(tree: xr.DataTree, marks: list[int], stop: StopRule,
     post = tree["posterior"].to_dataset()
     for n in marks:
         first = post.isel(draw=slice(0, n))
-        if stop.screen is not None and not stop.screen(first[names]):
-            continue
-        if stop.done(first):
+        if _says_stop(stop, lambda first=first: first[names], lambda first=first: first):
             return _first_draws(tree, n)
     return tree
 
