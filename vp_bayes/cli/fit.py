@@ -99,7 +99,7 @@ def fit(
     """Fit the hierarchical item model to a wave and save it with its model card."""
     from vp_bayes.model.config import FitConfig, read_config
     from vp_bayes.model.diagnostics import convergence_problems, ppc_summary, sampler_summary
-    from vp_bayes.model.fit import fit_wave, thin
+    from vp_bayes.model.fit import fit_wave, stopped_at, thin
     from vp_bayes.model.io import save_model
     from vp_bayes.wave.io import load_wave
 
@@ -132,8 +132,8 @@ def fit(
     path = save_model(item_model, out, wave=wave)  # the card's prior sensitivity needs the wave
     pd.set_option("display.width", 160)
     typer.echo(f"\nsampling took {item_model.fit_seconds:.0f} s")
-    drawn = item_model.idata.attrs.get("draws_sampled", sampler_cfg.draws)
-    if sampler_cfg.check_every is not None and drawn < sampler_cfg.draws:
+    drawn = stopped_at(item_model)
+    if drawn is not None:
         typer.echo(f"met the convergence bar at {drawn} draws per chain (checked every "
                    f"{sampler_cfg.check_every}; at most {sampler_cfg.draws})")
     typer.echo("")

@@ -102,7 +102,7 @@ def unconverged(post: xr.Dataset, workers: int | None = None) -> str | None:
         if post[name].size == 0:  # nothing to diagnose (convergence_table skips it too)
             continue
         table = posterior_table(post[[name]], workers)
-        if table.empty or not meets_bar(table):  # empty: too few draws or no chain
+        if not meets_bar(table):  # an empty table (too few draws, no chain) misses too
             return str(name)
     return None
 

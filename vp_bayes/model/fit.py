@@ -409,6 +409,17 @@ def fit_wave(
     )
 
 
+def stopped_at(item_model: ItemModel) -> int | None:
+    """The draws per chain where a fit stopped at the convergence bar before its budget
+    (``SamplerConfig.check_every``), or None (it ran its budget, or it was saved before fits
+    recorded ``draws_sampled``)."""
+    sampled = item_model.idata.attrs.get("draws_sampled")
+    cfg = item_model.sampler_config
+    if sampled is None or cfg.check_every is None or int(sampled) >= cfg.draws:
+        return None
+    return int(sampled)
+
+
 def thin(item_model: ItemModel, keep_draws: int) -> ItemModel:
     """Keep about ``keep_draws`` evenly spaced draws per chain (for compact saved models)."""
     post = item_model.posterior

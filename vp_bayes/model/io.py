@@ -19,7 +19,7 @@ import xarray as xr
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig, SamplerConfig
-from vp_bayes.model.fit import ItemModel
+from vp_bayes.model.fit import ItemModel, stopped_at
 from vp_bayes.wave.core import Wave
 
 if TYPE_CHECKING:
@@ -243,12 +243,11 @@ def _sampled(item_model: ItemModel) -> str:
     sampled = item_model.idata.attrs.get("draws_sampled")
     if sampled is None:  # saved before the attribute existed
         return ""
-    sampled, cfg = int(sampled), item_model.sampler_config
-    stopped = cfg.check_every is not None and sampled < cfg.draws
-    if sampled == item_model.posterior.sizes["draw"] and not stopped:
+    stopped, cfg = stopped_at(item_model), item_model.sampler_config
+    if int(sampled) == item_model.posterior.sizes["draw"] and stopped is None:
         return ""
-    note = f" (of {sampled} drawn per chain"
-    if stopped:
+    note = f" (of {int(sampled)} drawn per chain"
+    if stopped is not None:
         note += (f"; stopped at the convergence bar, checked every {cfg.check_every} draws "
                  f"of at most {cfg.draws}")
     return note + ")"
