@@ -76,7 +76,7 @@ def main() -> None:
     wave = _load(args.wave)
 
     from vp_bayes.model.config import ModelConfig, SamplerConfig
-    from vp_bayes.model.fit import fit_wave
+    from vp_bayes.model.fit import fit_wave, stopped_at
 
     start = time.perf_counter()
     model = fit_wave(wave, ModelConfig.from_dict(cfg.get("model", {})),
@@ -87,6 +87,11 @@ def main() -> None:
     gradients = int(stats["n_steps"].sum())
     diag = model.diagnostics
     print(f"wave {args.wave}, config {json.dumps(cfg)}")
+    if model.sampler_config.check_every is not None:
+        sampled = model.idata.attrs.get("draws_sampled")
+        print(f"draws per chain sampled: {sampled} (cap {model.sampler_config.draws}, checked "
+              f"every {model.sampler_config.check_every}; stopped at the convergence bar: "
+              f"{'yes' if stopped_at(model) else 'no'})")
     print(f"wall {wall:.0f} s, sampler call (ADVI, compile, sampling) {model.fit_seconds:.0f} s, "
           f"{float(stats['n_steps'].mean()):.1f} steps per draw, "
           f"{int(stats['diverging'].sum())} divergences, {gradients} gradients (saved draws)")

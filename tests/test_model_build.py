@@ -121,8 +121,11 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
     assert "corr_chol" in build_model(wave, ModelConfig()).named_vars  # pre-scored, latent
     cal = resolve_sampler_config(SamplerConfig(), "calibrated")
     assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, True)
-    other = resolve_sampler_config(SamplerConfig(), "exact")
-    assert (other.target_accept, other.low_rank_modified_mass_matrix) == (0.8, False)
+    raw = resolve_sampler_config(SamplerConfig(), "instrument")
+    assert (raw.target_accept, raw.low_rank_modified_mass_matrix) == (0.65, False)
+    for mode in ("exact", "latent", None):
+        other = resolve_sampler_config(SamplerConfig(), mode)
+        assert (other.target_accept, other.low_rank_modified_mass_matrix) == (0.8, False)
     mine = SamplerConfig(target_accept=0.95, low_rank_modified_mass_matrix=False,
                          fused_likelihood=False)
     assert resolve_sampler_config(mine, "calibrated") == mine

@@ -77,8 +77,9 @@ def fit(
         ThresholdsName(_MODEL.thresholds), help="shared (rating scale) or item (graded)."),
     value_input: ValueInputName = typer.Option(
         ValueInputName(_MODEL.value_input), help="How participants' values enter (auto: "
-        "instrument when raw answers exist, else calibrated for MRAT-centred values, "
-        "latent for others; calibrated: regression calibration, reliability from --config, with "
+        "instrument when raw answers exist (sampled at target_accept 0.65 unless the config "
+        "says otherwise), else calibrated for MRAT-centred values, latent for others; "
+        "calibrated: regression calibration, reliability from --config, with "
         "scale-mixture loadings, low-rank mass matrix and target_accept 0.9 unless the "
         "config says otherwise; docs/model.md)."),
     value_prior: ValuePriorName = typer.Option(
