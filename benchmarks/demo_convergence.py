@@ -7,7 +7,8 @@ through ``fit_wave`` with the model and sampler settings given as JSON (the sect
 sampling), leapfrog steps per draw, divergences, the ten variables with the smallest bulk ESS
 (the fit's own diagnostics table) and the smallest bulk ESS per 1,000 gradients of the saved
 draws (the efficiency the issue's "10x" is about; it does not depend on what else shares the
-machine, the times do). ``--spreads`` adds one row per value for the loadings' spread
+machine, the times do). With ``check_every`` it prints where the fit stopped and, after the
+table, the three largest R-hats. ``--spreads`` adds one row per value for the loadings' spread
 ``beta_sd``: posterior mean and 90% interval, bulk ESS and R-hat (where the slowest variable's
 posterior sits).
 
