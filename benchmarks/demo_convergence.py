@@ -99,7 +99,7 @@ def main() -> None:
     print(diag.sort_values("ess_bulk_min").head(10)[
         ["r_hat_max", "ess_bulk_min", "ess_tail_min"]].to_string(float_format="%.3f"))
     print("largest R-hat:", ", ".join(f"{name} {r:.4f}" for name, r in
-                                      diag["r_hat_max"].sort_values().tail(3)[::-1].items()))
+                                      diag["r_hat_max"].nlargest(3).items()))
     if args.spreads:
         print(_spreads(model.idata["posterior"].to_dataset()))
     worst = float(diag["ess_bulk_min"].min())

@@ -42,7 +42,7 @@ import xarray as xr
 
 from vp_bayes import dims
 from vp_bayes.model import build as B
-from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.config import ModelConfig, SamplerConfig, resolve_sampler_config
 from vp_bayes.model.data import prepare_data
 from vp_bayes.model.fit import _sample
 from vp_bayes.wave.io import load_wave
@@ -269,8 +269,9 @@ def main() -> None:
     data = prepare_data(wave, config)
     start = time.perf_counter()
     model = build(args.variant, data, config)
-    sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
-                            fused_likelihood=True, seed=args.seed)
+    sampler = resolve_sampler_config(  # the value input's settings, as fit_wave resolves them
+        SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
+                      fused_likelihood=True, seed=args.seed), data.value_input, config)
     idata = _sample(model, sampler, progress=False)
     wall = time.perf_counter() - start
     post = _rescale(idata["posterior"].to_dataset())

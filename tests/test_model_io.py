@@ -404,3 +404,8 @@ def test_sampler_settings_reach_nutpie_on_both_paths(tiny, monkeypatch, init):
         fit_wave(sim.wave, ModelConfig(), config, progress=False, ppc_draws=10)
     assert len(seen) == 1
     assert seen[0]["target_accept"] == 0.93 and seen[0]["adaptation"] == "low_rank"
+    seen.clear()  # left unset: the raw answers' own setting (0.65, diagonal mass matrix)
+    unset = SamplerConfig(draws=60, tune=60, seed=5, init=init, advi_iterations=500)
+    with pytest.raises(_Stop):
+        fit_wave(sim.wave, ModelConfig(), unset, progress=False, ppc_draws=10)
+    assert seen[0]["target_accept"] == 0.65 and "adaptation" not in seen[0]

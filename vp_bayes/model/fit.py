@@ -164,8 +164,8 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
     Both nutpie paths take ``target_accept`` and the mass-matrix adaptation from here (earlier
     code passed only the adaptation, so nutpie sampled at its default 0.8 whatever the config
     said). nutpie refuses unknown settings, so a misspelt key fails loudly. Settings left at
-    ``None`` take the defaults of values other than calibrated (``fit_wave`` resolves them
-    for the wave first).
+    ``None`` take the defaults of value inputs other than calibrated and raw answers
+    (``fit_wave`` resolves them for the wave first).
     """
     cfg = resolve_sampler_config(cfg, None)
     settings: dict = {"target_accept": float(cfg.target_accept)}
