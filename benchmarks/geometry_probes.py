@@ -25,6 +25,11 @@ and reports ``corr`` as the correlation of ``Q C Q'``); the other three are the 
 reparameterised (``alpha_shift``
 without the response styles' sum-to-zero). These are probes of the geometry, not options of
 the package: each replaces one builder function of :mod:`vp_bayes.model.build` in this process.
+
+The probes were written for the LKJ values' prior (sessions 9-10), whose correlation is sampled;
+the default for raw answers since session 25, the inverse-Wishart, integrates it out, so they
+fit with ``value_prior="lkj"`` (``base``: the shipped model under that prior), at the
+sampler settings ``fit_wave`` resolves for raw answers.
 """
 
 from __future__ import annotations
@@ -265,7 +270,8 @@ def main() -> None:
     args = parser.parse_args()
     wave = load_wave(REPO / "data" / "demo")
     changes = {"loading_parameterization": args.loadings, "loading_prior": args.loading_prior}
-    config = ModelConfig(**{k: v for k, v in changes.items() if v is not None})
+    config = ModelConfig(value_prior="lkj",  # the probes read the sampled correlation
+                         **{k: v for k, v in changes.items() if v is not None})
     data = prepare_data(wave, config)
     start = time.perf_counter()
     model = build(args.variant, data, config)
