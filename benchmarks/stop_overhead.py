@@ -22,14 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vp_bayes.model import fit
-from vp_bayes.model.build import build_model_from_data
-from vp_bayes.model.config import (
-    ModelConfig,
-    SamplerConfig,
-    resolve_model_config,
-    resolve_sampler_config,
-)
-from vp_bayes.model.data import prepare_data
+from vp_bayes.model.config import SamplerConfig
 from vp_bayes.wave.io import load_wave
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,11 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def alternate(wave, draws: int, reps: int) -> pd.DataFrame:
     """Seconds of ``fit._sample`` with the chains two at a time and all at once."""
-    data = prepare_data(wave, ModelConfig())
-    config = resolve_model_config(ModelConfig(), data.value_input)
-    cfg = resolve_sampler_config(SamplerConfig(draws=draws, tune=400, chains=4),
-                                 data.value_input, config)
-    model = build_model_from_data(data, config, fused=bool(cfg.fused_likelihood))
+    prepared = fit.prepare_fit(wave, sampler_config=SamplerConfig(draws=draws, tune=400,
+                                                                  chains=4))
+    model, cfg = prepared.model, prepared.sampler_config
     fit._sample(model, SamplerConfig(draws=10, tune=10, chains=2), False)  # compile once
     rows = []
     real_cores = fit.usable_cores

@@ -131,6 +131,23 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
     assert resolve_sampler_config(mine, "calibrated") == mine
 
 
+def test_prepare_fit_resolves_the_configs_for_the_wave(sim, ipsative_wave):
+    """``fit.prepare_fit`` (``fit_wave``'s start): the configs resolved for the wave's value
+    input, and the model built with them (fused, except for numpyro)."""
+    from vp_bayes.model.fit import prepare_fit
+
+    raw = prepare_fit(sim.wave)
+    assert raw.data.value_input == "instrument"
+    assert raw.model_config.value_prior == "inverse_wishart"
+    assert (raw.sampler_config.target_accept, raw.sampler_config.fused_likelihood) == (0.65, True)
+    assert "theta_raw" in raw.model.named_vars
+    cal = prepare_fit(ipsative_wave, sampler_config=SamplerConfig(sampler="numpyro"))
+    assert cal.data.value_input == "calibrated"
+    assert cal.model_config.loading_parameterization == "mixture"
+    assert "beta_mix" in cal.model.named_vars
+    assert (cal.sampler_config.target_accept, cal.sampler_config.fused_likelihood) == (0.9, False)
+
+
 def test_fused_likelihood_resolves_to_where_the_fused_ops_apply():
     """Unset, the fused likelihood is chosen for every sampler but numpyro (no JAX
     implementation) and every model without DIF terms; a setting given is kept."""

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -335,6 +335,46 @@ def _constant_data(data: ModelData) -> xr.Dataset:
     return ds
 
 
+class PreparedFit(NamedTuple):
+    """What :func:`fit_wave` samples: the wave's model data, the configs resolved for its
+    value input (as the fit saves them) and the model built from them."""
+
+    data: ModelData
+    model_config: ModelConfig
+    sampler_config: SamplerConfig
+    model: pm.Model
+
+
+def prepare_fit(wave: Wave, model_config: ModelConfig | None = None,
+                sampler_config: SamplerConfig | None = None) -> PreparedFit:
+    """Validate the configs, prepare the wave's data, resolve every ``None`` ("auto")
+    setting for its value input and build the model, as :func:`fit_wave` does before it
+    samples (benchmarks that time the sampler alone start here).
+
+    Parameters
+    ----------
+    wave
+        A validated survey wave.
+    model_config, sampler_config
+        Defaults: :class:`ModelConfig()`, :class:`SamplerConfig()`.
+
+    Returns
+    -------
+    PreparedFit
+    """
+    model_config = model_config or ModelConfig()
+    sampler_config = sampler_config or SamplerConfig()
+    model_config.validate()
+    sampler_config.validate()
+    data = prepare_data(wave, model_config)
+    # saved as run: "auto" geometry settings take what they mean for the resolved value input
+    model_config = resolve_model_config(model_config, data.value_input)
+    sampler_config = resolve_sampler_config(sampler_config, data.value_input, model_config)
+    model = build_model_from_data(data, model_config,
+                                  fused=bool(sampler_config.fused_likelihood))
+    return PreparedFit(data, model_config, sampler_config, model)
+
+
 def fit_wave(
     wave: Wave,
     model_config: ModelConfig | None = None,
@@ -363,16 +403,7 @@ def fit_wave(
     """
     from vp_bayes.model.diagnostics import convergence_table, posterior_predictive_items
 
-    model_config = model_config or ModelConfig()
-    sampler_config = sampler_config or SamplerConfig()
-    model_config.validate()
-    sampler_config.validate()
-    data = prepare_data(wave, model_config)
-    # saved as run: "auto" geometry settings take what they mean for the resolved value input
-    model_config = resolve_model_config(model_config, data.value_input)
-    sampler_config = resolve_sampler_config(sampler_config, data.value_input, model_config)
-    model = build_model_from_data(data, model_config,
-                                  fused=bool(sampler_config.fused_likelihood))
+    data, model_config, sampler_config, model = prepare_fit(wave, model_config, sampler_config)
 
     def saved(raw: xr.Dataset) -> xr.Dataset:
         return _saved_posterior(raw, data, model_config, sampler_config.seed)
