@@ -88,8 +88,10 @@ def _tag(wave: str, sampler: str, chains: int | None, spread: float | None) -> s
 
 def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
             model_config: dict | None = None, save: Path | None = None,
-            chains: int | None = None, spread: float | None = None) -> dict:
-    """Fit once and return the measurements (called in a child process)."""
+            chains: int | None = None, spread: float | None = None,
+            sampler_config: dict | None = None) -> dict:
+    """Fit once and return the measurements (called in a child process); ``sampler_config``
+    adds SamplerConfig fields to the run's budget (e.g. ``check_every``)."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.diagnostics import sampler_summary
     from vp_bayes.model.fit import fit_wave
@@ -101,6 +103,7 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
         budget = dict(draws=draws, advi_iterations=tune, chains=chains or 2)
     if spread is not None:
         budget["init_spread"] = spread
+    budget.update(sampler_config or {})
     model = fit_wave(wave, ModelConfig.from_dict(model_config or {}),
                      SamplerConfig(sampler=sampler, **budget), progress=False, ppc_draws=20)
     wall = time.perf_counter() - start
@@ -121,7 +124,8 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     worst = diag["r_hat_max"].idxmax() if diag["r_hat_max"].notna().any() else ""
     return dict(wave=wave_name, sampler=sampler, chains=chains or 2, spread=spread or 1.0,
-                draws=draws, tune=tune, wall_s=wall,
+                draws=draws, draws_kept=int(model.posterior.sizes["draw"]), tune=tune,
+                wall_s=wall,
                 sampling_s=model.fit_seconds, peak_gib=peak / 2**20,
                 ess_bulk_min_items=ess, ess_per_s=ess / model.fit_seconds,
                 r_hat_max_items=float(items["r_hat_max"].max()),
@@ -139,6 +143,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--model-config", default="{}",
                         help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
+    parser.add_argument("--sampler-config", default="{}",
+                        help="SamplerConfig fields as JSON for every run, e.g. "
+                             "'{\"check_every\": 250}' (DRAWS is then the cap; draws_kept says "
+                             "where the fit stopped)")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="Also save each fitted model as DIR/WAVE-SAMPLER.nc.")
     parser.add_argument("--reference", action="append", default=[],
@@ -157,7 +165,7 @@ def main() -> None:
         tag = _tag(wave, sampler, args.chains, args.spread)
         res = run_one(wave, sampler, int(draws), int(tune), args.out / tag,
                       json.loads(args.model_config), args.save_models, args.chains,
-                      args.spread)
+                      args.spread, json.loads(args.sampler_config))
         (args.out / f"{tag}.json").write_text(json.dumps(res))
         return
     for ref in args.reference:
@@ -172,7 +180,8 @@ def main() -> None:
             print("skipping the real wave: ../shared/valueportrait not found")
             continue
         cmd = [sys.executable, __file__, "--one", wave, sampler, draws, tune,
-               "--out", str(args.out), "--model-config", args.model_config]
+               "--out", str(args.out), "--model-config", args.model_config,
+               "--sampler-config", args.sampler_config]
         if args.save_models is not None:
             cmd += ["--save-models", str(args.save_models)]
         if chains is not None:
