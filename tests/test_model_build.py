@@ -141,10 +141,12 @@ def test_prepare_fit_resolves_the_configs_for_the_wave(sim, ipsative_wave):
     assert raw.model_config.value_prior == "inverse_wishart"
     assert (raw.sampler_config.target_accept, raw.sampler_config.fused_likelihood) == (0.65, True)
     assert "theta_raw" in raw.model.named_vars
+    assert "rating" not in raw.model.coords  # the fused model: no per-rating graph
     cal = prepare_fit(ipsative_wave, sampler_config=SamplerConfig(sampler="numpyro"))
     assert cal.data.value_input == "calibrated"
     assert cal.model_config.loading_parameterization == "mixture"
     assert "beta_mix" in cal.model.named_vars
+    assert "rating" in cal.model.coords  # the graph model, which JAX differentiates
     assert (cal.sampler_config.target_accept, cal.sampler_config.fused_likelihood) == (0.9, False)
 
 
