@@ -189,6 +189,24 @@ def test_rating_log_likelihood_matches_direct_category_probabilities(tiny):
     assert len(table) == 2 and "elpd" in table.columns
 
 
+def test_draw_rows_of_a_view_of_the_first_draws_are_those_of_a_copy():
+    """A fit that stops early keeps a view of its run's first draws (not contiguous across
+    chains); the rows the log-likelihood reads at flat, chain-major draw indices are those of
+    a contiguous copy, whatever the variable's dimension order."""
+    from vp_bayes.model.diagnostics import _draw_rows
+
+    rng = np.random.default_rng(0)
+    full = xr.Dataset({"beta": (("chain", "draw", "item", "value"), rng.normal(size=(3, 9, 4, 2))),
+                       "alpha": (("participant", "draw", "chain"), rng.normal(size=(5, 9, 3)))})
+    view = full.isel(draw=slice(0, 6))
+    assert not view["beta"].values.flags.c_contiguous
+    idx = np.array([0, 5, 6, 11, 17, 2])
+    for name in ("beta", "alpha"):
+        copy = np.ascontiguousarray(view[name].transpose("chain", "draw", ...).values)
+        np.testing.assert_array_equal(_draw_rows(view, name, idx),
+                                      copy.reshape(18, *copy.shape[2:])[idx])
+
+
 def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_path,
                                                                       monkeypatch, capsys):
     """``vp-bayes card MODEL --wave W --compare OTHER``: the card gets both sections."""

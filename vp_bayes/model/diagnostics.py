@@ -261,9 +261,11 @@ def observed_values_name(const: xr.Dataset) -> str:
 
 def _draw_rows(post: xr.Dataset, name: str, draw_idx: np.ndarray) -> np.ndarray:
     """``post[name]`` at flat draw indices (chain-major: ``chain * n_draw + draw``), shape
-    (len(draw_idx), ...), without stacking the whole posterior."""
+    (len(draw_idx), ...), copying only those draws: a fit's posterior may be a view of the
+    first draws of a longer run, which a flat reshape would copy whole at every call."""
     da = post[name].transpose("chain", "draw", ...)
-    return da.values.reshape(-1, *da.shape[2:])[draw_idx]
+    chain, draw = np.divmod(np.asarray(draw_idx), da.sizes["draw"])
+    return da.values[chain, draw]
 
 
 def _eta_draws(post: xr.Dataset, const: xr.Dataset, config: ModelConfig,
