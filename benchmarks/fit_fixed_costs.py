@@ -12,6 +12,10 @@ the way it was done before, both in the same run, on a saved fit and its wave.
   ``(df - V - 1) * corr`` of each saved draw stands in for them (the same sizes);
 * psense for every reported variable's elements, prior and likelihood: batches of elements
   at once (``sensitivity.power_scale_sensitivity``) against arviz-stats' ``psense``;
+* the ratings' log-likelihood again on the posterior as a stopped fit holds it (float64, a
+  view of each chain's first draws of a longer run, session 37): rows read at the chunk's
+  draws against session 36's flat reshape of the whole variable, which copies all of it at
+  every chunk when the posterior is such a view;
 * the whole prior sensitivity (``sensitivity.prior_sensitivity``) as the fit now runs it.
 
 Prints one Markdown table with seconds, the speed-up and the largest relative difference
@@ -102,6 +106,29 @@ def _psense_reference(draws, log_prior_ds, loglik) -> dict:
             for group in ("prior", "likelihood")}
 
 
+def _flat_rows(post, name: str, draw_idx: np.ndarray) -> np.ndarray:
+    """Session 36's ``diagnostics._draw_rows``: the whole variable reshaped flat, then the
+    rows."""
+    da = post[name].transpose("chain", "draw", ...)
+    return da.values.reshape(-1, *da.shape[2:])[draw_idx]
+
+
+def _stopped_view(model, more: int = 250):
+    """``model`` with its posterior as a stopped fit holds it: float64, the first draws of a
+    run ``more`` draws per chain longer (a view, not contiguous across chains)."""
+    import xarray as xr
+
+    tree = model.idata.copy()
+    post = tree["posterior"].to_dataset().astype(float)
+    n = post.sizes["draw"]
+    longer = xr.concat([post, post.isel(draw=slice(0, more))], dim="draw").assign_coords(
+        draw=np.arange(n + more))
+    view = longer.isel(draw=slice(0, n))
+    assert not view["beta"].values.flags.c_contiguous
+    tree["posterior"] = xr.DataTree(view)
+    return replace(model, idata=tree)
+
+
 def _tiled(model, tile: int):
     import xarray as xr
 
@@ -142,6 +169,19 @@ def main() -> None:
     new, t_new = _timed(lambda: rating_log_likelihood_total(model).values.ravel())
     ref, t_ref = _timed(lambda: _loglik_reference(model))
     rows.append(("ratings' log-likelihood per draw", t_ref, t_new, f"{_rel(new, ref):.1e}"))
+
+    from vp_bayes.model import diagnostics
+
+    stopped = _stopped_view(model)
+    new, t_new = _timed(lambda: rating_log_likelihood_total(stopped).values.ravel())
+    package_rows = diagnostics._draw_rows
+    diagnostics._draw_rows = _flat_rows
+    try:
+        ref, t_ref = _timed(lambda: rating_log_likelihood_total(stopped).values.ravel())
+    finally:
+        diagnostics._draw_rows = package_rows
+    rows.append(("the same, on a stopped fit's posterior (a view)", t_ref, t_new,
+                 f"{_rel(new, ref):.1e}"))
 
     lp_new, t_new = _timed(lambda: log_prior(model, wave))
     lp_ref, t_ref = _timed(lambda: _log_prior_reference(model, wave))
