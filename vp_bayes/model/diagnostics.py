@@ -264,7 +264,7 @@ def _draw_rows(post: xr.Dataset, name: str, draw_idx: np.ndarray) -> np.ndarray:
     (len(draw_idx), ...), copying only those draws: a fit's posterior may be a view of the
     first draws of a longer run, which a flat reshape would copy whole at every call."""
     da = post[name].transpose("chain", "draw", ...)
-    chain, draw = np.divmod(np.asarray(draw_idx), da.sizes["draw"])
+    chain, draw = np.divmod(np.asarray(draw_idx, dtype=np.intp), da.sizes["draw"])
     return da.values[chain, draw]
 
 

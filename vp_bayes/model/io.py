@@ -40,7 +40,7 @@ def save_model(item_model: ItemModel, path: str | Path, *, card: bool = True,
     """Write the model to ``path`` (netCDF4/HDF5, float32 draws).
 
     The draws are written uncompressed: zlib with byte shuffling made the demo fit's file
-    15% smaller (96 against 114 MB) but took 2.4 s to write instead of 0.1 s; the other
+    16% smaller (96 against 114 MB) but took 2.4 s to write instead of 0.1 s; the other
     groups (data, sampler statistics, diagnostics) are compressed.
 
     Parameters
