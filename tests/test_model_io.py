@@ -207,6 +207,27 @@ def test_draw_rows_of_a_view_of_the_first_draws_are_those_of_a_copy():
                                       copy.reshape(18, *copy.shape[2:])[idx])
 
 
+def test_draw_rows_of_a_view_copy_only_the_rows_asked_for():
+    """Reading 25 draws of a view (a stopped fit's posterior) allocates about those 25 rows,
+    not the whole variable, which a flat reshape of the view copies (numpy reports its
+    allocations to tracemalloc)."""
+    import tracemalloc
+
+    from vp_bayes.model.diagnostics import _draw_rows
+
+    full = xr.Dataset({"theta": (("chain", "draw", "participant", "value"),
+                                 np.zeros((4, 700, 50, 10)))})
+    view = full.isel(draw=slice(0, 600))  # 9.6 MB; 25 rows are 0.1 MB
+    tracemalloc.start()
+    try:
+        rows = _draw_rows(view, "theta", np.arange(100, 125))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows.shape == (25, 50, 10)
+    assert peak < 1_000_000, f"{peak} bytes allocated for 25 rows of 100,000 bytes"
+
+
 def test_card_command_compares_fits_by_loo_and_adds_prior_sensitivity(tiny, tmp_path,
                                                                       monkeypatch, capsys):
     """``vp-bayes card MODEL --wave W --compare OTHER``: the card gets both sections."""
