@@ -10,7 +10,9 @@ draws (the efficiency the issue's "10x" is about; it does not depend on what els
 machine, the times do). With ``check_every`` it prints where the fit stopped and, after the
 table, the three largest R-hats. ``--spreads`` adds one row per value for the loadings' spread
 ``beta_sd``: posterior mean and 90% interval, bulk ESS and R-hat (where the slowest variable's
-posterior sits).
+posterior sits). ``--against CONFIG2`` fits the wave a second time under another config, prints
+the same figures for it and then both fits' PSIS-LOO of the ratings (``vb.loo_comparison``,
+paired over the same ratings: the model-choice check for a change of prior).
 
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2}}'
     python benchmarks/demo_convergence.py '{"sampler": {"draws": 400, "tune": 400, "chains": 2,
@@ -18,6 +20,9 @@ posterior sits).
     python benchmarks/demo_convergence.py --wave real --spreads '{"model": {"value_input":
         "exact", "loading_parameterization": "noncentered"}, "sampler": {"draws": 1000,
         "tune": 400, "chains": 2, "seed": 2026}}'
+    python benchmarks/demo_convergence.py --wave real --spreads '{"sampler": {"draws": 1000,
+        "tune": 400, "chains": 2, "seed": 7}}' --against '{"model": {"loading_scale_family":
+        "half_normal"}, "sampler": {"draws": 1000, "tune": 400, "chains": 2, "seed": 7}}'
 """
 
 from __future__ import annotations
@@ -72,13 +77,29 @@ def main() -> None:
     parser.add_argument("--wave", choices=("demo", "real"), default="demo")
     parser.add_argument("--spreads", action="store_true",
                         help="print the loadings' spread per value")
+    parser.add_argument("--against", default=None,
+                        help="a second model/sampler JSON: fit it too and compare PSIS-LOO")
     args = parser.parse_args()
-    cfg = json.loads(args.config)
     wave = _load(args.wave)
+    fits = [_fit_and_report(wave, args.config, args)]
+    if args.against is not None:
+        import pandas as pd
 
+        from vp_bayes.model.diagnostics import loo_comparison
+
+        print()
+        fits.append(_fit_and_report(wave, args.against, args))
+        table = loo_comparison({f"fit {i + 1}": m for i, m in enumerate(fits)})
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+            print(table.drop(columns=["budget", "saved"]).to_string(float_format="%.1f"))
+
+
+def _fit_and_report(wave, config: str, args):
+    """Fit ``wave`` under the JSON ``config``, print its figures and return the fit."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.fit import fit_wave, stopped_at
 
+    cfg = json.loads(config)
     start = time.perf_counter()
     model = fit_wave(wave, ModelConfig.from_dict(cfg.get("model", {})),
                      SamplerConfig.from_dict(cfg.get("sampler", {})), progress=False,
@@ -105,6 +126,7 @@ def main() -> None:
     worst = float(diag["ess_bulk_min"].min())
     print(f"min bulk ESS {worst:.0f}, max R-hat {diag['r_hat_max'].max():.3f}, "
           f"bulk ESS per 1,000 gradients {1000 * worst / gradients:.2f}")
+    return model
 
 
 if __name__ == "__main__":

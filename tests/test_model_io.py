@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,22 @@ def test_load_reads_a_config_saved_before_the_value_prior_setting(tiny, tmp_path
     del old["value_prior"]
     loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
     assert loaded.model_config.value_prior == "lkj"
+
+
+def test_load_reads_a_config_saved_before_the_loading_scale_family(tiny, tmp_path):
+    """Fits saved before ``loading_scale_family`` existed put a half-normal prior on the
+    loadings' spreads: their config loads as ``"half_normal"``, not as today's default
+    gamma, and so does the shipped real-wave model; a new fit saves its family."""
+    _, model = tiny
+    assert model.model_config.loading_scale_family == "gamma"
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    assert load_model(path).model_config.loading_scale_family == "gamma"
+    old = model.model_config.to_dict()
+    del old["loading_scale_family"], old["loading_scale_rate"]
+    loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
+    assert loaded.model_config.loading_scale_family == "half_normal"
+    shipped = Path(__file__).resolve().parents[1] / "models" / "valueportrait.nc"
+    assert load_model(shipped).model_config.loading_scale_family == "half_normal"
 
 
 def test_load_refuses_non_models(tmp_path):

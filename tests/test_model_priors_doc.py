@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 from pytensor.graph.traversal import ancestors
 
@@ -27,7 +28,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "model.md"
 PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "StudentT": ("nu", "mu", "sigma"), "LogNormal": ("mu", "sigma"),
           "LKJCorr": ("n", "eta"), "ZeroSumNormal": ("sigma",), "HalfCauchy": ("beta",),
-          "InverseGamma": ("alpha", "beta"),
+          "InverseGamma": ("alpha", "beta"), "Gamma": ("alpha", "beta"),
           # the matrix-t's location is the group means (loc: not a number to document) and
           # its scale matrix (nu - V - 1) I follows from nu
           "MatrixT": ("loc", "nu"),
@@ -36,7 +37,8 @@ PARAMS = {"Normal": ("mu", "sigma"), "HalfNormal": ("loc", "sigma"),
           "ZeroSumScaleMixture": ("loc", "sigma")}
 OPS = {"NormalRV": "Normal", "HalfNormalRV": "HalfNormal", "StudentTRV": "StudentT",
        "LogNormalRV": "LogNormal", "LKJCorrRV": "LKJCorr", "ZeroSumNormalRV": "ZeroSumNormal",
-       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "MatrixT": "MatrixT",
+       "HalfCauchyRV": "HalfCauchy", "InvGammaRV": "InverseGamma", "GammaRV": "Gamma",
+       "MatrixT": "MatrixT",
        "ZeroSumScaleMixture": "ZeroSumScaleMixture"}
 CONFIGS = {
     "default": ModelConfig(),
@@ -50,6 +52,7 @@ CONFIGS = {
     "DIF by gender": ModelConfig(dif_axis="gender"),
     "LKJ values": ModelConfig(value_prior="lkj"),
     "integrated scales": ModelConfig(integrate_scales=True),
+    "half-normal loading spreads": ModelConfig(loading_scale_family="half_normal"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}
@@ -84,7 +87,10 @@ def _row(rows: list[dict], name: str, dist: str) -> dict:
 
 def _params(model, rv) -> dict:
     dist = OPS[type(rv.owner.op).__name__]
-    return dict(zip(PARAMS[dist], rv.owner.inputs[2:], strict=False))
+    inputs = list(rv.owner.inputs[2:])
+    if dist == "Gamma":  # PyTensor's gamma takes (shape, scale); PyMC's beta is the rate
+        inputs[1] = pt.reciprocal(inputs[1])
+    return dict(zip(PARAMS[dist], inputs, strict=False))
 
 
 def _value(model, var):
@@ -148,6 +154,8 @@ def test_options_named_in_the_table_set_those_numbers(waves):
                 if row["name"] == "beta_c_z" else ModelConfig()
             if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
                 base = replace(base, value_prior="lkj")
+            if row["name"] == "beta_sd" and row["dist"] == "HalfNormal":
+                base = replace(base, loading_scale_family="half_normal")
             cfg = replace(base, **{option: 2 * default + 1})
             model = build_model(raw, cfg)
             got = _value(model, _params(model, model[row["name"]])[param])

@@ -552,6 +552,20 @@ def _dif_terms(data: ModelData, i: np.ndarray, j):
             pt.where(known, loc[j, gi], 0.0))
 
 
+# The gamma prior's shape: 2 makes its density vanish linearly at zero (boundary-avoiding,
+# Chung et al. 2013, Psychometrika 78), the least that removes the funnel's neck.
+LOADING_SCALE_SHAPE = 2.0
+
+
+def _loading_scales(config: ModelConfig) -> pt.TensorVariable:
+    """The per-value spreads ``beta_sd`` of the loadings around their mean, under the prior
+    ``config.loading_scale_family`` names."""
+    if config.loading_scale_family == "gamma":
+        return pm.Gamma("beta_sd", alpha=LOADING_SCALE_SHAPE, beta=config.loading_scale_rate,
+                        dims=dims.VALUE)
+    return pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
+
+
 def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: bool) -> None:
     n_items = len(data.items)
     k = data.n_categories
@@ -560,7 +574,7 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
     m = pm.Normal("beta_mean_raw" if ipsative else "beta_mean", 0.0, 0.5, dims=dims.VALUE)
     if ipsative:  # only the identified part of the mean loading is kept and diagnosed
         m = pm.Deterministic("beta_mean", m - (m @ null) @ null.T, dims=dims.VALUE)
-    s = pm.HalfNormal("beta_sd", config.loading_scale_prior, dims=dims.VALUE)
+    s = _loading_scales(config)
     if config.loading_parameterization == "centered":
         beta = _centered_loadings(config, m, s)
     else:

@@ -14,6 +14,7 @@ from vp_bayes.readers import read_json
 Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t", "horseshoe"]
 LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
+LoadingScaleFamily = Literal["gamma", "half_normal"]
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
@@ -140,8 +141,21 @@ class ModelConfig:
         (``vp_bayes.model.build._collapsed_values``, docs/model.md); the sampler mixes through
         it faster (docs/benchmarks.md). ``"auto"`` (default): inverse-Wishart for raw answers,
         LKJ for pre-scored values (:func:`resolve_model_config`; a fit saves the choice).
+    loading_scale_family
+        Prior family of the per-value loading scales ``beta_sd`` (the shrinkage scales).
+        ``"gamma"`` (default): ``Gamma(2, loading_scale_rate)``, which avoids the boundary:
+        its density falls to zero at a spread of zero, so the sampler does not chase a
+        funnel where a value's items all load alike; on the real wave it reached the
+        convergence bar 1.6x sooner than the half-normal, with the same PSIS-LOO
+        (docs/benchmarks.md, "A boundary-avoiding prior on the loadings' spreads").
+        ``"half_normal"``: ``HalfNormal(loading_scale_prior)``, every fit's prior before
+        it (fits saved without this setting are read as half-normal).
     loading_scale_prior
-        Scale of the half-normal prior on the per-value loading scales (the shrinkage scale).
+        Scale of the half-normal prior on the loading scales (``loading_scale_family =
+        "half_normal"``).
+    loading_scale_rate
+        Rate of the gamma prior on the loading scales (``loading_scale_family = "gamma"``);
+        the default 5 gives the prior mean 0.4 of the default half-normal (0.5).
     loading_prior
         Shape of the loading deviations around the value's mean loading: ``"student_t"``
         (default; heavy tails with ``loading_nu`` degrees of freedom: most loadings shrink to
@@ -186,7 +200,9 @@ class ModelConfig:
     demographic_axes: tuple[str, ...] | None = None
     lkj_eta: float = 2.0
     value_prior: ValuePrior = "auto"
+    loading_scale_family: LoadingScaleFamily = "gamma"
     loading_scale_prior: float = 0.5
+    loading_scale_rate: float = 5.0
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
     loading_parameterization: str = "auto"
@@ -229,7 +245,8 @@ class ModelConfig:
         _check_kinds(self, {
             "value_level": "str", "thresholds": "str", "value_input": "str",
             "reliability": "reliability", "response_style": "bool", "demographic_axes": "axes",
-            "lkj_eta": "number", "value_prior": "str", "loading_scale_prior": "number",
+            "lkj_eta": "number", "value_prior": "str", "loading_scale_family": "str",
+            "loading_scale_prior": "number", "loading_scale_rate": "number",
             "loading_prior": "str",
             "loading_nu": "number", "loading_parameterization": "str",
             "integrate_scales": "bool", "dif_axis": "optional_str"}, source)
@@ -270,8 +287,12 @@ class ModelConfig:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
             raise InputError("must be positive", file=source, field="lkj_eta")
-        if self.loading_scale_prior <= 0:
-            raise InputError("must be positive", file=source, field="loading_scale_prior")
+        if self.loading_scale_family not in get_args(LoadingScaleFamily):
+            raise InputError(f"must be {' or '.join(map(repr, get_args(LoadingScaleFamily)))}",
+                             file=source, field="loading_scale_family")
+        for name in ("loading_scale_prior", "loading_scale_rate"):
+            if getattr(self, name) <= 0:
+                raise InputError("must be positive", file=source, field=name)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,8 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     saved = _json_attr(tree, "model_config", path)
     # fits saved before the setting existed sampled the LKJ prior (today's default is "auto")
     saved.setdefault("value_prior", "lkj")
+    # and a half-normal prior on the loadings' spreads (today's default is the gamma)
+    saved.setdefault("loading_scale_family", "half_normal")
     model_config = ModelConfig.from_dict(saved, source=str(path))
     sampler_config = SamplerConfig.from_dict(_json_attr(tree, "sampler_config", path),
                                              source=str(path), prefix="sampler_config.")
