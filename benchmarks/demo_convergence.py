@@ -32,6 +32,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vp_bayes.model.fit import ItemModel
+    from vp_bayes.wave.core import Wave
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO.parent / "shared" / "valueportrait"
@@ -71,7 +76,8 @@ def _spreads(post) -> str:
 
 
 def main() -> None:
-    """Fit the wave under the JSON config and print the figures."""
+    """Fit the wave under the JSON config and print the figures (and, with ``--against``,
+    fit it under the second config too and compare the two by PSIS-LOO)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="{}", help="model/sampler JSON")
     parser.add_argument("--wave", choices=("demo", "real"), default="demo")
@@ -91,10 +97,11 @@ def main() -> None:
         fits.append(_fit_and_report(wave, args.against, args))
         table = loo_comparison({f"fit {i + 1}": m for i, m in enumerate(fits)})
         with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-            print(table.drop(columns=["budget", "saved"]).to_string(float_format="%.1f"))
+            print(table.drop(columns=["budget", "saved"]).to_string(
+                formatters={"r_hat_max": "{:.3f}".format}, float_format="%.1f"))
 
 
-def _fit_and_report(wave, config: str, args):
+def _fit_and_report(wave: Wave, config: str, args: argparse.Namespace) -> ItemModel:
     """Fit ``wave`` under the JSON ``config``, print its figures and return the fit."""
     from vp_bayes.model.config import ModelConfig, SamplerConfig
     from vp_bayes.model.fit import fit_wave, stopped_at

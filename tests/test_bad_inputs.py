@@ -502,6 +502,23 @@ CASES: list[Case] = [
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"loading_parameterization": "wild"}}'))],
          "must be 'auto' or", "cfg.json", field="loading_parameterization"),
+    Case("fit: --config loading_scale_family 'cauchy'",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"loading_scale_family": "cauchy"}}'))],
+         "must be 'gamma' or 'half_normal'", "cfg.json", field="loading_scale_family"),
+    Case("fit: --config loading_scale_rate 0",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"loading_scale_rate": 0}}'))],
+         "must be positive", "cfg.json", field="loading_scale_rate"),
+    Case("fit: --config loading_scale_prior without the half-normal family",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"loading_scale_prior": 0.3}}'))],
+         "sets the half_normal prior", "cfg.json", field="loading_scale_prior"),
+    Case("fit: --config loading_scale_rate with the half-normal family",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json",
+             '{"model": {"loading_scale_family": "half_normal", "loading_scale_rate": 2}}'))],
+         "sets the gamma prior", "cfg.json", field="loading_scale_rate"),
     Case("fit: --config integrate_scales 'yes'",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"integrate_scales": "yes"}}'))],

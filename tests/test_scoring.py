@@ -405,3 +405,26 @@ def test_fused_drop_point_kernel_equals_value_and_slope_bit_for_bit():
         a, b = (upper[e0:e1] - eta) * inv, (eta - lower[e0:e1]) * inv
         seen |= {(bool(x > 0), bool(x > -30)) for x in np.concatenate([a, b])}
     assert seen == {(True, True), (False, True), (False, False)}  # every branch taken
+
+
+def test_portraits_scored_before_a_setting_existed_match_their_model():
+    """Portraits keep their model's settings as text. Those scored through a model saved
+    before ``value_prior`` and ``loading_scale_family`` existed lack them, and that model
+    now loads with them filled in (LKJ, half-normal): the same model, not refused. A real
+    difference still is, and today's default spreads prior (gamma) is another model."""
+    from types import SimpleNamespace
+
+    from vp_bayes.errors import InputError
+    from vp_bayes.scoring.portraits import check_scored_through
+
+    cfg = ModelConfig(value_prior="lkj", loading_scale_family="half_normal")
+    model = SimpleNamespace(version="0", wave_hash="h", model_config=cfg)
+    old = cfg.to_dict()
+    del old["value_prior"], old["loading_scale_family"], old["loading_scale_rate"]
+    assert check_scored_through({"wave_hash": "h", "model_config": str(old)}, model)
+    with pytest.raises(InputError, match="thresholds 'item' vs 'shared'"):
+        check_scored_through({"wave_hash": "h", "model_config": str(
+            dict(old, thresholds="item"))}, model)
+    gamma = ModelConfig(value_prior="lkj").to_dict()
+    with pytest.raises(InputError, match="loading_scale_family 'gamma' vs 'half_normal'"):
+        check_scored_through({"wave_hash": "h", "model_config": str(gamma)}, model)

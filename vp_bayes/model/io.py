@@ -18,7 +18,7 @@ import xarray as xr
 
 from vp_bayes import __version__, dims
 from vp_bayes.errors import InputError
-from vp_bayes.model.config import ModelConfig, SamplerConfig
+from vp_bayes.model.config import ModelConfig, SamplerConfig, saved_model_config
 from vp_bayes.model.fit import ItemModel, stopped_at
 from vp_bayes.wave.core import Wave
 
@@ -147,11 +147,7 @@ def load_model(path: str | Path, wave: Wave | None = None) -> ItemModel:
     if wave is not None and wave.data_hash() != tree.attrs["wave_hash"]:
         raise InputError("the wave differs from the one this model was fitted on "
                          "(data hash mismatch)", file=path, field="wave_hash")
-    saved = _json_attr(tree, "model_config", path)
-    # fits saved before the setting existed sampled the LKJ prior (today's default is "auto")
-    saved.setdefault("value_prior", "lkj")
-    # and a half-normal prior on the loadings' spreads (today's default is the gamma)
-    saved.setdefault("loading_scale_family", "half_normal")
+    saved = saved_model_config(_json_attr(tree, "model_config", path))
     model_config = ModelConfig.from_dict(saved, source=str(path))
     sampler_config = SamplerConfig.from_dict(_json_attr(tree, "sampler_config", path),
                                              source=str(path), prefix="sampler_config.")

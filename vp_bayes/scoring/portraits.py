@@ -360,16 +360,29 @@ def check_scored_through(attrs: Mapping[str, Any], item_model: Any,
             "model", file=file, field="wave_hash")
     config = str(attrs.get("model_config", "") or "")
     if config and config != mine["model_config"]:
-        try:
-            saved_cfg, my_cfg = ast.literal_eval(config), ast.literal_eval(mine["model_config"])
-            differ = ", ".join(f"{k} {saved_cfg.get(k)!r} vs {my_cfg.get(k)!r}"
-                               for k in sorted(set(saved_cfg) | set(my_cfg))
-                               if saved_cfg.get(k) != my_cfg.get(k))
-        except (ValueError, SyntaxError, AttributeError):
-            differ = config
-        raise InputError(f"scored through a model with other settings ({differ}): score the "
-                         "ratings with this model", file=file, field="model_config")
+        differ = _settings_differ(config, mine["model_config"])
+        if differ:
+            raise InputError(f"scored through a model with other settings ({differ}): score "
+                             "the ratings with this model", file=file, field="model_config")
     return True
+
+
+def _settings_differ(saved: str, mine: str) -> str:
+    """The settings in which the model config stored with portraits (``saved``, as
+    :func:`_model_attrs` wrote it, perhaps by an earlier version) differs from ``mine``, as
+    text; empty when they are the same model. The stored config is read as a saved model's
+    is (:func:`~vp_bayes.model.config.saved_model_config`), so settings added since it was
+    written compare as what the model used then."""
+    from vp_bayes.model.config import ModelConfig, saved_model_config
+
+    try:
+        saved_cfg, my_cfg = ast.literal_eval(saved), ast.literal_eval(mine)
+        saved_cfg = ModelConfig.from_dict(saved_model_config(saved_cfg)).to_dict()
+    except (ValueError, SyntaxError, AttributeError, TypeError, InputError):
+        return saved
+    return ", ".join(f"{k} {saved_cfg.get(k)!r} vs {my_cfg.get(k)!r}"
+                     for k in sorted(set(saved_cfg) | set(my_cfg))
+                     if saved_cfg.get(k) != my_cfg.get(k))
 
 
 def draws_attrs(path: str | Path) -> dict[str, Any] | None:
