@@ -25,6 +25,13 @@ Run (about 45 minutes on 2 cores)::
     python benchmarks/loading_priors.py /tmp/vp_wave [--draws 500 --tune 300 --chains 2]
     python benchmarks/loading_priors.py /tmp/vp_wave --priors student_t,horseshoe --chains 4 \
         --draws 1000 --tune 400 --no-real   # the simulated truths only
+    python benchmarks/loading_priors.py /tmp/vp_wave --priors student_t --truths posterior,sparse \
+        --spread-priors gamma,half_normal --no-real   # the loadings' spreads prior (session 38)
+
+``--spread-priors`` fits each truth under each prior family of the loadings' spreads
+``beta_sd`` (``ModelConfig.loading_scale_family``; default: the default family only). The
+``posterior`` truth has the shipped model's spreads, three of them near zero: the case where
+a boundary-avoiding prior could cost coverage.
 """
 
 from __future__ import annotations
@@ -93,10 +100,12 @@ def _coverage(fit, truth_beta: np.ndarray, null: np.ndarray) -> dict[str, float]
             "rmse": float(np.sqrt(np.mean((mean - true) ** 2)))}
 
 
-def _fit(wave, prior: str, sampler: SamplerConfig):
+def _fit(wave, prior: str, sampler: SamplerConfig, spreads: str | None = None):
     start = time.perf_counter()
-    fit = fit_wave(wave, ModelConfig(loading_prior=prior), sampler, progress=False,
-                   ppc_draws=20)
+    config = ModelConfig(loading_prior=prior)
+    if spreads is not None:
+        config = replace(config, loading_scale_family=spreads)
+    fit = fit_wave(wave, config, sampler, progress=False, ppc_draws=20)
     table = convergence_table(fit.idata)
     stats = fit.idata["sample_stats"].to_dataset()
     return fit, {"r_hat_max": float(table["r_hat_max"].max()),
@@ -113,6 +122,8 @@ def main() -> None:
     parser.add_argument("--priors", default=",".join(LOADING_PRIORS))
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--spread-priors", default=ModelConfig().loading_scale_family,
+                        help="comma list of loading_scale_family values to fit each truth with")
     parser.add_argument("--no-real", dest="real", action="store_false",
                         help="skip the real wave's PSIS-LOO (or compare saved fits: "
                              "vp-bayes card MODEL --compare OTHER)")
@@ -129,10 +140,11 @@ def main() -> None:
         truth = _truth(kind, len(data.items), len(data.values), shipped, rng)
         sim = _simulate(wave, data, truth, rng)
         for prior in priors:
-            fit, info = _fit(sim, prior, sampler)
-            rows.append({"truth": kind, "prior": prior, **info,
-                         **_coverage(fit, truth["beta"], data.value_null_space)})
-            print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
+            for spreads in args.spread_priors.split(","):
+                fit, info = _fit(sim, prior, sampler, spreads)
+                rows.append({"truth": kind, "prior": prior, "spreads": spreads, **info,
+                             **_coverage(fit, truth["beta"], data.value_null_space)})
+                print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
     pd.set_option("display.width", 160)
     print("\nCoverage of 90% intervals of the loadings, by simulated truth and prior")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
