@@ -505,15 +505,22 @@ CASES: list[Case] = [
     Case("fit: --config loading_scale_family 'cauchy'",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"loading_scale_family": "cauchy"}}'))],
-         "must be 'gamma' or 'half_normal'", "cfg.json", field="loading_scale_family"),
+         "must be 'auto' or 'gamma' or 'half_normal'", "cfg.json",
+         field="loading_scale_family"),
     Case("fit: --config loading_scale_rate 0",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"loading_scale_rate": 0}}'))],
          "must be positive", "cfg.json", field="loading_scale_rate"),
-    Case("fit: --config loading_scale_prior without the half-normal family",
+    Case("fit: --config loading_scale_prior with the gamma family",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
-             t, "cfg.json", '{"model": {"loading_scale_prior": 0.3}}'))],
+             t, "cfg.json",
+             '{"model": {"loading_scale_family": "gamma", "loading_scale_prior": 0.3}}'))],
          "sets the half_normal prior", "cfg.json", field="loading_scale_prior"),
+    Case("fit: --config both spreads priors' numbers",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json",
+             '{"model": {"loading_scale_prior": 0.3, "loading_scale_rate": 3}}'))],
+         "numbers of both priors", "cfg.json", field="loading_scale_rate"),
     Case("fit: --config loading_scale_rate with the half-normal family",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json",

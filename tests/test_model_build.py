@@ -100,7 +100,9 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
 
     wave, ipsative = sim_prescored.wave, ipsative_wave
     for config in (ModelConfig(), ModelConfig(value_input="calibrated")):  # auto: calibrated
-        assert "beta_mix" in build_model(ipsative, config).named_vars
+        model = build_model(ipsative, config)
+        assert "beta_mix" in model.named_vars
+        assert type(model["beta_sd"].owner.op).__name__ == "GammaRV"  # the spreads' prior
     for config in (ModelConfig(value_input="exact"),
                    ModelConfig(value_input="calibrated", loading_prior="normal")):
         assert "beta_mix" not in build_model(ipsative, config).named_vars
@@ -111,12 +113,22 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
     for mode in ("exact", "latent", "instrument"):
         assert resolve_model_config(ModelConfig(), mode).loading_parameterization == \
             "noncentered"
-    explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj")
+    explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj",
+                           loading_scale_family="half_normal")
     assert resolve_model_config(explicit, "calibrated") is explicit
     # the values' prior: inverse-Wishart for raw answers, LKJ for pre-scored values
     assert resolve_model_config(ModelConfig(), "instrument").value_prior == "inverse_wishart"
     for mode in ("exact", "latent", "calibrated"):
         assert resolve_model_config(ModelConfig(), mode).value_prior == "lkj"
+    # the loadings' spreads: gamma for calibrated values, half-normal for the others, unless
+    # the config sets one family's number
+    assert resolve_model_config(ModelConfig(), "calibrated").loading_scale_family == "gamma"
+    for mode in ("exact", "latent", "instrument"):
+        assert resolve_model_config(ModelConfig(), mode).loading_scale_family == "half_normal"
+    assert resolve_model_config(ModelConfig(loading_scale_prior=0.3),
+                                "calibrated").loading_scale_family == "half_normal"
+    assert resolve_model_config(ModelConfig(loading_scale_rate=3.0),
+                                "exact").loading_scale_family == "gamma"
     assert "theta_raw" in build_model(sim.wave, ModelConfig()).named_vars
     assert "corr_chol" in build_model(wave, ModelConfig()).named_vars  # pre-scored, latent
     cal = resolve_sampler_config(SamplerConfig(), "calibrated")

@@ -52,7 +52,7 @@ CONFIGS = {
     "DIF by gender": ModelConfig(dif_axis="gender"),
     "LKJ values": ModelConfig(value_prior="lkj"),
     "integrated scales": ModelConfig(integrate_scales=True),
-    "half-normal loading spreads": ModelConfig(loading_scale_family="half_normal"),
+    "gamma loading spreads": ModelConfig(loading_scale_family="gamma"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
              "latent": ModelConfig(value_input="latent")}
@@ -154,8 +154,8 @@ def test_options_named_in_the_table_set_those_numbers(waves):
                 if row["name"] == "beta_c_z" else ModelConfig()
             if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
                 base = replace(base, value_prior="lkj")
-            if row["name"] == "beta_sd" and row["dist"] == "HalfNormal":
-                base = replace(base, loading_scale_family="half_normal")
+            if row["name"] == "beta_sd" and row["dist"] == "Gamma":  # calibrated values' default
+                base = replace(base, loading_scale_family="gamma")
             cfg = replace(base, **{option: 2 * default + 1})
             model = build_model(raw, cfg)
             got = _value(model, _params(model, model[row["name"]])[param])

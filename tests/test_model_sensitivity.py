@@ -2,8 +2,7 @@
 
 A deliberately narrow loading-scale prior that contradicts the data (beta_sd ~ HalfNormal(0.02)
 where the simulated loadings spread about 0.5) must be diagnosed as a prior-data conflict; the
-default prior (beta_sd ~ Gamma(2, 5)) must not be flagged. The log prior is checked against
-scipy's densities.
+default prior must not be flagged. The log prior is checked against scipy's densities.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from vp_bayes.model.sensitivity import (
 )
 from vp_bayes.wave.simulate import simulate_wave
 
-NARROW = 0.02  # loading_scale_prior of the conflicting fit (half-normal spreads)
+NARROW = 0.02  # loading_scale_prior of the conflicting fit
 
 
 def _draws(model, name):
@@ -119,8 +118,8 @@ def test_top_level_priors_in_main_configurations(latent_wave):
 
 @pytest.fixture(scope="module")
 def exact_fits():
-    """The same pre-scored wave fitted with the default and with a narrow half-normal
-    loading-scale prior (exact values: jitter starts, no ADVI; a few seconds each after compiling).
+    """The same pre-scored wave fitted with the default and with a narrow loading-scale
+    prior (exact values: jitter starts, no ADVI; a few seconds each after compiling).
     2 x (500 + 1500). At 2 x (250 + 250) the default fit ended at R-hat 1.21, and in one
     fresh-clone suite run (2026-12-01; not reproduced in isolation, where the fit is
     bit-for-bit deterministic) it came out flagged as a prior-data conflict on beta_sd and
@@ -132,11 +131,10 @@ def exact_fits():
     sim = simulate_wave(n_participants=100, n_items=20, items_per_participant=20, seed=4,
                         n_llm=1, personas=False, prescored=True)
     cfg = SamplerConfig(draws=1500, tune=500, chains=2, seed=4)
-    configs = {"default": ModelConfig(value_input="exact"),
-               NARROW: ModelConfig(value_input="exact", loading_scale_family="half_normal",
-                                   loading_scale_prior=NARROW)}
-    fits = {key: fit_wave(sim.wave, config, cfg, progress=False, ppc_draws=10)
-            for key, config in configs.items()}
+    fits = {scale: fit_wave(sim.wave, ModelConfig(value_input="exact",
+                                                  loading_scale_prior=scale),
+                            cfg, progress=False, ppc_draws=10)
+            for scale in (0.5, NARROW)}
     return sim, fits
 
 
@@ -162,16 +160,12 @@ def test_log_prior_is_the_models_prior(exact_fits):
     np.testing.assert_allclose(flat["kappa_log_gaps"],
                                stats.norm(0, 1).logpdf(np.log(np.diff(kappa, axis=1))).sum(1),
                                rtol=1e-4)
-    default = fits["default"]  # the default spreads' prior: Gamma(2, rate 5)
-    np.testing.assert_allclose(
-        log_prior(default, sim.wave)["beta_sd"].stack(s=("chain", "draw")).values,
-        stats.gamma(2.0, scale=1 / 5.0).logpdf(_draws(default, "beta_sd")).sum(1), rtol=1e-5)
 
 
 @pytest.mark.slow
 def test_narrow_conflicting_prior_is_flagged_and_default_is_not(exact_fits):
     sim, fits = exact_fits
-    default = prior_sensitivity(fits["default"], sim.wave)
+    default = prior_sensitivity(fits[0.5], sim.wave)
     # the default loading-scale prior is not flagged; on this small wave (20 items per
     # value's mean loading) the N(0, 0.5) prior of the mean loadings is mildly prior-sensitive
     # (measured 0.068, the loadings 0.047, against the 0.05 threshold), nothing strongly so
@@ -203,14 +197,14 @@ def test_card_shows_the_section_and_load_still_checks(exact_fits, tmp_path):
     assert "`beta_sd`" in section and "Pareto k-hat" in section and "noise floor" in section
     loaded = load_model(path, sim.wave)
     assert loaded.model_config.loading_scale_prior == NARROW
-    bare = save_model(fits["default"], tmp_path / "bare.nc")
+    bare = save_model(fits[0.5], tmp_path / "bare.nc")
     assert "Not computed" in bare.with_suffix(".md").read_text()
     other = simulate_wave(n_participants=100, n_items=20, items_per_participant=20, seed=5,
                           n_llm=1, personas=False, prescored=True)
     with pytest.raises(InputError, match="wave_hash"):
-        prior_sensitivity(fits["default"], other.wave)
+        prior_sensitivity(fits[0.5], other.wave)
     with pytest.raises(InputError, match="corr_chol"):
-        prior_sensitivity(fits["default"], sim.wave, priors=("corr_chol",))
+        prior_sensitivity(fits[0.5], sim.wave, priors=("corr_chol",))
 
 
 @pytest.mark.slow

@@ -411,7 +411,7 @@ def test_portraits_scored_before_a_setting_existed_match_their_model():
     """Portraits keep their model's settings as text. Those scored through a model saved
     before ``value_prior`` and ``loading_scale_family`` existed lack them, and that model
     now loads with them filled in (LKJ, half-normal): the same model, not refused. A real
-    difference still is, and today's default spreads prior (gamma) is another model."""
+    difference still is, and the gamma spreads prior is another model."""
     from types import SimpleNamespace
 
     from vp_bayes.errors import InputError
@@ -425,6 +425,6 @@ def test_portraits_scored_before_a_setting_existed_match_their_model():
     with pytest.raises(InputError, match="thresholds 'item' vs 'shared'"):
         check_scored_through({"wave_hash": "h", "model_config": str(
             dict(old, thresholds="item"))}, model)
-    gamma = ModelConfig(value_prior="lkj").to_dict()
+    gamma = ModelConfig(value_prior="lkj", loading_scale_family="gamma").to_dict()
     with pytest.raises(InputError, match="loading_scale_family 'gamma' vs 'half_normal'"):
         check_scored_through({"wave_hash": "h", "model_config": str(gamma)}, model)

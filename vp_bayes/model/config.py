@@ -14,7 +14,7 @@ from vp_bayes.readers import read_json
 Thresholds = Literal["shared", "item"]
 LoadingPrior = Literal["normal", "student_t", "horseshoe"]
 LOADING_PRIORS: tuple[str, ...] = get_args(LoadingPrior)
-LoadingScaleFamily = Literal["gamma", "half_normal"]
+LoadingScaleFamily = Literal["auto", "gamma", "half_normal"]
 LOADING_SCALE_FAMILIES: tuple[str, ...] = get_args(LoadingScaleFamily)
 # Model settings added after fits were first saved, and what a saved config without them was
 # fitted with (today's defaults differ): read by :func:`saved_model_config`.
@@ -22,6 +22,9 @@ _SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "
 # Each loading-scale family and the setting that sets its number (the other family's setting
 # must stay at its default: it would do nothing).
 _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading_scale_prior"}
+# What ``loading_scale_family = "auto"`` means by resolved value input: the gamma where it was
+# measured (calibrated values: docs/model.md, "The loadings' spreads"), the half-normal else.
+_AUTO_LOADING_SCALE = {"calibrated": "gamma"}
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
@@ -150,14 +153,18 @@ class ModelConfig:
         LKJ for pre-scored values (:func:`resolve_model_config`; a fit saves the choice).
     loading_scale_family
         Prior family of the per-value loading scales ``beta_sd`` (the shrinkage scales).
-        ``"gamma"`` (default): a gamma prior with shape 2 and rate ``loading_scale_rate``,
-        which avoids the boundary: its density falls to zero at a spread of zero, so the
-        sampler does not chase a funnel where a value's items all load alike; on the real
-        wave it reached the convergence bar at least 1.6x sooner than the half-normal, its
+        ``"gamma"``: a gamma prior with shape 2 and rate ``loading_scale_rate``, which avoids
+        the boundary: its density falls to zero at a spread of zero, so the sampler does not
+        chase a funnel where a value's items all load alike; on the real wave (calibrated
+        values) it reached the convergence bar at least 1.6x sooner than the half-normal, its
         PSIS-LOO 0.3-1.3 SE behind on three seeds (docs/benchmarks.md, "A boundary-avoiding
         prior on the loadings' spreads"). ``"half_normal"``: ``HalfNormal(
         loading_scale_prior)``, every fit's prior before it (fits saved without this setting
-        are read as half-normal). Setting the other family's number is refused.
+        are read as half-normal). ``"auto"`` (default): the family whose number the config
+        sets, else the gamma for calibrated values and the half-normal for other inputs
+        (:func:`resolve_model_config`; a fit saves the choice): on small waves with a value
+        whose items truly all load alike the gamma is mildly prior-sensitive, so it is not
+        yet the default there (docs/model.md). Setting the other family's number is refused.
     loading_scale_prior
         Scale of the half-normal prior on the loading scales (``loading_scale_family =
         "half_normal"``).
@@ -208,7 +215,7 @@ class ModelConfig:
     demographic_axes: tuple[str, ...] | None = None
     lkj_eta: float = 2.0
     value_prior: ValuePrior = "auto"
-    loading_scale_family: LoadingScaleFamily = "gamma"
+    loading_scale_family: LoadingScaleFamily = "auto"
     loading_scale_prior: float = 0.5
     loading_scale_rate: float = 5.0
     loading_prior: LoadingPrior = "student_t"
@@ -301,14 +308,24 @@ class ModelConfig:
         if self.loading_scale_family not in LOADING_SCALE_FAMILIES:
             raise InputError(f"must be {' or '.join(map(repr, LOADING_SCALE_FAMILIES))}",
                              file=source, field="loading_scale_family")
-        defaults = {f.name: f.default for f in fields(self)}
-        for family, name in _LOADING_SCALE_SETTING.items():
+        for name in _LOADING_SCALE_SETTING.values():
             if getattr(self, name) <= 0:
                 raise InputError("must be positive", file=source, field=name)
-            if family != self.loading_scale_family and getattr(self, name) != defaults[name]:
+        chosen = self._loading_scale_set()
+        if len(chosen) > 1:
+            raise InputError("sets the numbers of both priors of the loadings' spreads: set "
+                             "loading_scale_family", file=source, field="loading_scale_rate")
+        for family in chosen:
+            if self.loading_scale_family not in ("auto", family):
                 raise InputError(f"sets the {family} prior of the loadings' spreads, but "
                                  f"loading_scale_family is {self.loading_scale_family!r}",
-                                 file=source, field=name)
+                                 file=source, field=_LOADING_SCALE_SETTING[family])
+
+    def _loading_scale_set(self) -> list[str]:
+        """The loading-scale families whose number this config moves off its default."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [family for family, name in _LOADING_SCALE_SETTING.items()
+                if getattr(self, name) != defaults[name]]
 
 
 @dataclass(frozen=True)
@@ -454,7 +471,9 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
 
     ``loading_parameterization``: ``"mixture"`` for calibrated values under the Student-t
     prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
-    questionnaire answers (``"instrument"``), ``"lkj"`` otherwise.
+    questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
+    the family whose number the config sets, else ``"gamma"`` for calibrated values and
+    ``"half_normal"`` otherwise.
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
@@ -464,6 +483,10 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":
         resolved["value_prior"] = "inverse_wishart" if value_input == "instrument" else "lkj"
+    if config.loading_scale_family == "auto":
+        chosen = config._loading_scale_set()
+        resolved["loading_scale_family"] = chosen[0] if chosen else _AUTO_LOADING_SCALE.get(
+            value_input or "", "half_normal")
     return replace(config, **resolved) if resolved else config
 
 
