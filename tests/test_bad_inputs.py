@@ -526,6 +526,21 @@ CASES: list[Case] = [
              t, "cfg.json",
              '{"model": {"loading_scale_family": "half_normal", "loading_scale_rate": 2}}'))],
          "sets the gamma prior", "cfg.json", field="loading_scale_rate"),
+    Case("fit: --config style_parameterization 'centered'",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"style_parameterization": "centered"}}'))],
+         "must be 'auto' or 'noncentered' or 'anchored'", "cfg.json",
+         field="style_parameterization"),
+    Case("fit: --config anchored styles with raw answers",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"style_parameterization": "anchored", '
+             '"value_input": "instrument"}}'))],
+         "need the values as data", "cfg.json", field="style_parameterization"),
+    Case("fit: --config anchored styles with integrated scales",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"style_parameterization": "anchored", '
+             '"integrate_scales": true}}'))],
+         "unset integrate_scales", "cfg.json", field="style_parameterization"),
     Case("fit: --config integrate_scales 'yes'",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"integrate_scales": "yes"}}'))],

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pymc as pm
 import pytensor
+import pytensor.tensor as pt
 import pytest
 
 from vp_bayes import dims
@@ -445,3 +446,70 @@ def test_observed_arrays_enter_once_as_model_data(sim, thresholds, fused):
         for b in names[k + 1:]:
             assert not (long[a].shape == long[b].shape and np.array_equal(long[a], long[b])), (
                 f"{a} and {b} hold the same array")
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["graph", "fused"])
+@pytest.mark.parametrize("value_input", ["calibrated", "exact"])
+def test_anchored_styles_are_the_same_model(ipsative_wave, value_input, fused):
+    """Anchored response styles only move the sampler's coordinates: at points where the
+    non-centred styles ``alpha = sigma_alpha z`` and the anchored levels give the same
+    ``alpha``, the two log densities differ by exactly the Jacobian ``(n - 1) log
+    sigma_alpha`` of ``alpha = sigma_alpha z`` (both on the sampler's unconstrained scale)."""
+    from vp_bayes.model.build import build_model_from_data
+
+    base = ModelConfig(value_input=value_input, loading_scale_family="half_normal",
+                       loading_parameterization="noncentered")
+    data = prepare_data(ipsative_wave, base)
+    anchored = build_model_from_data(data, ModelConfig(
+        **{**base.to_dict(), "style_parameterization": "anchored"}), fused=fused)
+    plain = build_model_from_data(data, ModelConfig(
+        **{**base.to_dict(), "style_parameterization": "noncentered"}), fused=fused)
+    assert "alpha_level_raw" in anchored.named_vars and "alpha_z" not in anchored.named_vars
+    assert "alpha_z" in plain.named_vars
+    def compiled(model, outputs):  # of a point's values by name, in the model's order
+        fn = pytensor.function(model.value_vars, model.replace_rvs_by_values(outputs),
+                               on_unused_input="ignore")
+        return lambda point: fn(*(point[v.name] for v in model.value_vars))
+
+    logp_a = compiled(anchored, [anchored.logp(), anchored["alpha"], anchored["sigma_alpha"]])
+    logp_p = compiled(plain, [plain.logp(), plain["alpha"]])
+    z_value = plain.rvs_to_values[plain["alpha_z"]]
+    z_transform = plain.rvs_to_transforms[plain["alpha_z"]]
+    rng = np.random.default_rng(5)
+    n = len(data.participants)
+    gaps = []
+    for _ in range(3):
+        point = {k: v + rng.normal(0.0, 0.3, np.shape(v))
+                 for k, v in anchored.initial_point().items()}
+        lp_a, alpha, sigma = logp_a(point)
+        assert abs(alpha.sum()) < 1e-8  # the styles still sum to zero
+        z = z_transform.forward(pt.as_tensor(alpha / sigma)).eval()
+        lp_p, alpha_p = logp_p({**point, z_value.name: z})
+        np.testing.assert_allclose(alpha_p, alpha, atol=1e-10)
+        gaps.append(lp_a - lp_p + (n - 1) * np.log(sigma))
+    np.testing.assert_allclose(gaps, 0.0, atol=1e-6)
+
+
+def test_anchored_styles_resolve_and_are_refused_where_they_do_not_apply(sim, ipsative_wave):
+    """``auto`` anchors the styles for calibrated values only (where it was measured), and
+    never without styles or with their scale integrated out; asking for anchoring where the
+    values are not data is one InputError naming the setting."""
+    from vp_bayes.model.config import resolve_model_config
+
+    assert resolve_model_config(ModelConfig(), "calibrated").style_parameterization == \
+        "anchored"
+    for mode in ("exact", "latent", "instrument", None):
+        assert resolve_model_config(ModelConfig(), mode).style_parameterization == \
+            "noncentered"
+    for off in (ModelConfig(response_style=False), ModelConfig(integrate_scales=True)):
+        assert resolve_model_config(off, "calibrated").style_parameterization == "noncentered"
+    assert "alpha_level_raw" in build_model(ipsative_wave, ModelConfig()).named_vars
+    for bad in (dict(response_style=False), dict(integrate_scales=True),
+                dict(value_input="instrument"), dict(value_input="latent"),
+                dict(style_parameterization="centered")):
+        with pytest.raises(InputError) as err:
+            ModelConfig(**{"style_parameterization": "anchored", **bad}).validate()
+        assert err.value.field == "style_parameterization"
+    with pytest.raises(InputError, match="values as data") as err:  # auto resolves to latent
+        build_model(sim.wave, ModelConfig(style_parameterization="anchored"))
+    assert err.value.field == "style_parameterization"

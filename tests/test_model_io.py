@@ -147,6 +147,22 @@ def test_load_reads_a_config_saved_before_the_loading_scale_family(tiny, tmp_pat
     assert load_model(shipped).model_config.loading_scale_family == "half_normal"
 
 
+def test_load_reads_a_config_saved_before_anchored_styles(tiny, tmp_path):
+    """Fits saved before ``style_parameterization`` existed sampled non-centred response
+    styles: their config loads as ``"noncentered"``, not as today's ``"auto"`` (anchored for
+    calibrated values, as the shipped real-wave model's are), and so does the shipped
+    model; a fit saves what it resolved."""
+    _, model = tiny
+    assert model.model_config.style_parameterization == "noncentered"  # raw answers
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    old = model.model_config.to_dict()
+    del old["style_parameterization"]
+    loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
+    assert loaded.model_config.style_parameterization == "noncentered"
+    shipped = Path(__file__).resolve().parents[1] / "models" / "valueportrait.nc"
+    assert load_model(shipped).model_config.style_parameterization == "noncentered"
+
+
 def test_load_refuses_non_models(tmp_path):
     with pytest.raises(InputError, match="model file not found"):
         load_model(tmp_path / "missing.nc")

@@ -55,7 +55,9 @@ CONFIGS = {
     "gamma loading spreads": ModelConfig(loading_scale_family="gamma"),
 }
 PRESCORED = {"exact": ModelConfig(value_input="exact"),
-             "latent": ModelConfig(value_input="latent")}
+             "latent": ModelConfig(value_input="latent"),
+             "anchored styles": ModelConfig(value_input="exact",
+                                            style_parameterization="anchored")}
 
 
 def _rows() -> list[dict]:

@@ -18,13 +18,19 @@ LoadingScaleFamily = Literal["auto", "gamma", "half_normal"]
 LOADING_SCALE_FAMILIES: tuple[str, ...] = get_args(LoadingScaleFamily)
 # Model settings added after fits were first saved, and what a saved config without them was
 # fitted with (today's defaults differ): read by :func:`saved_model_config`.
-_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal"}
+_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal",
+                                  "style_parameterization": "noncentered"}
 # Each loading-scale family and the setting that sets its number (the other family's setting
 # must stay at its default: it would do nothing).
 _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading_scale_prior"}
 # What ``loading_scale_family = "auto"`` means by resolved value input: the gamma where it was
 # measured (calibrated values: docs/model.md, "The loadings' spreads"), the half-normal else.
 _AUTO_LOADING_SCALE = {"calibrated": "gamma"}
+StyleParameterization = Literal["auto", "noncentered", "anchored"]
+STYLE_PARAMETERIZATIONS: tuple[str, ...] = get_args(StyleParameterization)
+# Resolved value inputs whose ``style_parameterization = "auto"`` is ``"anchored"`` (where it
+# was measured: docs/model.md, "Response styles anchored on the values").
+_AUTO_ANCHORED = ("calibrated",)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
@@ -200,6 +206,17 @@ class ModelConfig:
         drawn from its conditional posterior after sampling (:mod:`vp_bayes.model.scales`).
         The same model; only the sampler's geometry differs. Default ``False``: on the demo
         wave it was no lever (the loadings' scale stays the slowest variable; docs/model.md).
+    style_parameterization
+        The sampler's coordinates for the response styles (the same model either way).
+        ``"noncentered"``: ``alpha = sigma_alpha z``. ``"anchored"`` (values as data: exact
+        or calibrated): each participant's overall level on the items, ``alpha`` plus the
+        mean loadings' part of the predictor, is sampled, and ``alpha`` is computed from it
+        (:func:`vp_bayes.model.build._anchored_styles`); this removes the ridge along which
+        ``beta_mean`` and the styles trade off (posterior correlation -0.94 on the real
+        wave), which made ``beta_mean`` as slow as the loadings' spreads. ``"auto"``
+        (default): anchored for calibrated values with response styles and sampled scales,
+        non-centred otherwise (:func:`resolve_model_config`; a fit saves the choice; fits
+        saved without this setting are read as non-centred).
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
         (differential item functioning): each item gets a location shift and a loading
@@ -222,6 +239,7 @@ class ModelConfig:
     loading_nu: float = 3.0
     loading_parameterization: str = "auto"
     integrate_scales: bool = False
+    style_parameterization: StyleParameterization = "auto"
     dif_axis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -264,7 +282,8 @@ class ModelConfig:
             "loading_scale_prior": "number", "loading_scale_rate": "number",
             "loading_prior": "str",
             "loading_nu": "number", "loading_parameterization": "str",
-            "integrate_scales": "bool", "dif_axis": "optional_str"}, source)
+            "integrate_scales": "bool", "style_parameterization": "str",
+            "dif_axis": "optional_str"}, source)
         if self.value_level not in VALUE_LEVELS:
             raise InputError(f"must be {' or '.join(VALUE_LEVELS)}", file=source,
                              field="value_level")
@@ -303,6 +322,24 @@ class ModelConfig:
         if self.lkj_eta <= 0:
             raise InputError("must be positive", file=source, field="lkj_eta")
         self._validate_loading_scale(source)
+        self._validate_styles(source)
+
+    def _validate_styles(self, source: str) -> None:
+        if self.style_parameterization not in STYLE_PARAMETERIZATIONS:
+            raise InputError(f"must be {' or '.join(map(repr, STYLE_PARAMETERIZATIONS))}",
+                             file=source, field="style_parameterization")
+        if self.style_parameterization != "anchored":
+            return
+        if not self.response_style:
+            raise InputError("anchors the response styles, but response_style is false",
+                             file=source, field="style_parameterization")
+        if self.integrate_scales:
+            raise InputError("anchored response styles sample their scale: unset "
+                             "integrate_scales", file=source, field="style_parameterization")
+        if self.value_input in ("instrument", "latent"):
+            raise InputError(f"anchored response styles need the values as data (value_input "
+                             f"exact or calibrated, not {self.value_input!r})", file=source,
+                             field="style_parameterization")
 
     def _validate_loading_scale(self, source: str) -> None:
         if self.loading_scale_family not in LOADING_SCALE_FAMILIES:
@@ -460,7 +497,8 @@ class SamplerConfig:
 
 def saved_model_config(saved: dict[str, Any]) -> dict[str, Any]:
     """A model config as a file saved it, with the settings it predates filled in as what
-    the fit used then (``value_prior`` LKJ, half-normal loading spreads), not as today's
+    the fit used then (``value_prior`` LKJ, half-normal loading spreads, non-centred
+    response styles), not as today's
     defaults; read it with :meth:`ModelConfig.from_dict`."""
     return {**_SAVED_BEFORE, **saved}
 
@@ -473,7 +511,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and
-    ``"half_normal"`` otherwise.
+    ``"half_normal"`` otherwise. ``style_parameterization``: ``"anchored"`` for calibrated
+    values with response styles whose scale is sampled, ``"noncentered"`` otherwise.
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
@@ -483,6 +522,10 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":
         resolved["value_prior"] = "inverse_wishart" if value_input == "instrument" else "lkj"
+    if config.style_parameterization == "auto":
+        anchored = (value_input in _AUTO_ANCHORED and config.response_style
+                    and not config.integrate_scales)
+        resolved["style_parameterization"] = "anchored" if anchored else "noncentered"
     if config.loading_scale_family == "auto":
         chosen = config._loading_scale_set()
         resolved["loading_scale_family"] = chosen[0] if chosen else _AUTO_LOADING_SCALE.get(
