@@ -115,7 +115,8 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
         assert resolve_model_config(ModelConfig(), mode).loading_parameterization == \
             "noncentered"
     explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj",
-                           loading_scale_family="half_normal")
+                           loading_scale_family="half_normal",
+                           style_parameterization="noncentered")
     assert resolve_model_config(explicit, "calibrated") is explicit
     # the values' prior: inverse-Wishart for raw answers, LKJ for pre-scored values
     assert resolve_model_config(ModelConfig(), "instrument").value_prior == "inverse_wishart"
