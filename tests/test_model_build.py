@@ -96,7 +96,7 @@ def test_ipsative_values_project_loadings(sim_prescored, ipsative_wave):
 
 def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsative_wave):
     """``auto`` loadings and sampler settings: the calibrated geometry (scale-mixture
-    loadings, low-rank mass matrix, target 0.9) only where the values resolve to calibrated."""
+    loadings, anchored styles, target 0.9) only where the values resolve to calibrated."""
     from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
 
     wave, ipsative = sim_prescored.wave, ipsative_wave
@@ -134,7 +134,7 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
     assert "theta_raw" in build_model(sim.wave, ModelConfig()).named_vars
     assert "corr_chol" in build_model(wave, ModelConfig()).named_vars  # pre-scored, latent
     cal = resolve_sampler_config(SamplerConfig(), "calibrated")
-    assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, True)
+    assert (cal.target_accept, cal.low_rank_modified_mass_matrix) == (0.9, False)
     raw = resolve_sampler_config(SamplerConfig(), "instrument")
     assert (raw.target_accept, raw.low_rank_modified_mass_matrix) == (0.65, False)
     for mode in ("exact", "latent", None):

@@ -51,15 +51,17 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
 
 # What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
-# loadings, nutpie's low-rank mass matrix, acceptance target 0.9: every R-hat <= 1.009 and 0 or
-# 1 divergent transitions in two runs, docs/model.md "Regression calibration"); raw
+# loadings, acceptance target 0.9: every R-hat <= 1.009 and 0 or 1 divergent transitions in two
+# runs, docs/model.md "Regression calibration"), with a diagonal mass matrix since session 39:
+# with the response styles anchored nutpie's low-rank one mixes no better per gradient and
+# costs 1.7x the time per draw (docs/model.md, "Response styles anchored on the values"); raw
 # questionnaire answers sample at acceptance target 0.65, where the slowest variable's ESS per
 # gradient is about 1.25x that at 0.8, at the same tree depth (docs/model.md, "The acceptance
 # target for raw answers"); every other input keeps the settings its tests and benchmarks were
 # measured with.
 _GEOMETRY: dict[str, dict[str, Any]] = {
     "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
-                   "low_rank_modified_mass_matrix": True},
+                   "low_rank_modified_mass_matrix": False},
     "instrument": {"loading_parameterization": "noncentered", "target_accept": 0.65,
                    "low_rank_modified_mass_matrix": False},
 }
@@ -390,8 +392,9 @@ class SamplerConfig:
 
     ``target_accept`` (NUTS acceptance target) and ``low_rank_modified_mass_matrix`` (nutpie's
     low-rank mass-matrix adaptation) left at ``None`` take the value input's settings
-    (:func:`resolve_sampler_config`): 0.9 and low-rank for calibrated values, 0.65 and
-    diagonal for raw questionnaire answers, 0.8 and diagonal otherwise.
+    (:func:`resolve_sampler_config`): 0.9 for calibrated values, 0.65 for raw questionnaire
+    answers, 0.8 otherwise, each with a diagonal mass matrix (calibrated fits used the
+    low-rank one until session 39).
 
     ``fused_likelihood`` chooses how the two ordinal likelihood terms are compiled: as fused
     ops (:mod:`vp_bayes.model.fused`: the same density, one compiled function for value and
