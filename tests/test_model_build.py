@@ -96,7 +96,7 @@ def test_ipsative_values_project_loadings(sim_prescored, ipsative_wave):
 
 def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsative_wave):
     """``auto`` loadings and sampler settings: the calibrated geometry (scale-mixture
-    loadings, anchored styles, target 0.9) only where the values resolve to calibrated."""
+    loadings, target 0.9) only where the values resolve to calibrated."""
     from vp_bayes.model.config import resolve_model_config, resolve_sampler_config
 
     wave, ipsative = sim_prescored.wave, ipsative_wave
@@ -491,20 +491,20 @@ def test_anchored_styles_are_the_same_model(ipsative_wave, value_input, fused):
     np.testing.assert_allclose(gaps, 0.0, atol=1e-6)
 
 
-def test_anchored_styles_resolve_and_are_refused_where_they_do_not_apply(sim, ipsative_wave):
-    """``auto`` anchors the styles for calibrated values only (where it was measured), and
-    never without styles or with their scale integrated out; asking for anchoring where the
-    values are not data is one InputError naming the setting."""
+def test_anchored_styles_are_asked_for_and_refused_where_they_do_not_apply(sim,
+                                                                          ipsative_wave):
+    """``auto`` never anchors the styles (anchored fits stopped later at the convergence bar
+    on the real wave); asked for, they are built for values as data, and asking where they
+    do not apply is one InputError naming the setting."""
     from vp_bayes.model.config import resolve_model_config
 
-    assert resolve_model_config(ModelConfig(), "calibrated").style_parameterization == \
-        "anchored"
-    for mode in ("exact", "latent", "instrument", None):
+    for mode in ("calibrated", "exact", "latent", "instrument", None):
         assert resolve_model_config(ModelConfig(), mode).style_parameterization == \
             "noncentered"
-    for off in (ModelConfig(response_style=False), ModelConfig(integrate_scales=True)):
-        assert resolve_model_config(off, "calibrated").style_parameterization == "noncentered"
-    assert "alpha_level_raw" in build_model(ipsative_wave, ModelConfig()).named_vars
+    assert "alpha_z" in build_model(ipsative_wave, ModelConfig()).named_vars
+    anchored = ModelConfig(style_parameterization="anchored")
+    assert resolve_model_config(anchored, "calibrated").style_parameterization == "anchored"
+    assert "alpha_level_raw" in build_model(ipsative_wave, anchored).named_vars
     for bad in (dict(response_style=False), dict(integrate_scales=True),
                 dict(value_input="instrument"), dict(value_input="latent"),
                 dict(style_parameterization="centered")):
@@ -512,5 +512,5 @@ def test_anchored_styles_resolve_and_are_refused_where_they_do_not_apply(sim, ip
             ModelConfig(**{"style_parameterization": "anchored", **bad}).validate()
         assert err.value.field == "style_parameterization"
     with pytest.raises(InputError, match="values as data") as err:  # auto resolves to latent
-        build_model(sim.wave, ModelConfig(style_parameterization="anchored"))
+        build_model(sim.wave, anchored)
     assert err.value.field == "style_parameterization"

@@ -116,12 +116,10 @@ def test_calibrated_model_regresses_on_the_predictions(ipsative):
     model = build_model(ipsative_wave, config)
     np.testing.assert_allclose(model["theta"].get_value(), expected)
     assert "values_obs" not in model.named_vars and "corr_chol" not in model.named_vars
-    # the same parameters as the exact model with the geometry calibrated fits take
+    # the same parameters as the exact model with the loadings' geometry calibrated fits take
     assert "beta_mix" in model.named_vars  # loading_parameterization "auto" -> mixture
-    assert "alpha_level_raw" in model.named_vars  # style_parameterization "auto" -> anchored
     exact = build_model(ipsative_wave, replace(config, value_input="exact",
-                                               loading_parameterization="mixture",
-                                               style_parameterization="anchored"))
+                                               loading_parameterization="mixture"))
     assert sorted(map(str, model.free_RVs)) == sorted(map(str, exact.free_RVs))
 
 

@@ -80,7 +80,7 @@ def fit(
         "instrument when raw answers exist (sampled at target_accept 0.65 unless the config "
         "says otherwise), else calibrated for MRAT-centred values, latent for others; "
         "calibrated: regression calibration, reliability from --config, with "
-        "scale-mixture loadings, anchored response styles and target_accept 0.9 unless the "
+        "scale-mixture loadings and target_accept 0.9 unless the "
         "config says otherwise; docs/model.md)."),
     value_prior: ValuePriorName = typer.Option(
         ValuePriorName(_MODEL.value_prior), help="Prior of the latent values' covariance "

@@ -21,9 +21,9 @@ items / participants (ZeroSumNormal): m_v is then exactly the mean loading, and 
 means of b and alpha are exactly 0. Ipsative (MRAT-centred) pre-scored values never vary in
 one direction; the loadings' component along it is projected out (see ``null_space``).
 All parameterisations are non-centred and vectorised over observations, except the
-anchored response styles (``style_parameterization``, the calibrated values' default): with
-the values as data the sampler moves each participant's overall level ``alpha_i + theta_i . m``
-and ``alpha`` follows from it (:func:`_anchored_styles`).
+anchored response styles (``style_parameterization = "anchored"``, opt-in): with the values
+as data the sampler moves each participant's overall level ``alpha_i + theta_i . m`` and
+``alpha`` follows from it (:func:`_anchored_styles`).
 """
 
 from __future__ import annotations

@@ -28,9 +28,6 @@ _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading
 _AUTO_LOADING_SCALE = {"calibrated": "gamma"}
 StyleParameterization = Literal["auto", "noncentered", "anchored"]
 STYLE_PARAMETERIZATIONS: tuple[str, ...] = get_args(StyleParameterization)
-# Resolved value inputs whose ``style_parameterization = "auto"`` is ``"anchored"`` (where it
-# was measured: docs/model.md, "Response styles anchored on the values").
-_AUTO_ANCHORED = ("calibrated",)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
 Sampler = Literal["nutpie", "pymc", "numpyro", "advi", "pathfinder"]
@@ -53,8 +50,8 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
 # loadings, acceptance target 0.9: every R-hat <= 1.009 and 0 or 1 divergent transitions in two
 # runs, docs/model.md "Regression calibration"), with a diagonal mass matrix since session 39:
-# with the response styles anchored nutpie's low-rank one mixes no better per gradient and
-# costs 1.7x the time per draw (docs/model.md, "Response styles anchored on the values"); raw
+# nutpie's low-rank one mixes no better per gradient there and costs 1.7x the time per draw
+# (docs/benchmarks.md, "Anchored response styles and a diagonal mass matrix"); raw
 # questionnaire answers sample at acceptance target 0.65, where the slowest variable's ESS per
 # gradient is about 1.25x that at 0.8, at the same tree depth (docs/model.md, "The acceptance
 # target for raw answers"); every other input keeps the settings its tests and benchmarks were
@@ -215,10 +212,11 @@ class ModelConfig:
         mean loadings' part of the predictor, is sampled, and ``alpha`` is computed from it
         (:func:`vp_bayes.model.build._anchored_styles`); this removes the ridge along which
         ``beta_mean`` and the styles trade off (posterior correlation -0.94 on the real
-        wave), which made ``beta_mean`` as slow as the loadings' spreads. ``"auto"``
-        (default): anchored for calibrated values with response styles and sampled scales,
-        non-centred otherwise (:func:`resolve_model_config`; a fit saves the choice; fits
-        saved without this setting are read as non-centred).
+        wave): on the real wave ``beta_mean``'s bulk ESS per draw is 5.5-7x, the loadings'
+        1.6-2.3x, but fits stopped at the convergence bar later (``beta_sd`` binds;
+        docs/model.md, "Response styles anchored on the values"). ``"auto"`` (default):
+        non-centred (a fit saves the choice; fits saved without this setting are read as
+        non-centred).
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
         (differential item functioning): each item gets a location shift and a loading
@@ -514,8 +512,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and
-    ``"half_normal"`` otherwise. ``style_parameterization``: ``"anchored"`` for calibrated
-    values with response styles whose scale is sampled, ``"noncentered"`` otherwise.
+    ``"half_normal"`` otherwise. ``style_parameterization``: ``"noncentered"`` (anchored
+    styles are asked for by name).
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
@@ -526,9 +524,7 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     if config.value_prior == "auto":
         resolved["value_prior"] = "inverse_wishart" if value_input == "instrument" else "lkj"
     if config.style_parameterization == "auto":
-        anchored = (value_input in _AUTO_ANCHORED and config.response_style
-                    and not config.integrate_scales)
-        resolved["style_parameterization"] = "anchored" if anchored else "noncentered"
+        resolved["style_parameterization"] = "noncentered"
     if config.loading_scale_family == "auto":
         chosen = config._loading_scale_set()
         resolved["loading_scale_family"] = chosen[0] if chosen else _AUTO_LOADING_SCALE.get(
