@@ -212,7 +212,7 @@ class ModelConfig:
         mean loadings' part of the predictor, is sampled, and ``alpha`` is computed from it
         (:func:`vp_bayes.model.build._anchored_styles`); this removes the ridge along which
         ``beta_mean`` and the styles trade off (posterior correlation -0.94 on the real
-        wave): on the real wave ``beta_mean``'s bulk ESS per draw is 5.5-7x, the loadings'
+        wave): on the real wave ``beta_mean``'s bulk ESS per draw is 5.7-7x, the loadings'
         1.6-2.3x, but fits stopped at the convergence bar later (``beta_sd`` binds;
         docs/model.md, "Response styles anchored on the values"). ``"auto"`` (default):
         non-centred (a fit saves the choice; fits saved without this setting are read as
