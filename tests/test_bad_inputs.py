@@ -536,6 +536,10 @@ CASES: list[Case] = [
              t, "cfg.json", '{"model": {"style_parameterization": "anchored", '
              '"value_input": "instrument"}}'))],
          "need the values as data", "cfg.json", field="style_parameterization"),
+    Case("fit: --config anchored styles on a wave of raw answers",
+         lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
+             t, "cfg.json", '{"model": {"style_parameterization": "anchored"}}'))],
+         "need the values as data", "cfg.json", field="style_parameterization"),
     Case("fit: --config anchored styles with integrated scales",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"style_parameterization": "anchored", '

@@ -173,8 +173,8 @@ def test_llms_land_on_the_latent_scale_with_calibration(release_dir):
     sim, truth = simulate_measured_wave(wave, vb.load_model(MODEL), 0.6, seed=7)
     theta, ratings = simulate_llms(truth, 12, 2.0, seed=27)
     names = sorted(ratings["respondent"].unique())
-    # the geometry this check was measured with (the calibrated defaults, mixture loadings at
-    # target 0.9 with a low-rank mass matrix, took 607 s here against about 220 s)
+    # the geometry this check was measured with (the calibrated defaults of the time, mixture
+    # loadings at target 0.9 with a low-rank mass matrix, took 607 s here against about 220 s)
     fit = fit_wave(sim, ModelConfig(value_input="calibrated",
                                     loading_parameterization="noncentered"),
                    SamplerConfig(chains=2, draws=300, tune=300, seed=3, target_accept=0.8,

@@ -700,7 +700,7 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
             if data.covariates is None:
                 raise InputError(f"anchored response styles need the values as data (value "
                                  f"input exact or calibrated, not {data.value_input!r})",
-                                 field="style_parameterization")
+                                 file="config", field="style_parameterization")
             # built with the loadings' mean (_item_ratings)
         elif config.response_style:
             sigma_alpha = pm.HalfNormal("sigma_alpha", STYLE_SCALE_PRIOR)

@@ -48,8 +48,9 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
 
 # What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
-# loadings, acceptance target 0.9: every R-hat <= 1.009 and 0 or 1 divergent transitions in two
-# runs, docs/model.md "Regression calibration"), with a diagonal mass matrix since session 39:
+# loadings, acceptance target 0.9, then with nutpie's low-rank mass matrix: every R-hat <= 1.009
+# and 0 or 1 divergent transitions in two runs, docs/model.md "Regression calibration"), with
+# a diagonal mass matrix since session 39 (to the bar on four seeds, one run with 2 divergences):
 # nutpie's low-rank one mixes no better per gradient there and costs 1.7x the time per draw
 # (docs/benchmarks.md, "Anchored response styles and a diagonal mass matrix"); raw
 # questionnaire answers sample at acceptance target 0.65, where the slowest variable's ESS per
