@@ -529,7 +529,7 @@ CASES: list[Case] = [
     Case("fit: --config style_parameterization 'centered'",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"style_parameterization": "centered"}}'))],
-         "must be 'auto' or 'noncentered' or 'anchored'", "cfg.json",
+         "must be 'noncentered' or 'anchored'", "cfg.json",
          field="style_parameterization"),
     Case("fit: --config anchored styles with raw answers",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(

@@ -502,8 +502,8 @@ def test_anchored_styles_are_the_same_model(ipsative_wave, value_input, fused):
 
 def test_anchored_styles_are_asked_for_and_refused_where_they_do_not_apply(sim,
                                                                           ipsative_wave):
-    """``auto`` never anchors the styles (anchored fits stopped later at the convergence bar
-    on the real wave); asked for, they are built for values as data, and asking where they
+    """The default never anchors the styles (anchored fits stopped later at the convergence
+    bar on the real wave); asked for, they are built for values as data, and asking where they
     do not apply is one InputError naming the setting."""
     from vp_bayes.model.config import resolve_model_config
 

@@ -149,8 +149,8 @@ def test_load_reads_a_config_saved_before_the_loading_scale_family(tiny, tmp_pat
 
 def test_load_reads_a_config_saved_before_anchored_styles(tiny, tmp_path):
     """Fits saved before ``style_parameterization`` existed sampled non-centred response
-    styles: their config loads as ``"noncentered"``, and so does the shipped model; a fit
-    saves what it resolved."""
+    styles, the default: their config loads as ``"noncentered"``, and so does the shipped
+    model."""
     _, model = tiny
     assert model.model_config.style_parameterization == "noncentered"  # raw answers
     path = save_model(model, tmp_path / "m.nc", card=False)

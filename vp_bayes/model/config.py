@@ -18,15 +18,14 @@ LoadingScaleFamily = Literal["auto", "gamma", "half_normal"]
 LOADING_SCALE_FAMILIES: tuple[str, ...] = get_args(LoadingScaleFamily)
 # Model settings added after fits were first saved, and what a saved config without them was
 # fitted with (today's defaults differ): read by :func:`saved_model_config`.
-_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal",
-                                  "style_parameterization": "noncentered"}
+_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal"}
 # Each loading-scale family and the setting that sets its number (the other family's setting
 # must stay at its default: it would do nothing).
 _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading_scale_prior"}
 # What ``loading_scale_family = "auto"`` means by resolved value input: the gamma where it was
 # measured (calibrated values: docs/model.md, "The loadings' spreads"), the half-normal else.
 _AUTO_LOADING_SCALE = {"calibrated": "gamma"}
-StyleParameterization = Literal["auto", "noncentered", "anchored"]
+StyleParameterization = Literal["noncentered", "anchored"]
 STYLE_PARAMETERIZATIONS: tuple[str, ...] = get_args(StyleParameterization)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
 ValuePrior = Literal["auto", "lkj", "inverse_wishart"]
@@ -215,9 +214,8 @@ class ModelConfig:
         ``beta_mean`` and the styles trade off (posterior correlation -0.94 on the real
         wave): on the real wave ``beta_mean``'s bulk ESS per draw is 5.7-7x, the loadings'
         1.6-2.3x, but fits stopped at the convergence bar later (``beta_sd`` binds;
-        docs/model.md, "Response styles anchored on the values"). ``"auto"`` (default):
-        non-centred (a fit saves the choice; fits saved without this setting are read as
-        non-centred).
+        docs/model.md, "Response styles anchored on the values"). Default ``"noncentered"``,
+        which fits saved without this setting used.
     dif_axis
         A participant column (a demographic axis) whose groups may rate items differently
         (differential item functioning): each item gets a location shift and a loading
@@ -240,7 +238,7 @@ class ModelConfig:
     loading_nu: float = 3.0
     loading_parameterization: str = "auto"
     integrate_scales: bool = False
-    style_parameterization: StyleParameterization = "auto"
+    style_parameterization: StyleParameterization = "noncentered"
     dif_axis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -499,8 +497,7 @@ class SamplerConfig:
 
 def saved_model_config(saved: dict[str, Any]) -> dict[str, Any]:
     """A model config as a file saved it, with the settings it predates filled in as what
-    the fit used then (``value_prior`` LKJ, half-normal loading spreads, non-centred
-    response styles), not as today's
+    the fit used then (``value_prior`` LKJ, half-normal loading spreads), not as today's
     defaults; read it with :meth:`ModelConfig.from_dict`."""
     return {**_SAVED_BEFORE, **saved}
 
@@ -513,8 +510,7 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and
-    ``"half_normal"`` otherwise. ``style_parameterization``: ``"noncentered"`` (anchored
-    styles are asked for by name).
+    ``"half_normal"`` otherwise.
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
@@ -524,8 +520,6 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":
         resolved["value_prior"] = "inverse_wishart" if value_input == "instrument" else "lkj"
-    if config.style_parameterization == "auto":
-        resolved["style_parameterization"] = "noncentered"
     if config.loading_scale_family == "auto":
         chosen = config._loading_scale_set()
         resolved["loading_scale_family"] = chosen[0] if chosen else _AUTO_LOADING_SCALE.get(
