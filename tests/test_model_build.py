@@ -122,10 +122,11 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
     assert resolve_model_config(ModelConfig(), "instrument").value_prior == "inverse_wishart"
     for mode in ("exact", "latent", "calibrated"):
         assert resolve_model_config(ModelConfig(), mode).value_prior == "lkj"
-    # the loadings' spreads: gamma for calibrated values, half-normal for the others, unless
-    # the config sets one family's number
-    assert resolve_model_config(ModelConfig(), "calibrated").loading_scale_family == "gamma"
-    for mode in ("exact", "latent", "instrument"):
+    # the loadings' spreads: gamma for calibrated values and raw answers, half-normal for the
+    # others, unless the config sets one family's number
+    for mode in ("calibrated", "instrument"):
+        assert resolve_model_config(ModelConfig(), mode).loading_scale_family == "gamma"
+    for mode in ("exact", "latent"):
         assert resolve_model_config(ModelConfig(), mode).loading_scale_family == "half_normal"
     assert resolve_model_config(ModelConfig(loading_scale_prior=0.3),
                                 "calibrated").loading_scale_family == "half_normal"

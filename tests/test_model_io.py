@@ -131,14 +131,14 @@ def test_load_reads_a_config_saved_before_the_value_prior_setting(tiny, tmp_path
 def test_load_reads_a_config_saved_before_the_loading_scale_family(tiny, tmp_path):
     """Fits saved before ``loading_scale_family`` existed put a half-normal prior on the
     loadings' spreads: their config loads as ``"half_normal"``, not as today's ``"auto"``
-    (the gamma for calibrated values, as the shipped real-wave model's are), and so does the
-    shipped model; a fit saves the family it resolved."""
+    (the gamma for calibrated values, as the shipped real-wave model's are, and for raw
+    answers), and so does the shipped model; a fit saves the family it resolved."""
     _, model = tiny
-    assert model.model_config.loading_scale_family == "half_normal"  # raw answers
+    assert model.model_config.loading_scale_family == "gamma"  # raw answers
     path = save_model(model, tmp_path / "m.nc", card=False)
-    gamma = dict(model.model_config.to_dict(), loading_scale_family="gamma")
-    assert load_model(_rewrite_attrs(path, model_config=json.dumps(gamma))
-                      ).model_config.loading_scale_family == "gamma"
+    half = dict(model.model_config.to_dict(), loading_scale_family="half_normal")
+    assert load_model(_rewrite_attrs(path, model_config=json.dumps(half))
+                      ).model_config.loading_scale_family == "half_normal"
     old = model.model_config.to_dict()
     del old["loading_scale_family"], old["loading_scale_rate"]
     loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))

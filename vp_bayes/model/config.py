@@ -23,8 +23,9 @@ _SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "
 # must stay at its default: it would do nothing).
 _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading_scale_prior"}
 # What ``loading_scale_family = "auto"`` means by resolved value input: the gamma where it was
-# measured (calibrated values: docs/model.md, "The loadings' spreads"), the half-normal else.
-_AUTO_LOADING_SCALE = {"calibrated": "gamma"}
+# measured (calibrated values and raw answers: docs/model.md, "The loadings' spreads"), the
+# half-normal for pre-scored values taken as exact or latent.
+_AUTO_LOADING_SCALE = {"calibrated": "gamma", "instrument": "gamma"}
 StyleParameterization = Literal["noncentered", "anchored"]
 STYLE_PARAMETERIZATIONS: tuple[str, ...] = get_args(StyleParameterization)
 ValueInput = Literal["auto", "instrument", "latent", "exact", "calibrated"]
@@ -166,10 +167,11 @@ class ModelConfig:
         prior on the loadings' spreads"). ``"half_normal"``: ``HalfNormal(
         loading_scale_prior)``, every fit's prior before it (fits saved without this setting
         are read as half-normal). ``"auto"`` (default): the family whose number the config
-        sets, else the gamma for calibrated values and the half-normal for other inputs
-        (:func:`resolve_model_config`; a fit saves the choice): on small waves with a value
-        whose items truly all load alike the gamma is mildly prior-sensitive, so it is not
-        yet the default there (docs/model.md). Setting the other family's number is refused.
+        sets, else the gamma for calibrated values and raw answers and the half-normal for
+        pre-scored values taken as exact or latent (:func:`resolve_model_config`; a fit saves
+        the choice): on small waves of exact values with a value whose items truly all load
+        alike the gamma is mildly prior-sensitive, so it is not the default there
+        (docs/model.md). Setting the other family's number is refused.
     loading_scale_prior
         Scale of the half-normal prior on the loading scales (``loading_scale_family =
         "half_normal"``).
@@ -509,8 +511,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     ``loading_parameterization``: ``"mixture"`` for calibrated values under the Student-t
     prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
-    the family whose number the config sets, else ``"gamma"`` for calibrated values and
-    ``"half_normal"`` otherwise.
+    the family whose number the config sets, else ``"gamma"`` for calibrated values and raw
+    answers and ``"half_normal"`` otherwise.
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
