@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # test_scoring._fake_model
 # through the fit than through the true items. With prior_scale=1 the same fit covers 0.908
 # (errors 0.98 of the intervals' SD; docs/benchmarks.md, session 29). These figures were
 # measured at acceptance target 0.8; since session 35 the fit samples at 0.65, the default for
-# raw answers (the test passed unchanged).
+# raw answers, and since session 40 under the gamma spreads prior, the raw-answer default
+# (the test passed unchanged both times).
 N_RESPONDENTS = 100
 N_SBC = 200
 
