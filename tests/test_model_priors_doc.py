@@ -156,8 +156,8 @@ def test_options_named_in_the_table_set_those_numbers(waves):
                 if row["name"] == "beta_c_z" else ModelConfig()
             if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
                 base = replace(base, value_prior="lkj")
-            if row["name"] == "beta_sd" and row["dist"] == "Gamma":  # the default of calibrated
-                # values and raw answers
+            # the gamma spreads: the default of calibrated values and raw answers
+            if row["name"] == "beta_sd" and row["dist"] == "Gamma":
                 base = replace(base, loading_scale_family="gamma")
             cfg = replace(base, **{option: 2 * default + 1})
             model = build_model(raw, cfg)
