@@ -38,6 +38,7 @@ from vp_bayes.model.config import ModelConfig, resolve_model_config
 from vp_bayes.model.data import ModelData, prepare_data
 from vp_bayes.model.fused import questions_term, ratings_term
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
+from vp_bayes.model.partial import loading_likelihood_sd, widening
 from vp_bayes.model.scales import IntegratedScale, zero_sum_block
 from vp_bayes.wave.core import Wave
 from vp_bayes.wave.simulate import ordered_logistic
@@ -496,6 +497,25 @@ def _student_t_deviations(config: ModelConfig) -> pt.TensorVariable:
     return pm.StudentT("beta_z", nu=nu, mu=0.0, sigma=1.0, dims=shape)
 
 
+def _adaptive_deviations(config: ModelConfig, data: ModelData, s) -> pt.TensorVariable:
+    """Loading deviations ``d`` (prior ``s w``, w Student-t, its scale mixture or normal),
+    partially centred per loading by the ratings' information about it
+    (:mod:`vp_bayes.model.partial`): ``d = z s / r`` with ``z ~ prior(0, r)`` and
+    ``r = sqrt(1 + (s / sigma)^2)``, ``s`` times ``sqrt(beta_mix)`` under the mixture."""
+    shape = (dims.ITEM, dims.VALUE)
+    nu = config.loading_nu
+    scale = s
+    if config.loading_parameterization == "adaptive_mixture":
+        tau = pm.InverseGamma("beta_mix", alpha=nu / 2, beta=nu / 2, dims=shape)
+        scale = s * pt.sqrt(tau)
+    wide = widening(scale, loading_likelihood_sd(data))
+    if config.loading_prior == "student_t" and config.loading_parameterization == "adaptive":
+        z = pm.StudentT("beta_p_z", nu=nu, mu=0.0, sigma=wide, dims=shape)
+    else:
+        z = pm.Normal("beta_p_z", 0.0, wide, dims=shape)
+    return z * (scale / wide)
+
+
 # The regularised horseshoe's slab: c^2 ~ InvGamma(SLAB_DF / 2, SLAB_DF * SLAB_SCALE^2 / 2).
 SLAB_SCALE = 1.0
 SLAB_DF = 4.0
@@ -603,6 +623,9 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
     s = _loading_scales(config)
     if config.loading_parameterization == "centered":
         beta = _centered_loadings(config, m, s)
+    elif config.loading_parameterization in ("adaptive", "adaptive_mixture"):
+        dev = _adaptive_deviations(config, data, s)
+        beta = m + dev - dev.mean(axis=0)
     else:
         # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).
         if config.loading_prior == "horseshoe":

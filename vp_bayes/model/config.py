@@ -44,7 +44,8 @@ DEFAULT_RELIABILITY = 0.6
 VALUE_LEVELS = ("values", "values19")
 # loading_parameterization as earlier versions spelled it -> today's
 _OLD_PARAMETERIZATIONS = {"noncentred": "noncentered", "centred": "centered"}
-LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture")
+LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "adaptive",
+                             "adaptive_mixture")
 
 # What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
@@ -315,9 +316,14 @@ class ModelConfig:
         if self.loading_parameterization not in LOADING_PARAMETERIZATIONS:
             raise InputError(f"must be {' or '.join(map(repr, LOADING_PARAMETERIZATIONS))}",
                              file=source, field="loading_parameterization")
-        if self.loading_parameterization == "mixture" and self.loading_prior != "student_t":
+        if (self.loading_parameterization in ("mixture", "adaptive_mixture")
+                and self.loading_prior != "student_t"):
             raise InputError("the scale mixture is the Student-t prior's: set loading_prior "
                              "to student_t", file=source, field="loading_parameterization")
+        if self.loading_prior == "horseshoe" and self.loading_parameterization.startswith(
+                "adaptive"):
+            raise InputError("the horseshoe loading prior is noncentered only", file=source,
+                             field="loading_parameterization")
         if self.loading_nu <= 0:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
