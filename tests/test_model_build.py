@@ -111,9 +111,15 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
 
     assert resolve_model_config(ModelConfig(), "calibrated").loading_parameterization == \
         "mixture"
-    for mode in ("exact", "latent", "instrument"):
+    for mode in ("exact", "latent"):
         assert resolve_model_config(ModelConfig(), mode).loading_parameterization == \
             "noncentered"
+    # raw answers: deviations partially centred by the data, except under the horseshoe
+    assert resolve_model_config(ModelConfig(), "instrument").loading_parameterization == \
+        "adaptive"
+    assert "beta_p_z" in build_model(sim.wave, ModelConfig()).named_vars
+    assert resolve_model_config(ModelConfig(loading_prior="horseshoe"),
+                                "instrument").loading_parameterization == "noncentered"
     explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj",
                            loading_scale_family="half_normal",
                            style_parameterization="noncentered")

@@ -49,6 +49,10 @@ CONFIGS = {
     "no response style": ModelConfig(response_style=False),
     "horseshoe loadings": ModelConfig(loading_prior="horseshoe"),
     "student_t mixture": ModelConfig(loading_parameterization="mixture"),
+    "noncentered student_t": ModelConfig(loading_parameterization="noncentered"),
+    "noncentered normal": ModelConfig(loading_prior="normal",
+                                      loading_parameterization="noncentered"),
+    "adaptive mixture": ModelConfig(loading_parameterization="adaptive_mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
     "LKJ values": ModelConfig(value_prior="lkj"),
     "integrated scales": ModelConfig(integrate_scales=True),
@@ -152,8 +156,9 @@ def test_options_named_in_the_table_set_those_numbers(waves):
             option = option.strip("`")
             default = getattr(ModelConfig(), option)
             assert float(row["params"][param]) == pytest.approx(default), (row["name"], option)
-            base = ModelConfig(loading_parameterization="centered") \
-                if row["name"] == "beta_c_z" else ModelConfig()
+            geometry = {"beta_c_z": "centered", "beta_z": "noncentered",
+                        "beta_p_z": "adaptive"}.get(row["name"], "auto")
+            base = ModelConfig(loading_parameterization=geometry)
             if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
                 base = replace(base, value_prior="lkj")
             # the gamma spreads: the default of calibrated values and raw answers

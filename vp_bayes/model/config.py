@@ -56,12 +56,14 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "adap
 # (docs/benchmarks.md, "Anchored response styles and a diagonal mass matrix"); raw
 # questionnaire answers sample at acceptance target 0.65, where the slowest variable's ESS per
 # gradient is about 1.25x that at 0.8, at the same tree depth (docs/model.md, "The acceptance
-# target for raw answers"); every other input keeps the settings its tests and benchmarks were
-# measured with.
+# target for raw answers"), with the loading deviations partially centred by the data
+# (``adaptive``, session 41: on the simulated 2,000 x 300 wave the spreads stop limiting the
+# fit; docs/model.md, "Loading deviations centred as far as the data inform them"); every
+# other input keeps the settings its tests and benchmarks were measured with.
 _GEOMETRY: dict[str, dict[str, Any]] = {
     "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
                    "low_rank_modified_mass_matrix": False},
-    "instrument": {"loading_parameterization": "noncentered", "target_accept": 0.65,
+    "instrument": {"loading_parameterization": "adaptive", "target_accept": 0.65,
                    "low_rank_modified_mass_matrix": False},
 }
 _DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
@@ -194,13 +196,17 @@ class ModelConfig:
         Degrees of freedom of the Student-t loading prior.
     loading_parameterization
         ``"auto"`` (default): ``"mixture"`` for calibrated values with the Student-t prior,
-        ``"noncentered"`` otherwise (:func:`resolve_model_config`). ``"noncentered"``:
+        ``"adaptive"`` for raw answers (not with the horseshoe), ``"noncentered"``
+        otherwise (:func:`resolve_model_config`). ``"noncentered"``:
         ``beta = m + s w`` with standardised deviations w, best when each item has few
         ratings; or ``"centered"`` (``beta ~ prior(m, s)`` directly,
         best when items are well informed) or ``"mixture"`` (Student-t only: ``w = z
         sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
-        explicit). The same model; only the sampler's geometry differs. (Configs of
-        earlier versions spell them ``noncentred``/``centred``; both are read.)
+        explicit) or ``"adaptive"`` (each loading's deviation partially centred, as far as
+        the ratings inform it: :mod:`vp_bayes.model.partial`; Student-t or normal) or
+        ``"adaptive_mixture"`` (the same on the scale mixture). The same model; only the
+        sampler's geometry differs. (Configs of earlier versions spell them
+        ``noncentred``/``centred``; both are read.)
     integrate_scales
         Integrate the half-normal scales of the zero-sum blocks (``sigma_b`` of the item
         locations, ``sigma_alpha`` of the response styles, ``sigma_{axis}`` of each axis's
@@ -515,7 +521,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     (the resolved mode, e.g. ``ModelData.value_input``).
 
     ``loading_parameterization``: ``"mixture"`` for calibrated values under the Student-t
-    prior, ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
+    prior, ``"adaptive"`` for raw answers (``"noncentered"`` under the horseshoe),
+    ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and raw
     answers and ``"half_normal"`` otherwise.
@@ -523,7 +530,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
         chosen = _geometry(value_input, "loading_parameterization")
-        if chosen == "mixture" and config.loading_prior != "student_t":
+        if ((chosen == "mixture" and config.loading_prior != "student_t")
+                or (chosen == "adaptive" and config.loading_prior == "horseshoe")):
             chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":
