@@ -23,7 +23,9 @@ one direction; the loadings' component along it is projected out (see ``null_spa
 All parameterisations are non-centred and vectorised over observations, except the
 anchored response styles (``style_parameterization = "anchored"``, opt-in): with the values
 as data the sampler moves each participant's overall level ``alpha_i + theta_i . m`` and
-``alpha`` follows from it (:func:`_anchored_styles`).
+``alpha`` follows from it (:func:`_anchored_styles`), and the loading deviations of raw-answer
+waves (``loading_parameterization = "adaptive"``), centred per loading as far as the ratings
+inform it (:mod:`vp_bayes.model.partial`).
 """
 
 from __future__ import annotations
