@@ -47,7 +47,12 @@ import xarray as xr
 
 from vp_bayes import dims
 from vp_bayes.model import build as B
-from vp_bayes.model.config import ModelConfig, SamplerConfig, resolve_sampler_config
+from vp_bayes.model.config import (
+    LOADING_PARAMETERIZATIONS,
+    ModelConfig,
+    SamplerConfig,
+    resolve_sampler_config,
+)
 from vp_bayes.model.data import prepare_data
 from vp_bayes.model.fit import _sample
 from vp_bayes.wave.io import load_wave
@@ -263,7 +268,7 @@ def main() -> None:
     parser.add_argument("chains", type=int, nargs="?", default=2)
     parser.add_argument("--seed", type=int, default=SamplerConfig().seed,
                         help="the sampler's seed (default: SamplerConfig's)")
-    parser.add_argument("--loadings", choices=("noncentered", "centered", "mixture"), default=None,
+    parser.add_argument("--loadings", choices=LOADING_PARAMETERIZATIONS[1:], default=None,
                         help="the item loadings' parameterisation (default: ModelConfig's)")
     parser.add_argument("--loading-prior", choices=("student_t", "normal", "horseshoe"),
                         default=None, help="the loadings' prior (default: ModelConfig's)")

@@ -116,7 +116,7 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
             "noncentered"
     # raw answers: deviations partially centred by the data, except under the horseshoe
     assert resolve_model_config(ModelConfig(), "instrument").loading_parameterization == \
-        "adaptive"
+        "partial"
     assert "beta_p_z" in build_model(sim.wave, ModelConfig()).named_vars
     assert resolve_model_config(ModelConfig(loading_prior="horseshoe"),
                                 "instrument").loading_parameterization == "noncentered"
@@ -274,15 +274,15 @@ def test_value_correlation_prior_is_the_lkj_when_sampled(sim):
 def test_centered_and_noncentered_loadings_have_the_same_prior(sim, prior):
     """Only the geometry differs: the prior of beta (spread over items, and its tail)
     agrees; the Student-t's scale mixture is a third geometry of the same prior, and the
-    deviations partially centred by the data (``adaptive``) a fourth and fifth."""
+    deviations partially centred by the data (``partial``) a fourth and fifth."""
     spreads = {}
-    parameterizations = ("noncentered", "centered", "adaptive") + (
-        ("mixture", "adaptive_mixture") if prior == "student_t" else ())
+    parameterizations = ("noncentered", "centered", "partial") + (
+        ("mixture", "partial_mixture") if prior == "student_t" else ())
     for par in parameterizations:
         model = build_model(sim.wave, ModelConfig(loading_prior=prior,
                                                   loading_parameterization=par))
         assert ("beta_c_z" in model.named_vars) == (par == "centered")
-        assert ("beta_p_z" in model.named_vars) == par.startswith("adaptive")
+        assert ("beta_p_z" in model.named_vars) == par.startswith("partial")
         assert ("beta_mix" in model.named_vars) == par.endswith("mixture")
         beta = _prior(model, ["beta"], n=2000)["beta"].values  # (chain, draw, item, value)
         dev = np.abs(beta - beta.mean(axis=2, keepdims=True))
@@ -292,11 +292,11 @@ def test_centered_and_noncentered_loadings_have_the_same_prior(sim, prior):
     with pytest.raises(InputError, match="loading_parameterization"):
         ModelConfig(loading_parameterization="mixed").validate()
     if prior == "normal":
-        for par in ("mixture", "adaptive_mixture"):
+        for par in ("mixture", "partial_mixture"):
             with pytest.raises(InputError, match="loading_parameterization.*student_t"):
                 ModelConfig(loading_prior=prior, loading_parameterization=par).validate()
     with pytest.raises(InputError, match="loading_parameterization.*noncentered only"):
-        ModelConfig(loading_prior="horseshoe", loading_parameterization="adaptive").validate()
+        ModelConfig(loading_prior="horseshoe", loading_parameterization="partial").validate()
 
 
 @pytest.mark.parametrize("thresholds", ["shared", "item"])

@@ -1,5 +1,5 @@
 """The data's information about each loading, which sets the partially centred coordinates
-(``loading_parameterization = "adaptive"``; the prior they keep is tested in
+(``loading_parameterization = "partial"``; the prior they keep is tested in
 test_model_build)."""
 
 from __future__ import annotations
@@ -64,3 +64,28 @@ def test_likelihood_sd_sums_each_items_raters_values():
                       rating_y=data.rating_y[kept])
     assert np.all(np.isfinite(loading_likelihood_sd(unrated)[0]))
     assert np.all(loading_likelihood_sd(unrated)[0] > 100)
+
+
+def test_the_raw_answer_model_scales_each_deviation_by_its_data_sd():
+    """The default raw-answer model (``partial``) reads sigma_jv as model data (no constant
+    of the items x values shape in its log density, so waves of one configuration share
+    their compiled code), and ``beta_p_z``'s scale is sqrt(1 + (beta_sd / sigma_jv)^2)."""
+    import pytensor
+    from pytensor.graph.traversal import ancestors
+
+    from vp_bayes.model.build import build_model
+    from vp_bayes.model.config import resolve_model_config
+
+    sim = simulate_wave(n_participants=60, n_items=12, items_per_participant=8, seed=11,
+                        n_llm=1, personas=False)
+    model = build_model(sim.wave, ModelConfig())
+    data = prepare_data(sim.wave, resolve_model_config(ModelConfig(), "instrument"))
+    sd = loading_likelihood_sd(data)
+    np.testing.assert_array_equal(model["data_loading_sd"].get_value(), sd)
+    shape = (len(data.items), len(data.values))
+    assert not [v for v in ancestors([model.logp()])
+                if isinstance(v, pytensor.tensor.TensorConstant) and v.data.shape == shape]
+    scale = model["beta_p_z"].owner.inputs[-1]  # StudentT(nu, mu, sigma)
+    spread = np.linspace(0.05, 0.5, len(data.values))
+    got = pytensor.function([model["beta_sd"]], scale)(spread)
+    np.testing.assert_allclose(got, np.sqrt(1.0 + (spread / sd) ** 2), rtol=1e-6)

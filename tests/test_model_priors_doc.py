@@ -52,7 +52,7 @@ CONFIGS = {
     "noncentered student_t": ModelConfig(loading_parameterization="noncentered"),
     "noncentered normal": ModelConfig(loading_prior="normal",
                                       loading_parameterization="noncentered"),
-    "adaptive mixture": ModelConfig(loading_parameterization="adaptive_mixture"),
+    "partial mixture": ModelConfig(loading_parameterization="partial_mixture"),
     "DIF by gender": ModelConfig(dif_axis="gender"),
     "LKJ values": ModelConfig(value_prior="lkj"),
     "integrated scales": ModelConfig(integrate_scales=True),
@@ -157,7 +157,7 @@ def test_options_named_in_the_table_set_those_numbers(waves):
             default = getattr(ModelConfig(), option)
             assert float(row["params"][param]) == pytest.approx(default), (row["name"], option)
             geometry = {"beta_c_z": "centered", "beta_z": "noncentered",
-                        "beta_p_z": "adaptive"}.get(row["name"], "auto")
+                        "beta_p_z": "partial"}.get(row["name"], "auto")
             base = ModelConfig(loading_parameterization=geometry)
             if row["name"] == "corr_chol":  # the LKJ prior is the pre-scored values' default
                 base = replace(base, value_prior="lkj")

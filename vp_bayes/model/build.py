@@ -20,12 +20,13 @@ non-centred loading deviations, the item locations and the response styles sum t
 items / participants (ZeroSumNormal): m_v is then exactly the mean loading, and the sample
 means of b and alpha are exactly 0. Ipsative (MRAT-centred) pre-scored values never vary in
 one direction; the loadings' component along it is projected out (see ``null_space``).
-All parameterisations are non-centred and vectorised over observations, except the
-anchored response styles (``style_parameterization = "anchored"``, opt-in): with the values
-as data the sampler moves each participant's overall level ``alpha_i + theta_i . m`` and
-``alpha`` follows from it (:func:`_anchored_styles`), and the loading deviations of raw-answer
-waves (``loading_parameterization = "adaptive"``), centred per loading as far as the ratings
-inform it (:mod:`vp_bayes.model.partial`).
+All parameterisations are non-centred and vectorised over observations, with two
+exceptions. The anchored response styles (``style_parameterization = "anchored"``, opt-in):
+with the values as data the sampler moves each participant's overall level
+``alpha_i + theta_i . m`` and ``alpha`` follows from it (:func:`_anchored_styles`). And the
+loading deviations of raw-answer waves (``loading_parameterization = "partial"``, the
+default there) are centred per loading as far as the ratings inform them
+(:mod:`vp_bayes.model.partial`).
 """
 
 from __future__ import annotations
@@ -499,7 +500,7 @@ def _student_t_deviations(config: ModelConfig) -> pt.TensorVariable:
     return pm.StudentT("beta_z", nu=nu, mu=0.0, sigma=1.0, dims=shape)
 
 
-def _adaptive_deviations(config: ModelConfig, data: ModelData, s) -> pt.TensorVariable:
+def _partial_deviations(config: ModelConfig, data: ModelData, s) -> pt.TensorVariable:
     """Loading deviations ``d`` (prior ``s w``, w Student-t, its scale mixture or normal),
     partially centred per loading by the ratings' information about it
     (:mod:`vp_bayes.model.partial`): ``d = z s / r`` with ``z ~ prior(0, r)`` and
@@ -507,11 +508,12 @@ def _adaptive_deviations(config: ModelConfig, data: ModelData, s) -> pt.TensorVa
     shape = (dims.ITEM, dims.VALUE)
     nu = config.loading_nu
     scale = s
-    if config.loading_parameterization == "adaptive_mixture":
+    if config.loading_parameterization == "partial_mixture":
         tau = pm.InverseGamma("beta_mix", alpha=nu / 2, beta=nu / 2, dims=shape)
         scale = s * pt.sqrt(tau)
-    wide = widening(scale, loading_likelihood_sd(data))
-    if config.loading_prior == "student_t" and config.loading_parameterization == "adaptive":
+    # model data, not a constant: waves of one configuration share their compiled code
+    wide = widening(scale, _data("loading_sd", loading_likelihood_sd(data)))
+    if config.loading_prior == "student_t" and config.loading_parameterization == "partial":
         z = pm.StudentT("beta_p_z", nu=nu, mu=0.0, sigma=wide, dims=shape)
     else:
         z = pm.Normal("beta_p_z", 0.0, wide, dims=shape)
@@ -625,8 +627,8 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
     s = _loading_scales(config)
     if config.loading_parameterization == "centered":
         beta = _centered_loadings(config, m, s)
-    elif config.loading_parameterization in ("adaptive", "adaptive_mixture"):
-        dev = _adaptive_deviations(config, data, s)
+    elif config.loading_parameterization in ("partial", "partial_mixture"):
+        dev = _partial_deviations(config, data, s)
         beta = m + dev - dev.mean(axis=0)
     else:
         # w sums to zero over items, so m is exactly the mean loading (no m <-> mean(w) ridge).

@@ -44,8 +44,8 @@ DEFAULT_RELIABILITY = 0.6
 VALUE_LEVELS = ("values", "values19")
 # loading_parameterization as earlier versions spelled it -> today's
 _OLD_PARAMETERIZATIONS = {"noncentred": "noncentered", "centred": "centered"}
-LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "adaptive",
-                             "adaptive_mixture")
+LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "partial",
+                             "partial_mixture")
 
 # What ``"auto"`` (and ``None``) geometry settings mean for each resolved value input: the
 # settings under which the calibrated real wave converged at the shipped budget (scale-mixture
@@ -57,13 +57,13 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "adap
 # questionnaire answers sample at acceptance target 0.65, where the slowest variable's ESS per
 # gradient is about 1.25x that at 0.8, at the same tree depth (docs/model.md, "The acceptance
 # target for raw answers"), with the loading deviations partially centred by the data
-# (``adaptive``, session 41: on the simulated 2,000 x 300 wave the spreads stop limiting the
+# (``partial``, session 41: on the simulated 2,000 x 300 wave the spreads stop limiting the
 # fit; docs/model.md, "Loading deviations centred as far as the data inform them"); every
 # other input keeps the settings its tests and benchmarks were measured with.
 _GEOMETRY: dict[str, dict[str, Any]] = {
     "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
                    "low_rank_modified_mass_matrix": False},
-    "instrument": {"loading_parameterization": "adaptive", "target_accept": 0.65,
+    "instrument": {"loading_parameterization": "partial", "target_accept": 0.65,
                    "low_rank_modified_mass_matrix": False},
 }
 _DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
@@ -196,15 +196,15 @@ class ModelConfig:
         Degrees of freedom of the Student-t loading prior.
     loading_parameterization
         ``"auto"`` (default): ``"mixture"`` for calibrated values with the Student-t prior,
-        ``"adaptive"`` for raw answers (not with the horseshoe), ``"noncentered"``
+        ``"partial"`` for raw answers (not with the horseshoe), ``"noncentered"``
         otherwise (:func:`resolve_model_config`). ``"noncentered"``:
         ``beta = m + s w`` with standardised deviations w, best when each item has few
         ratings; or ``"centered"`` (``beta ~ prior(m, s)`` directly,
         best when items are well informed) or ``"mixture"`` (Student-t only: ``w = z
         sqrt(tau)`` with each loading's local scale ``tau ~ InvGamma(nu / 2, nu / 2)``
-        explicit) or ``"adaptive"`` (each loading's deviation partially centred, as far as
+        explicit) or ``"partial"`` (each loading's deviation partially centred, as far as
         the ratings inform it: :mod:`vp_bayes.model.partial`; Student-t or normal) or
-        ``"adaptive_mixture"`` (the same on the scale mixture). The same model; only the
+        ``"partial_mixture"`` (the same on the scale mixture). The same model; only the
         sampler's geometry differs. (Configs of earlier versions spell them
         ``noncentred``/``centred``; both are read.)
     integrate_scales
@@ -322,12 +322,12 @@ class ModelConfig:
         if self.loading_parameterization not in LOADING_PARAMETERIZATIONS:
             raise InputError(f"must be {' or '.join(map(repr, LOADING_PARAMETERIZATIONS))}",
                              file=source, field="loading_parameterization")
-        if (self.loading_parameterization in ("mixture", "adaptive_mixture")
+        if (self.loading_parameterization in ("mixture", "partial_mixture")
                 and self.loading_prior != "student_t"):
             raise InputError("the scale mixture is the Student-t prior's: set loading_prior "
                              "to student_t", file=source, field="loading_parameterization")
         if self.loading_prior == "horseshoe" and self.loading_parameterization.startswith(
-                "adaptive"):
+                "partial"):
             raise InputError("the horseshoe loading prior is noncentered only", file=source,
                              field="loading_parameterization")
         if self.loading_nu <= 0:
@@ -521,7 +521,7 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     (the resolved mode, e.g. ``ModelData.value_input``).
 
     ``loading_parameterization``: ``"mixture"`` for calibrated values under the Student-t
-    prior, ``"adaptive"`` for raw answers (``"noncentered"`` under the horseshoe),
+    prior, ``"partial"`` for raw answers (``"noncentered"`` under the horseshoe),
     ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and raw
@@ -531,7 +531,7 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     if config.loading_parameterization == "auto":
         chosen = _geometry(value_input, "loading_parameterization")
         if ((chosen == "mixture" and config.loading_prior != "student_t")
-                or (chosen == "adaptive" and config.loading_prior == "horseshoe")):
+                or (chosen == "partial" and config.loading_prior == "horseshoe")):
             chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":

@@ -3,17 +3,17 @@
 A hierarchical prior ``d ~ N(0, s)`` sampled non-centred (``d = s z``) mixes badly when the
 data pin ``d`` (a move in ``s`` must move every ``z``), and centred (``d`` itself) when they
 do not (the funnel). With a likelihood that informs ``d`` with standard deviation ``sigma``,
-the conditional posterior of ``d`` given ``s`` is normal with variance
-``s^2 sigma^2 / (s^2 + sigma^2)``, and the coordinate
+the conditional posterior of ``d`` given ``s`` is (in a normal approximation) normal with
+variance ``s^2 sigma^2 / (s^2 + sigma^2)``, and the coordinate
 
     z = d sqrt(1 + u^2) / s,   u = s / sigma,   so   z ~ N(0, sqrt(1 + u^2)),
 
-makes ``d`` given ``s`` the same distribution whatever ``s`` is: it is non-centred where the
-prior is the narrower (``u -> 0``) and centred where the likelihood is (``u -> inf``), per
-loading, and it follows ``s`` as the sampler moves it. This is the optimal partial centring
-of Papaspiliopoulos, Roberts & Skold (2007, Statistical Science 22) with its exponent
-``u^2 / (1 + u^2)`` read from the data, as Gorinova, Moore & Hoffman (2020, ICML) learn it by
-variational inference. The model is unchanged: only the sampler's coordinates differ, for
+has conditional posterior variance 1 whatever ``s`` is (its mean still moves with ``s``): it
+is non-centred where the prior is the narrower (``u -> 0``) and centred where the likelihood
+is (``u -> inf``), per loading, and it follows ``s`` as the sampler moves it. This is the
+scale analogue of the optimal partial centring of Papaspiliopoulos, Roberts & Skold (2007,
+Statistical Science 22), whose weight ``u^2 / (1 + u^2)`` is read here from the data where
+Gorinova, Moore & Hoffman (2020, ICML) learn such weights by variational inference. The model is unchanged: only the sampler's coordinates differ, for
 any value of ``sigma`` (a poor one only costs mixing).
 
 ``sigma`` per loading is the inverse square root of the ratings' Fisher information about
