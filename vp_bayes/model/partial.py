@@ -13,8 +13,9 @@ is non-centred where the prior is the narrower (``u -> 0``) and centred where th
 is (``u -> inf``), per loading, and it follows ``s`` as the sampler moves it. This is the
 scale analogue of the optimal partial centring of Papaspiliopoulos, Roberts & Skold (2007,
 Statistical Science 22), whose weight ``u^2 / (1 + u^2)`` is read here from the data where
-Gorinova, Moore & Hoffman (2020, ICML) learn such weights by variational inference. The model is unchanged: only the sampler's coordinates differ, for
-any value of ``sigma`` (a poor one only costs mixing).
+Gorinova, Moore & Hoffman (2020, ICML) learn such weights by variational inference. The
+model is unchanged: only the sampler's coordinates differ, for any value of ``sigma`` (a poor
+one only costs mixing).
 
 ``sigma`` per loading is the inverse square root of the ratings' Fisher information about
 it at zero predictor: ``I_j sum_i theta_iv^2`` over item j's raters, with ``I_j`` the
