@@ -71,6 +71,17 @@ _DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
                                      "low_rank_modified_mass_matrix": False}
 
 
+def _loading_geometry_conflict(parameterization: str, prior: str) -> str | None:
+    """Why ``parameterization`` cannot draw loadings under ``prior`` (the message
+    :meth:`ModelConfig.validate` gives), or None; ``resolve_model_config`` falls back to the
+    non-centred form there."""
+    if parameterization in ("mixture", "partial_mixture") and prior != "student_t":
+        return "the scale mixture is the Student-t prior's: set loading_prior to student_t"
+    if prior == "horseshoe" and parameterization not in ("auto", "noncentered"):
+        return "the horseshoe loading prior is noncentered only"
+    return None
+
+
 def _geometry(value_input: str | None, name: str) -> Any:
     return _GEOMETRY.get(value_input or "", _DEFAULT_GEOMETRY)[name]
 
@@ -316,20 +327,12 @@ class ModelConfig:
         if self.loading_prior not in LOADING_PRIORS:
             raise InputError(f"must be one of {', '.join(LOADING_PRIORS)}", file=source,
                              field="loading_prior")
-        if self.loading_prior == "horseshoe" and self.loading_parameterization == "centered":
-            raise InputError("the horseshoe loading prior is noncentered only", file=source,
-                             field="loading_parameterization")
         if self.loading_parameterization not in LOADING_PARAMETERIZATIONS:
             raise InputError(f"must be {' or '.join(map(repr, LOADING_PARAMETERIZATIONS))}",
                              file=source, field="loading_parameterization")
-        if (self.loading_parameterization in ("mixture", "partial_mixture")
-                and self.loading_prior != "student_t"):
-            raise InputError("the scale mixture is the Student-t prior's: set loading_prior "
-                             "to student_t", file=source, field="loading_parameterization")
-        if self.loading_prior == "horseshoe" and self.loading_parameterization.startswith(
-                "partial"):
-            raise InputError("the horseshoe loading prior is noncentered only", file=source,
-                             field="loading_parameterization")
+        conflict = _loading_geometry_conflict(self.loading_parameterization, self.loading_prior)
+        if conflict:
+            raise InputError(conflict, file=source, field="loading_parameterization")
         if self.loading_nu <= 0:
             raise InputError("must be positive", file=source, field="loading_nu")
         if self.lkj_eta <= 0:
@@ -530,8 +533,7 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
         chosen = _geometry(value_input, "loading_parameterization")
-        if ((chosen == "mixture" and config.loading_prior != "student_t")
-                or (chosen == "partial" and config.loading_prior == "horseshoe")):
+        if _loading_geometry_conflict(chosen, config.loading_prior):
             chosen = _DEFAULT_GEOMETRY["loading_parameterization"]
         resolved["loading_parameterization"] = chosen
     if config.value_prior == "auto":
