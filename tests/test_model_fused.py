@@ -63,7 +63,9 @@ def test_fused_model_has_the_graph_models_density(waves, wave, config, mode):
     observed = {v.name for v in fused.observed_RVs}
     assert not observed & {"x", "y"} and {"y_loglik"} <= {p.name for p in fused.potentials}
     assert [v.name for v in fused.free_RVs] == [v.name for v in graph.free_RVs]
-    on_graph, on_fused = _logp_dlogp(graph, mode), _logp_dlogp(fused, mode)
+    # the graph model is the reference: PyTensor's numpy implementations of its ops compile
+    # in a fraction of Numba's time (the Numba graph density is exercised by every fit)
+    on_graph, on_fused = _logp_dlogp(graph, "FAST_COMPILE"), _logp_dlogp(fused, mode)
     # near the prior's centre and far out (eta of tens of logits: the kernel's stable branch)
     for point in _points(graph, 2, 0) + _points(graph, 2, 1, loading_shift=8.0):
         (a, grad_a), (b, grad_b) = on_graph(point), on_fused(point)
