@@ -30,9 +30,14 @@ def sim_prescored():
                          n_llm=1, personas=False, prescored=True)
 
 
+# Prior draws are compiled by PyTensor's Python linker: what they test is the model's prior,
+# and a Numba compile of each forward-sampling graph costs seconds to tens of seconds.
+PRIOR_COMPILE = {"mode": "FAST_COMPILE"}
+
+
 def _prior(model, names, n=400):
-    return pm.sample_prior_predictive(draws=n, model=model, var_names=names,
-                                      random_seed=1)["prior"].to_dataset()
+    return pm.sample_prior_predictive(draws=n, model=model, var_names=names, random_seed=1,
+                                      compile_kwargs=PRIOR_COMPILE)["prior"].to_dataset()
 
 
 @pytest.mark.parametrize("value_prior", ["lkj", "inverse_wishart"])
@@ -341,7 +346,8 @@ def test_observed_logp_equals_a_direct_numpy_computation(sim, thresholds, densit
 def test_prior_predictive_draws_answers_and_ratings(sim, thresholds):
     model = build_model(sim.wave, ModelConfig(thresholds=thresholds))
     pred = pm.sample_prior_predictive(draws=10, model=model, var_names=["x", "y"],
-                                      random_seed=2)["prior_predictive"].to_dataset()
+                                      random_seed=2, compile_kwargs=PRIOR_COMPILE
+                                      )["prior_predictive"].to_dataset()
     data = prepare_data(sim.wave, ModelConfig(thresholds=thresholds))
     assert pred["y"].shape == (1, 10, data.rating_y.size)
     assert pred["x"].shape == (1, 10, data.instrument.y.size)
@@ -389,7 +395,7 @@ def test_latent_ipsative_measurement_density(ipsative_wave):
     point = model.initial_point()
     rng = np.random.default_rng(3)
     point["theta_z"] = rng.normal(size=point["theta_z"].shape)
-    fn = {"inputs": model.value_vars, "on_unused_input": "ignore"}
+    fn = {"inputs": model.value_vars, "on_unused_input": "ignore", "mode": "FAST_COMPILE"}
     theta_graph = model.replace_rvs_by_values([model["theta"]])[0]
     theta = model.compile_fn(theta_graph, **fn)(point)
     assert np.abs(theta).max() > 0.1
@@ -491,7 +497,7 @@ def test_anchored_styles_are_the_same_model(ipsative_wave, value_input, shift, f
     assert "alpha_z" in plain.named_vars
     def compiled(model, outputs):  # of a point's values by name, in the model's order
         fn = pytensor.function(model.value_vars, model.replace_rvs_by_values(outputs),
-                               on_unused_input="ignore")
+                               on_unused_input="ignore", mode="FAST_COMPILE")
         return lambda point: fn(*(point[v.name] for v in model.value_vars))
 
     logp_a = compiled(anchored, [anchored.logp(), anchored["alpha"], anchored["sigma_alpha"]])
