@@ -44,7 +44,8 @@ def test_planting_dif_changes_only_the_planted_items():
 def test_dif_terms_sum_to_zero_over_groups(sim):
     model = build_model(sim.wave, EXACT_DIF)
     prior = pm.sample_prior_predictive(draws=100, model=model, random_seed=2,
-                                       var_names=["dif_location", "dif_loading"])["prior"]
+                                       var_names=["dif_location", "dif_loading"],
+                                       compile_kwargs={"mode": "FAST_COMPILE"})["prior"]
     for name in ("dif_location", "dif_loading"):
         np.testing.assert_allclose(prior[name].sum("group_gender"), 0.0, atol=1e-10)
         assert float(np.abs(prior[name]).max()) > 0
@@ -61,7 +62,8 @@ def test_rating_log_likelihood_applies_dif_like_the_model(sim):
         point[name] = np.log(1.0)  # far above the prior's scale, so the effects are large
     names = ["beta", "b", "kappa", "alpha", "dif_location", "dif_loading"]
     graphs = model.replace_rvs_by_values([model[n] for n in names])
-    values = model.compile_fn(graphs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    values = model.compile_fn(graphs, inputs=model.value_vars, on_unused_input="ignore",
+                              mode="FAST_COMPILE")(point)
     assert np.abs(values[4]).max() > 0.3 and np.abs(values[5]).max() > 0.1
     post = xr.Dataset({n: (("chain", "draw", *model.named_vars_to_dims[n]), v[None, None])
                        for n, v in zip(names, values, strict=True)})
@@ -72,7 +74,8 @@ def test_rating_log_likelihood_applies_dif_like_the_model(sim):
     eta, cuts = _eta_draws(post, const, EXACT_DIF, np.array([0]))
     logp = category_logp_np(eta, cuts)[0, np.arange(eta.shape[1]), data.rating_y].sum()
     y_logp = model.compile_fn(model.logp(vars=[model["y"]], sum=True),
-                              inputs=model.value_vars, on_unused_input="ignore")(point)
+                              inputs=model.value_vars, on_unused_input="ignore",
+                              mode="FAST_COMPILE")(point)
     np.testing.assert_allclose(logp, y_logp, rtol=1e-9)
 
 

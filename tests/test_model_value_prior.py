@@ -47,7 +47,7 @@ def test_inverse_wishart_df_gives_the_lkj_marginals():
 def _function(model, *outputs):
     """``outputs`` (one or more) as a function of a point (dict of value variables)."""
     fn = model.compile_fn(model.replace_rvs_by_values(list(outputs)), inputs=model.value_vars,
-                          point_fn=True, on_unused_input="ignore")
+                          point_fn=True, on_unused_input="ignore", mode="FAST_COMPILE")
     return fn if len(outputs) > 1 else (lambda point: fn(point)[0])
 
 
@@ -101,7 +101,8 @@ def test_prior_draws_are_the_matrix_t(sim):
     model = build_model(sim.wave, ModelConfig(value_prior="inverse_wishart",
                                               demographic_axes=()))
     draws = pm.sample_prior_predictive(draws=3000, model=model, var_names=["theta_raw"],
-                                       random_seed=5)["prior"]["theta_raw"].values[0]
+                                       random_seed=5, compile_kwargs={"mode": "FAST_COMPILE"}
+                                       )["prior"]["theta_raw"].values[0]
     n_v = len(dims.VALUES_10)
     nu = inverse_wishart_df(n_v, IW.lkj_eta)
     df = nu - n_v + 1
@@ -153,7 +154,9 @@ def test_collapsed_model_saves_every_quantity_on_the_unit_scale(sim):
     for v in range(len(scale)):
         assert abs(log_anchor[qv == v].mean()) < 1e-12
     fused = build_model(sim.wave, IW, fused=True)
-    assert fused.compile_logp()(point) == pytest.approx(model.compile_logp()(point), rel=1e-10)
+    fast = {"mode": "FAST_COMPILE"}
+    assert fused.compile_logp(**fast)(point) == pytest.approx(model.compile_logp(**fast)(point),
+                                                               rel=1e-10)
 
 
 def test_collapsed_correlation_draws():
