@@ -20,7 +20,7 @@ def waves():
             "prescored": simulate_wave(seed=4, prescored=True, **kw).wave}
 
 
-_SLOW = pytest.mark.slow  # each Numba case compiles two models' log density and gradient
+_SLOW = pytest.mark.slow  # each Numba case compiles the fused model's density and gradient
 CASES = [
     pytest.param("latent", ModelConfig(), "NUMBA", id="latent-numba"),
     pytest.param("latent", ModelConfig(thresholds="item"), "NUMBA", id="latent-item-numba",
@@ -31,7 +31,7 @@ CASES = [
                  marks=_SLOW),
     pytest.param("prescored", ModelConfig(value_input="latent", thresholds="item"), "NUMBA",
                  id="prescored-item-numba", marks=_SLOW),
-    # the numpy ``perform`` path (default linker)
+    # the numpy ``perform`` path (PyTensor's Python linker)
     pytest.param("latent", ModelConfig(thresholds="item"), "FAST_COMPILE", id="latent-item-py"),
     pytest.param("prescored", ModelConfig(value_input="exact", response_style=False),
                  "FAST_COMPILE", id="exact-nostyle-py"),
@@ -64,7 +64,7 @@ def test_fused_model_has_the_graph_models_density(waves, wave, config, mode):
     assert not observed & {"x", "y"} and {"y_loglik"} <= {p.name for p in fused.potentials}
     assert [v.name for v in fused.free_RVs] == [v.name for v in graph.free_RVs]
     # the graph model is the reference: PyTensor's numpy implementations of its ops compile
-    # in a fraction of Numba's time (the Numba graph density is exercised by every fit)
+    # in a fraction of Numba's time (the graph density compiled by Numba: test_model_jax.py)
     on_graph, on_fused = _logp_dlogp(graph, "FAST_COMPILE"), _logp_dlogp(fused, mode)
     # near the prior's centre and far out (eta of tens of logits: the kernel's stable branch)
     for point in _points(graph, 2, 0) + _points(graph, 2, 1, loading_shift=8.0):
