@@ -12,15 +12,20 @@ from vp_bayes.model import nutpie_path
 from vp_bayes.model.build import build_model
 from vp_bayes.model.compiling import reproducible
 from vp_bayes.model.config import ModelConfig, SamplerConfig
-from vp_bayes.model.fit import _sample, nutpie_settings
+from vp_bayes.model.data import prepare_data
+from vp_bayes.model.fit import _sample, nutpie_settings, traced_names
 from vp_bayes.wave.simulate import simulate_wave
 
 
 @pytest.fixture(scope="module")
-def model() -> pm.Model:
-    sim = simulate_wave(n_participants=30, n_items=6, items_per_participant=5, seed=8,
-                        n_llm=1, personas=False)
-    return build_model(sim.wave, ModelConfig())
+def wave():
+    return simulate_wave(n_participants=30, n_items=6, items_per_participant=5, seed=8,
+                         n_llm=1, personas=False).wave
+
+
+@pytest.fixture(scope="module")
+def model(wave) -> pm.Model:
+    return build_model(wave, ModelConfig())
 
 
 def _draws(compiled) -> dict[str, np.ndarray]:
@@ -59,19 +64,46 @@ def test_second_compile_loads_both_callbacks_from_the_cache(model):
     assert again.compiled_expand_func.cache_hits == 1
 
 
-def test_fit_keeps_the_draws_pm_sample_gave(model):
+def test_fit_keeps_the_draws_pm_sample_gave(wave, model):
     """The jitter path once went through ``pm.sample(nuts_sampler="nutpie")``; with the same
-    seed it now gives the same draws (the tests' fixed fits keep their realisations)."""
+    seed it now gives the same draws (the tests' fixed fits keep their realisations), for
+    the variables a fit's trace keeps: those it saves, without the sampler's helpers."""
     cfg = SamplerConfig(draws=30, tune=30, chains=2, seed=11, init="jitter")
-    ours = _sample(model, cfg, progress=False).posterior.to_dataset()
+    trace = traced_names(model, prepare_data(wave, ModelConfig()), ModelConfig())
+    ours = _sample(model, cfg, progress=False, trace=trace).posterior.to_dataset()
     with reproducible():
         pymcs = pm.sample(draws=30, tune=30, chains=2, cores=2, random_seed=11, model=model,
                           nuts_sampler="nutpie", progressbar=False,
                           compute_convergence_checks=False,
                           nuts=nutpie_settings(cfg)).posterior.to_dataset()
-    assert set(ours.data_vars) == set(pymcs.data_vars)
-    for name in pymcs.data_vars:
+    assert set(ours.data_vars) == set(trace) < set(pymcs.data_vars)
+    assert {"beta", "theta", "value_scale", "value_scatter"} <= set(ours.data_vars)
+    assert not any(name.endswith(("_z", "_raw")) for name in ours.data_vars)
+    for name in ours.data_vars:
         np.testing.assert_array_equal(ours[name].values, pymcs[name].values, err_msg=name)
+
+
+def test_trimmed_trace_keeps_its_variables_draws_bit_for_bit(model):
+    """``var_names``: the trace holds those variables alone (no unconstrained coordinates),
+    with a smaller expansion per draw. The chains are the same: the free variables' draws
+    equal bit for bit; deterministics to rounding (PyTensor fuses a graph with fewer outputs
+    differently: ``theta`` differed in the last bit)."""
+    keep = ["beta", "theta", "sigma_alpha", "beta_mean", "kappa"]
+    with reproducible():
+        whole = nutpie_path.compile_nutpie(model)
+        trimmed = nutpie_path.compile_nutpie(model, var_names=keep)
+    assert set(trimmed.shapes) == set(keep)
+    assert trimmed.n_dim == whole.n_dim
+    assert trimmed.n_expanded == sum(int(np.prod(whole.shapes[n])) for n in keep)
+    assert trimmed.n_expanded < whole.n_expanded
+    mine, all_draws = _draws(trimmed), _draws(whole)
+    assert mine.keys() == set(keep)
+    for name in keep:
+        assert mine[name].shape == all_draws[name].shape
+        if name in ("sigma_alpha", "beta_mean"):  # free variables
+            np.testing.assert_array_equal(mine[name], all_draws[name], err_msg=name)
+        np.testing.assert_allclose(mine[name], all_draws[name], rtol=1e-13, atol=1e-15,
+                                   err_msg=name)
 
 
 def test_other_nutpie_versions_get_nutpies_own_compile(model, monkeypatch):
@@ -82,7 +114,9 @@ def test_other_nutpie_versions_get_nutpies_own_compile(model, monkeypatch):
     monkeypatch.setattr(nutpie, "compile_pymc_model",
                         lambda m, **kwargs: calls.append(kwargs) or "nutpie's")
     assert nutpie_path.compile_nutpie(model) == "nutpie's"
-    assert calls == [{"backend": "numba"}]
+    assert nutpie_path.compile_nutpie(model, var_names=["beta"]) == "nutpie's"
+    assert calls == [{"backend": "numba", "var_names": None},
+                     {"backend": "numba", "var_names": ["beta"]}]
 
 
 def test_logp_dlogp_is_pymcs_density_and_gradient_bitwise(model):

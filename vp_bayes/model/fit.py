@@ -175,9 +175,11 @@ def nutpie_settings(cfg: SamplerConfig) -> dict:
 
 
 def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool, cores: int,
-                   stop: StopRule | None = None) -> xr.DataTree:
+                   stop: StopRule | None = None,
+                   trace: list[str] | None = None) -> xr.DataTree:
     """nutpie with chains from ADVI draws or from PyMC's initial points (``resolve_init``),
-    ending early where ``stop`` says so."""
+    ending early where ``stop`` says so; its trace keeps the variables ``trace`` (None:
+    all, with the unconstrained coordinates)."""
     from vp_bayes.model.nutpie_path import (
         compile_nutpie,
         logp_dlogp,
@@ -186,7 +188,7 @@ def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool, cores: i
     )
 
     nuts = nutpie_settings(cfg)
-    compiled = compile_nutpie(model)
+    compiled = compile_nutpie(model, var_names=trace)
     if resolve_init(model, cfg) == "advi":  # ADVI on nutpie's compiled density: one compile
         from vp_bayes.model.warmstart import sample_nutpie_from
 
@@ -203,10 +205,10 @@ def _sample_nutpie(model: pm.Model, cfg: SamplerConfig, progress: bool, cores: i
 
 @reproducibly
 def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool,
-            stop: StopRule | None = None) -> xr.DataTree:
+            stop: StopRule | None = None, trace: list[str] | None = None) -> xr.DataTree:
     """Sample (or approximate) the posterior, compiling with
     :data:`vp_bayes.model.compiling.REPRODUCIBLE_FLAGS`; nutpie ends early where ``stop``
-    says so."""
+    says so and keeps the variables ``trace`` alone (None: all)."""
     cfg = resolve_sampler_config(cfg, None)  # fit_wave resolved it for the wave already
     if cfg.sampler in NUTS_SAMPLERS:
         if cfg.sampler == "numpyro":
@@ -221,7 +223,7 @@ def _sample(model: pm.Model, cfg: SamplerConfig, progress: bool,
             use_stable_jax_softplus()
         cores = min(cfg.chains, usable_cores())  # chains sampled at once
         if cfg.sampler == "nutpie":
-            return _sample_nutpie(model, cfg, progress, cores, stop)
+            return _sample_nutpie(model, cfg, progress, cores, stop, trace)
         return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                          cores=cores, nuts_sampler=cfg.sampler,
                          random_seed=cfg.seed, model=model, progressbar=progress,
@@ -308,6 +310,15 @@ def _saved_posterior(post: xr.Dataset, data: ModelData, model_config: ModelConfi
 
 def _keep(name: str) -> bool:
     return not name.endswith(_DROP_SUFFIXES)
+
+
+def traced_names(model: pm.Model, data: ModelData, model_config: ModelConfig) -> list[str]:
+    """The variables a nutpie fit's trace keeps: those the fit saves (the sampler's helpers
+    dropped) and those :func:`_saved_posterior` draws from (the values' scatter, the blocks
+    of integrated scales)."""
+    needed = {COLLAPSED_SCATTER} | {s.block for s in integrated_scales(data, model_config)}
+    return [var.name for var in [*model.free_RVs, *model.deterministics]
+            if _keep(var.name) or var.name in needed]
 
 
 def _constant_data(data: ModelData) -> xr.Dataset:
@@ -414,7 +425,8 @@ def fit_wave(
         stop = _stop_rule(sampler_config.check_every, saved, tables,
                           unsaved=_not_saved_as_sampled(data, model_config))
     start = time.perf_counter()
-    idata = _sample(model, sampler_config, progress, stop)
+    idata = _sample(model, sampler_config, progress, stop,
+                    trace=traced_names(model, data, model_config))
     seconds = time.perf_counter() - start
 
     post = saved(idata["posterior"].to_dataset())

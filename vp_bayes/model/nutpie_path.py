@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -73,18 +74,23 @@ def _nutpie_internals():
     return compile_pymc if all(hasattr(compile_pymc, n) for n in needed) else None
 
 
-def compile_nutpie(model: pm.Model) -> Any:
+def compile_nutpie(model: pm.Model, var_names: Collection[str] | None = None) -> Any:
     """nutpie's ``CompiledPyMCModel`` of ``model`` (Numba backend), its callbacks cached.
 
     The same object ``nutpie.compile_pymc_model(model, backend="numba")`` returns (same
     variables, starts, shared data and log density), which it falls back to when nutpie is not
     the version whose internals this reads.
+
+    ``var_names``: the variables the trace keeps (free variables on their own scale and
+    deterministics; None: all of them, and every unconstrained coordinate, as nutpie stores
+    them). Given, the trace holds those alone (:func:`_trace_function`): the draws are the
+    same, and a fit's checkpoints, its conversion and its memory handle only what it saves.
     """
     import nutpie
 
     internals = _nutpie_internals()
     if internals is None:
-        return nutpie.compile_pymc_model(model, backend="numba")
+        return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
     from pymc.initial_point import make_initial_point_fn
 
     starts = internals._wrap_with_lock(make_initial_point_fn(
@@ -93,7 +99,12 @@ def compile_nutpie(model: pm.Model) -> Any:
     (n_dim, n_expanded, logp_fn, expand_fn, initial_point_fn, shape_info,
      reparameterized) = internals._make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=starts, var_names=None)
+        pymc_initial_point_fn=starts, var_names=var_names)
+    dims, coords = internals._prepare_dims_and_coords(model, shape_info, reparameterized)
+    if var_names is not None:
+        expand_fn, shape_info = _trace_function(model, shape_info, set(var_names),
+                                                set(reparameterized))
+        n_expanded, reparameterized = sum(math.prod(s) for s in shape_info[2]), []
     shared_data: dict[str, np.ndarray] = {}
     shared_keys: dict[Any, str] = {}
     for var in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
@@ -103,7 +114,6 @@ def compile_nutpie(model: pm.Model) -> Any:
             shared_data[key].flags.writeable = False
             shared_keys[var] = key
     layout = _Layout(shared_data, shared_keys)
-    dims, coords = internals._prepare_dims_and_coords(model, shape_info, reparameterized)
     return internals.CompiledPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
@@ -114,6 +124,40 @@ def compile_nutpie(model: pm.Model) -> Any:
         user_data=internals.make_user_data(shared_keys, shared_data),
         n_expanded=n_expanded, shape_info=shape_info, logp_func=logp_fn,
         expand_func=expand_fn, reparameterized_names=reparameterized)
+
+
+def _trace_function(model: pm.Model, shape_info: tuple, keep: set[str],
+                    unconstrained: set[str]) -> tuple[Any, tuple]:
+    """The function from nutpie's flat unconstrained point to the ``keep`` variables alone
+    (raveled and joined, in ``shape_info``'s order), and their ``(names, slices, shapes)``.
+
+    ``shape_info`` is nutpie's layout of its own trace: the free variables' unconstrained
+    coordinates first (in ``model.free_RVs`` order, the point's), then the other variables.
+    The point is split as nutpie splits it, so each kept variable is computed by the same
+    graph as in nutpie's trace; the ``unconstrained`` coordinates are not kept.
+    """
+    import pytensor.tensor as pt
+    from pymc.pytensorf import compile as compile_pymc
+
+    names, slices, shapes = shape_info
+    n_free = len(model.free_RVs)
+    point = pt.TensorType("float64", shape=(slices[n_free - 1].stop,))(
+        name="_unconstrained_point")
+    givens = [(model.rvs_to_values[rv], point[sl].reshape(shape).astype(rv.dtype))
+              for rv, sl, shape in zip(model.free_RVs, slices[:n_free], shapes[:n_free],
+                                       strict=True)]
+    by_name = {var.name: var for var in model.unobserved_value_vars}
+    kept = [(name, shape) for name, shape in zip(names, shapes, strict=True)
+            if name in keep and name not in unconstrained]
+    outputs = [pt.as_tensor(by_name[name], allow_xtensor_conversion=True).ravel()
+               for name, _ in kept]
+    with model:
+        fn = compile_pymc((point,), [pt.concatenate(outputs)], givens=givens, mode="NUMBA")
+    starts = np.cumsum([0, *(math.prod(shape) for _, shape in kept)])
+    layout = ([name for name, _ in kept],
+              [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)],
+              [shape for _, shape in kept])
+    return fn, layout
 
 
 def logp_dlogp(compiled: Any) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
