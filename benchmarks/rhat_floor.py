@@ -9,8 +9,12 @@ independent AR(1) chains of the same shape whose ESS per draw is the variable's 
 the two agree, the largest R-hat is that noise, and only more effective draws per element
 (not a better-mixing hyperparameter) move it.
 
+With ``--draws`` it adds, per variable, AR(1) chains of the same ESS per draw at other
+numbers of draws per chain (where a fit of that efficiency could first meet the bar).
+
     python benchmarks/rhat_floor.py out/demo/model.nc
     python benchmarks/rhat_floor.py FIT.nc --variables beta alpha --reps 5
+    python benchmarks/rhat_floor.py FIT.nc --variables beta --reps 4 --draws 1000 1250 2000
 """
 
 from __future__ import annotations
@@ -64,12 +68,18 @@ def main() -> None:
     parser.add_argument("--variables", nargs="*", default=None)
     parser.add_argument("--reps", type=int, default=3, help="AR(1) realisations per variable")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, nargs="*", default=[],
+                        help="also AR(1) chains of these draws per chain")
     args = parser.parse_args()
     if not args.fit.is_file():
         print(f"{args.fit}: no such file", file=sys.stderr)
         sys.exit(2)
     tree = xr.open_datatree(args.fit)
     post = (tree["posterior"] if "posterior" in tree.children else tree).to_dataset()
+    unknown = [n for n in args.variables or [] if n not in post.data_vars]
+    if unknown:
+        print(f"{args.fit}: no variable {', '.join(unknown)} in its posterior", file=sys.stderr)
+        sys.exit(2)
     names = args.variables or [n for n in post.data_vars
                                if post[n].size // (post.sizes["chain"] * post.sizes["draw"])
                                >= 100]
@@ -78,14 +88,20 @@ def main() -> None:
     for name in names:
         x = _elements(post, str(name))
         fit = rank_diagnostics(x, 0.9, workers=2)
+        if not np.isfinite(fit.rhat).any():
+            print(f"{name}: no element with a finite R-hat (constant, NaN draws or too few "
+                  "draws); skipped", file=sys.stderr)
+            continue
         per_draw = float(np.nanmedian(fit.ess_bulk)) / (x.shape[0] * x.shape[1])
-        rows.append({"variable": name, "source": "fit", "elements": x.shape[2],
-                     **_row(fit.rhat, fit.ess_bulk)})
-        for rep in range(args.reps):
-            # ESS per draw above 1 (antithetic chains) is taken as 1: independent draws
-            sim = rank_diagnostics(_ar1(x.shape, min(per_draw, 1.0), rng), 0.9, workers=2)
-            rows.append({"variable": name, "source": f"AR(1) {rep + 1}",
-                         "elements": x.shape[2], **_row(sim.rhat, sim.ess_bulk)})
+        rows.append({"variable": name, "source": "fit", "draws": x.shape[1],
+                     "elements": x.shape[2], **_row(fit.rhat, fit.ess_bulk)})
+        for draws in [x.shape[1], *args.draws]:
+            for rep in range(args.reps):
+                # ESS per draw above 1 (antithetic chains) is taken as 1: independent draws
+                sim = rank_diagnostics(_ar1((x.shape[0], draws, x.shape[2]),
+                                            min(per_draw, 1.0), rng), 0.9, workers=2)
+                rows.append({"variable": name, "source": f"AR(1) {rep + 1}", "draws": draws,
+                             "elements": x.shape[2], **_row(sim.rhat, sim.ess_bulk)})
     print(f"{args.fit}: {post.sizes['chain']} chains x {post.sizes['draw']} draws")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"
                                        if v < 10 else f"{v:.0f}"))

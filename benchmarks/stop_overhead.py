@@ -33,7 +33,9 @@ def alternate(wave, draws: int, reps: int) -> pd.DataFrame:
     prepared = fit.prepare_fit(wave, sampler_config=SamplerConfig(draws=draws, tune=400,
                                                                   chains=4))
     model, cfg = prepared.model, prepared.sampler_config
-    fit._sample(model, SamplerConfig(draws=10, tune=10, chains=2), False)  # compile once
+    trace = fit.traced_names(model, prepared.data, prepared.model_config)  # as fits trace
+    fit._sample(model, SamplerConfig(draws=10, tune=10, chains=2), False,
+                trace=trace)  # compile once
     rows = []
     real_cores = fit.usable_cores
     try:
@@ -41,7 +43,7 @@ def alternate(wave, draws: int, reps: int) -> pd.DataFrame:
             for cores in (2, cfg.chains):
                 fit.usable_cores = lambda c=cores: c
                 start = time.perf_counter()
-                fit._sample(model, cfg, False)
+                fit._sample(model, cfg, False, trace=trace)
                 rows.append(dict(rep=rep, chains_at_once=cores,
                                  seconds=round(time.perf_counter() - start, 1)))
     finally:

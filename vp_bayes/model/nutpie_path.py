@@ -83,8 +83,11 @@ def compile_nutpie(model: pm.Model, var_names: Collection[str] | None = None) ->
 
     ``var_names``: the variables the trace keeps (free variables on their own scale and
     deterministics; None: all of them, and every unconstrained coordinate, as nutpie stores
-    them). Given, the trace holds those alone (:func:`_trace_function`): the draws are the
-    same, and a fit's checkpoints, its conversion and its memory handle only what it saves.
+    them). Given, the trace holds those alone (:func:`_trace_function`), so a fit's
+    checkpoints, its conversion and its memory handle only what it saves. The chains are the
+    same; the deterministics agree to rounding (PyTensor may fuse a graph with fewer outputs
+    differently). nutpie's own compile (the fallback) keeps every free variable's coordinates
+    besides those named.
     """
     import nutpie
 
@@ -102,7 +105,7 @@ def compile_nutpie(model: pm.Model, var_names: Collection[str] | None = None) ->
         pymc_initial_point_fn=starts, var_names=var_names)
     dims, coords = internals._prepare_dims_and_coords(model, shape_info, reparameterized)
     if var_names is not None:
-        expand_fn, shape_info = _trace_function(model, shape_info, set(var_names),
+        expand_fn, shape_info = _trace_function(model, n_dim, shape_info, set(var_names),
                                                 set(reparameterized))
         n_expanded, reparameterized = sum(math.prod(s) for s in shape_info[2]), []
     shared_data: dict[str, np.ndarray] = {}
@@ -126,33 +129,40 @@ def compile_nutpie(model: pm.Model, var_names: Collection[str] | None = None) ->
         expand_func=expand_fn, reparameterized_names=reparameterized)
 
 
-def _trace_function(model: pm.Model, shape_info: tuple, keep: set[str],
+def _trace_function(model: pm.Model, n_dim: int, shape_info: tuple, keep: set[str],
                     unconstrained: set[str]) -> tuple[Any, tuple]:
-    """The function from nutpie's flat unconstrained point to the ``keep`` variables alone
-    (raveled and joined, in ``shape_info``'s order), and their ``(names, slices, shapes)``.
+    """The function from nutpie's flat unconstrained point (``n_dim`` coordinates) to the
+    ``keep`` variables alone (raveled and joined, in ``shape_info``'s order), and their
+    ``(names, slices, shapes)``.
 
     ``shape_info`` is nutpie's layout of its own trace: the free variables' unconstrained
     coordinates first (in ``model.free_RVs`` order, the point's), then the other variables.
-    The point is split as nutpie splits it, so each kept variable is computed by the same
-    graph as in nutpie's trace; the ``unconstrained`` coordinates are not kept.
+    The point is split as nutpie splits it, and each kept variable is the model's own
+    expression of it; the ``unconstrained`` coordinates are not kept. A name the trace does
+    not have, or none kept, is a ``ValueError``.
     """
     import pytensor.tensor as pt
     from pymc.pytensorf import compile as compile_pymc
 
     names, slices, shapes = shape_info
+    unknown = sorted(keep - set(names))
+    if unknown:
+        raise ValueError(f"the model's trace has no variable {', '.join(unknown)}")
     n_free = len(model.free_RVs)
-    point = pt.TensorType("float64", shape=(slices[n_free - 1].stop,))(
-        name="_unconstrained_point")
+    point = pt.TensorType("float64", shape=(n_dim,))(name="_unconstrained_point")
     givens = [(model.rvs_to_values[rv], point[sl].reshape(shape).astype(rv.dtype))
               for rv, sl, shape in zip(model.free_RVs, slices[:n_free], shapes[:n_free],
                                        strict=True)]
     by_name = {var.name: var for var in model.unobserved_value_vars}
     kept = [(name, shape) for name, shape in zip(names, shapes, strict=True)
             if name in keep and name not in unconstrained]
+    if not kept:
+        raise ValueError("a trimmed trace needs at least one variable on its own scale")
     outputs = [pt.as_tensor(by_name[name], allow_xtensor_conversion=True).ravel()
                for name, _ in kept]
     with model:
-        fn = compile_pymc((point,), [pt.concatenate(outputs)], givens=givens, mode="NUMBA")
+        fn = compile_pymc((point,), [pt.concatenate(outputs)], givens=givens, mode="NUMBA",
+                          on_unused_input="ignore")
     starts = np.cumsum([0, *(math.prod(shape) for _, shape in kept)])
     layout = ([name for name, _ in kept],
               [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)],
