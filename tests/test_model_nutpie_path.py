@@ -132,10 +132,10 @@ def test_fit_traces_what_it_saves_and_draws_from(wave, monkeypatch):
 
     monkeypatch.setattr(nutpie_path, "compile_nutpie", spy)
     cfg = SamplerConfig(draws=5, tune=5, chains=1, init="jitter")
-    with pytest.raises(_Stop):
-        fit_wave(wave, ModelConfig(integrate_scales=True), cfg, progress=False)
-    (names,) = seen
     config = ModelConfig(integrate_scales=True)
+    with pytest.raises(_Stop):
+        fit_wave(wave, config, cfg, progress=False)
+    (names,) = seen
     blocks = {f"effect_{axis.name}_block" for axis in prepare_data(wave, config).axes}
     assert blocks and blocks <= set(names)
     assert {"beta", "theta", "value_scale", "value_scatter", "b", "alpha"} <= set(names)
