@@ -7,7 +7,12 @@ import pytest
 
 from vp_bayes.model.build import build_model
 from vp_bayes.model.config import ModelConfig
-from vp_bayes.model.fused import questions_kernel, ratings_kernel, ratings_logp_draws
+from vp_bayes.model.fused import (
+    matrix_t_kernel,
+    questions_kernel,
+    ratings_kernel,
+    ratings_logp_draws,
+)
 from vp_bayes.model.likelihood import category_logp_np, observed_logp_np, pad_cutpoints_np
 from vp_bayes.wave.simulate import simulate_wave
 
@@ -127,6 +132,29 @@ def test_kernels_against_numpy_and_finite_differences():
     np.testing.assert_allclose(dtheta_q, _finite_difference(
         lambda v: questions_kernel(lam, v, alpha, padded, qv, part, item, y)[0], theta),
         rtol=1e-5, atol=1e-5)
+
+
+def test_matrix_t_kernel_against_numpy_and_finite_differences():
+    """The values' matrix-t term: ``-coef / 2 log det(psi + E'E)`` against numpy's slogdet,
+    its gradient against central differences; a scale matrix that is not positive definite
+    gives -inf, not an error."""
+    rng = np.random.default_rng(5)
+    resid = rng.normal(0.0, 1.5, (30, 4))
+    root = rng.normal(0.0, 1.0, (4, 4))
+    psi = root @ root.T + 0.5 * np.eye(4)  # not diagonal: every off-diagonal term is used
+    coef = 41.0
+    total, grad = matrix_t_kernel(resid, psi, coef)
+    expected = -0.5 * coef * np.linalg.slogdet(psi + resid.T @ resid)[1]
+    assert total == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(
+        grad, _finite_difference(lambda e: matrix_t_kernel(e, psi, coef)[0], resid),
+        rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad, -coef * resid @ np.linalg.inv(psi + resid.T @ resid),
+                               rtol=1e-10, atol=1e-12)
+    indefinite = -np.eye(4) * 1e3
+    bad_total, bad_grad = matrix_t_kernel(resid, indefinite, coef)
+    assert bad_total == -np.inf and not bad_grad.any()
+    assert matrix_t_kernel(np.full_like(resid, np.nan), psi, coef)[0] == -np.inf
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-cutpoints", "item-cutpoints"])

@@ -14,6 +14,11 @@ instructions: :func:`_softplus_pass`) and the gradients (scatter-adds):
   the cutpoints shared (one row) or per item (``g = j``);
 * :func:`questions_term`: ``x_n ~ CumLogit(lam[q] theta[i, v(q)] + alpha[i], c[q])``.
 
+The values' matrix-t prior (their inverse-Wishart covariance integrated out) is one more such
+op, :func:`matrix_t_term`: as a graph (a Cholesky factor, its log determinant and their
+gradients) it was about a hundred of the demo model's nodes, which a new machine compiles one
+by one; its arithmetic is a small share of a gradient either way.
+
 The log probability of category k with padded cutpoints ``l = c[g, k]``, ``u = c[g, k+1]`` is
 ``-softplus(eta - u) - softplus(l - eta) + log(1 - exp(l - u))`` (the log-space identity of
 :mod:`vp_bayes.model.likelihood`, so the fused and graph models have one density); the last
@@ -470,3 +475,110 @@ def questions_term(lam, theta, alpha, padded, question_value, participant, quest
     alpha = pt.zeros((theta.shape[0],)) if alpha is None else alpha
     return OrdinalTerm("questions")(lam, theta, alpha, padded, question_value, participant,
                                     question, y)[0]
+
+
+# --- the values' matrix-t prior (the inverse-Wishart covariance integrated out) ------------
+
+@numba.njit(cache=False)
+def matrix_t_kernel(resid: np.ndarray, psi: np.ndarray, coef: float):
+    """``-coef / 2 log det(S)`` with ``S = psi + resid' resid``, and its gradient with respect
+    to ``resid``, ``-coef resid S^-1``: the matrix-t log density of
+    :func:`vp_bayes.model.build.matrix_t_logp` (``coef = nu + P``) in one pass.
+
+    ``S`` is factored by a Cholesky decomposition written out (V is the number of values, about
+    ten); a non-positive pivot gives ``-inf`` and a zero gradient.
+    """
+    n_rows, n_v = resid.shape
+    s = psi.copy()
+    for p in range(n_rows):
+        for a in range(n_v):
+            e = resid[p, a]
+            for c in range(a + 1):
+                s[a, c] += e * resid[p, c]
+    chol = np.zeros((n_v, n_v))
+    half_logdet = 0.0
+    grad = np.zeros((n_rows, n_v))
+    for a in range(n_v):
+        for c in range(a + 1):
+            acc = s[a, c]
+            for k in range(c):
+                acc -= chol[a, k] * chol[c, k]
+            if a == c:
+                if not acc > 0.0:  # also NaN
+                    return -np.inf, grad
+                chol[a, a] = math.sqrt(acc)
+                half_logdet += math.log(chol[a, a])
+            else:
+                chol[a, c] = acc / chol[c, c]
+    # S^-1 = L^-T L^-1: invert L (lower), then multiply
+    inv_l = np.zeros((n_v, n_v))
+    for a in range(n_v):
+        inv_l[a, a] = 1.0 / chol[a, a]
+        for c in range(a):
+            acc = 0.0
+            for k in range(c, a):
+                acc -= chol[a, k] * inv_l[k, c]
+            inv_l[a, c] = acc / chol[a, a]
+    s_inv = np.zeros((n_v, n_v))
+    for a in range(n_v):
+        for c in range(a + 1):
+            acc = 0.0
+            for k in range(a, n_v):
+                acc += inv_l[k, a] * inv_l[k, c]
+            s_inv[a, c] = acc
+            s_inv[c, a] = acc
+    for p in range(n_rows):
+        for a in range(n_v):
+            acc = 0.0
+            for c in range(n_v):
+                acc += resid[p, c] * s_inv[c, a]
+            grad[p, a] = -coef * acc
+    return -coef * half_logdet, grad
+
+
+class MatrixTTerm(Op):
+    """The matrix-t log density (output 0) and its gradient with respect to the residuals
+    (output 1); inputs ``resid`` (P, V), ``psi`` (V, V, constant), ``coef`` (scalar)."""
+
+    __props__ = ()
+
+    def make_node(self, resid, psi, coef) -> Apply:
+        resid = pt.as_tensor_variable(resid).astype("float64")
+        psi = pt.as_tensor_variable(psi).astype("float64")
+        coef = pt.as_tensor_variable(coef).astype("float64")
+        return Apply(self, [resid, psi, coef], [pt.dscalar(), resid.type()])
+
+    def perform(self, node, inputs, output_storage) -> None:
+        resid, psi, coef = (np.asarray(x) for x in inputs)
+        total, grad = matrix_t_kernel(resid, psi, float(coef))
+        output_storage[0][0] = np.asarray(total, dtype=np.float64)
+        output_storage[1][0] = grad
+
+    def connection_pattern(self, node) -> list[list[bool]]:
+        return [[True, True], [False, False], [False, False]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        g = output_grads[0]
+        if isinstance(g.type, DisconnectedType):
+            return [DisconnectedType()() for _ in inputs]
+        if not isinstance(output_grads[1].type, DisconnectedType):
+            raise NotImplementedError("second derivatives of the fused matrix-t term")
+        return [g * outputs[1], DisconnectedType()(), DisconnectedType()()]
+
+
+@register_funcify_default_op_cache_key(MatrixTTerm)
+def _numba_matrix_t_term(op: MatrixTTerm, node=None, **kwargs):
+    @numba.njit
+    def matrix_t(resid, psi, coef):
+        total, grad = matrix_t_kernel(resid, psi, coef[()])
+        out = np.empty((), dtype=np.float64)
+        out[()] = total
+        return out, grad
+
+    return matrix_t, _CACHE_VERSION
+
+
+def matrix_t_term(resid, psi, coef) -> pt.TensorVariable:
+    """The values' matrix-t log density ``-coef / 2 log det(psi + resid' resid)`` (a scalar) as
+    one op; see :func:`matrix_t_kernel`."""
+    return MatrixTTerm()(resid, psi, coef)[0]
