@@ -352,9 +352,9 @@ def _collapsed_values(data: ModelData, config: ModelConfig, fused: bool = False)
     resid = raw - mu
     scatter = psi + resid.T @ resid
     pm.Deterministic(COLLAPSED_SCATTER, scatter, dims=(dims.VALUE, f"{dims.VALUE}_b"))
-    # the scatter's diagonal without the matrix product: the log density needs only the scales
-    # (the full scatter is saved from the trace), and a product with its gradient adds
-    # compiled nodes
+    # the scatter's diagonal without the matrix product: the fused model's log density needs
+    # only the scales (its matrix-t op forms the scatter itself; the full scatter is saved from
+    # the trace), and a product with its gradient adds compiled nodes
     diagonal = np.diag(psi) + pt.sum(resid**2, axis=0)
     scale = pm.Deterministic("value_scale", pt.sqrt(diagonal / (nu + n_p - n_v - 1.0)),
                              dims=dims.VALUE)
@@ -728,7 +728,7 @@ def build_model_from_data(data: ModelData, config: ModelConfig, *,
         if data.covariates is not None:  # exact or calibrated: the values are data
             theta = pm.Data("theta", data.covariates, dims=(dims.PARTICIPANT, dims.VALUE))
         elif config.value_prior == "inverse_wishart":
-            measured, scale, theta = _collapsed_values(data, config, fused)
+            measured, scale, theta = _collapsed_values(data, config, fused=fused)
         else:
             theta = _latent_values(data, config)
         alpha = None

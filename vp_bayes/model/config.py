@@ -410,10 +410,11 @@ class SamplerConfig:
     answers, 0.8 otherwise, each with a diagonal mass matrix (calibrated fits used the
     low-rank one until session 39).
 
-    ``fused_likelihood`` chooses how the two ordinal likelihood terms are compiled: as fused
-    ops (:mod:`vp_bayes.model.fused`: the same density, one compiled function for value and
-    gradient, its softplus terms on vector instructions: about a third of the graph's cost per
-    gradient, ``docs/benchmarks.md``) or as a graph of gathers and elementwise ops. ``None``
+    ``fused_likelihood`` chooses how the two ordinal likelihood terms (and the values'
+    matrix-t prior) are compiled: as fused ops (:mod:`vp_bayes.model.fused`: the same density,
+    one compiled function for value and gradient, its softplus terms on vector instructions:
+    about a third of the graph's cost per gradient, ``docs/benchmarks.md``) or as a graph of
+    gathers and elementwise ops. ``None``
     (default) fuses them wherever the fused ops apply: every sampler but numpyro (JAX) and
     every model without DIF terms (:func:`resolve_sampler_config`; a fit saves the choice).
 

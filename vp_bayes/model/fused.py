@@ -1,4 +1,5 @@
-"""The item model's two ordinal likelihood terms as fused ops: value and gradient in one call.
+"""The item model's ordinal likelihood terms and the values' matrix-t prior as fused ops:
+value and gradient in one call.
 
 Built as a graph (:func:`vp_bayes.model.build.build_model`), each ordinal term is a chain of
 gathers (``beta[item]``, ``theta[participant]``, cutpoints per observation), elementwise
@@ -415,8 +416,9 @@ class OrdinalTerm(Op):
         return grads + [DisconnectedType()() for _ in inputs[n:]]
 
 
-# Salt of PyTensor's on-disk cache key of the compiled term (type and props otherwise): bump
-# it whenever the kernels change, or a process may load the previous version's machine code.
+# Salt of PyTensor's on-disk cache key of the compiled terms (type and props otherwise): bump
+# it whenever a kernel changes (the ordinal ones or :func:`matrix_t_kernel`), or a process may
+# load the previous version's machine code.
 _CACHE_VERSION = 7
 
 
@@ -487,6 +489,20 @@ def matrix_t_kernel(resid: np.ndarray, psi: np.ndarray, coef: float):
 
     ``S`` is factored by a Cholesky decomposition written out (V is the number of values, about
     ten); a non-positive pivot gives ``-inf`` and a zero gradient.
+
+    Parameters
+    ----------
+    resid
+        (P, V) residuals ``E`` of the values from their group means.
+    psi
+        (V, V) symmetric positive definite scale matrix (its lower triangle is read).
+    coef
+        ``nu + P``.
+
+    Returns
+    -------
+    total, grad
+        The log density (up to a constant) and its (P, V) gradient with respect to ``resid``.
     """
     n_rows, n_v = resid.shape
     s = psi.copy()
@@ -538,7 +554,8 @@ def matrix_t_kernel(resid: np.ndarray, psi: np.ndarray, coef: float):
 
 class MatrixTTerm(Op):
     """The matrix-t log density (output 0) and its gradient with respect to the residuals
-    (output 1); inputs ``resid`` (P, V), ``psi`` (V, V, constant), ``coef`` (scalar)."""
+    (output 1); inputs ``resid`` (P, V), ``psi`` (V, V) and ``coef`` (a scalar). ``psi`` and
+    ``coef`` are constants of the model: no gradient flows to them."""
 
     __props__ = ()
 
@@ -546,6 +563,9 @@ class MatrixTTerm(Op):
         resid = pt.as_tensor_variable(resid).astype("float64")
         psi = pt.as_tensor_variable(psi).astype("float64")
         coef = pt.as_tensor_variable(coef).astype("float64")
+        if (resid.ndim, psi.ndim, coef.ndim) != (2, 2, 0):
+            raise ValueError(f"the matrix-t term takes a matrix, a matrix and a scalar, not "
+                             f"arrays of {resid.ndim}, {psi.ndim} and {coef.ndim} dimensions")
         return Apply(self, [resid, psi, coef], [pt.dscalar(), resid.type()])
 
     def perform(self, node, inputs, output_storage) -> None:
