@@ -414,9 +414,9 @@ class SamplerConfig:
     matrix-t prior) are compiled: as fused ops (:mod:`vp_bayes.model.fused`: the same density,
     one compiled function for value and gradient, its softplus terms on vector instructions:
     about a third of the graph's cost per gradient, ``docs/benchmarks.md``) or as a graph of
-    gathers and elementwise ops. ``None``
-    (default) fuses them wherever the fused ops apply: every sampler but numpyro (JAX) and
-    every model without DIF terms (:func:`resolve_sampler_config`; a fit saves the choice).
+    gathers and elementwise ops. ``None`` (default) fuses them wherever the fused ops apply:
+    every sampler but numpyro (JAX) and every model without DIF terms
+    (:func:`resolve_sampler_config`; a fit saves the choice).
 
     ``check_every`` (nutpie only, below ``draws``; ``None``: off) lets a fit end before
     ``draws``: it stops at the first multiple of ``check_every`` draws per chain where every
