@@ -174,3 +174,64 @@ def test_logp_dlogp_is_pymcs_density_and_gradient_bitwise(model):
     assert not np.isfinite(ours(far)[0]) and not np.isfinite(pymcs(far)[0])
     with pytest.raises(ValueError, match="coordinates"):
         ours(x0[:-1])
+
+
+_COMPILE_COLD = """
+from vp_bayes.model import nutpie_path
+from vp_bayes.model.build import build_model
+from vp_bayes.model.compiling import reproducible
+from vp_bayes.model.config import ModelConfig
+from vp_bayes.wave.simulate import simulate_wave
+wave = simulate_wave(n_participants=30, n_items=6, items_per_participant=5, seed=8, n_llm=1,
+                     personas=False, prescored=True).wave
+with reproducible():
+    compiled = nutpie_path.compile_nutpie(build_model(wave, ModelConfig(value_input="exact")))
+print(compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits)
+"""
+
+
+@pytest.mark.slow
+def test_trace_callback_is_compiled_beside_the_log_density(tmp_path):
+    """On a new machine (empty PyTensor and Numba caches) the trace's callback is compiled by
+    a child process while this one compiles the log density, and is loaded from the cache the
+    child filled; a second process loads both. (The draws do not depend on it:
+    ``test_model_io.test_draws_do_not_depend_on_the_compile_cache`` compiles cold the same way.)"""
+    import os
+    import subprocess
+    import sys
+
+    probe = nutpie_path._compile_aside(lambda: None)
+    if probe is None:
+        pytest.skip("one CPU or no fork: the trace's callback is compiled after the density")
+    nutpie_path._await(probe)
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTENSOR_FLAGS": ",".join(
+               f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
+    hits = []
+    for _ in ("cold", "warm"):
+        done = subprocess.run([sys.executable, "-c", _COMPILE_COLD], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        hits.append(done.stdout.split())
+    assert hits == [["0", "1"], ["1", "1"]]
+
+
+def test_compile_aside_leaves_a_failed_or_hung_child_to_the_parent():
+    """The child only fills the cache: one that fails exits non-zero, one that hangs is
+    stopped, and neither holds the parent up past its wait."""
+    import time
+
+    failed = nutpie_path._compile_aside(lambda: 1 / 0)
+    if failed is None:
+        pytest.skip("one CPU or no fork: nothing is compiled aside")
+    nutpie_path._await(failed)
+    assert failed.exitcode == 1
+    done = nutpie_path._compile_aside(lambda: None)
+    nutpie_path._await(done)
+    assert done.exitcode == 0
+    hung = nutpie_path._compile_aside(lambda: time.sleep(120))
+    start = time.perf_counter()
+    nutpie_path._await(hung, timeout=0.5)
+    assert not hung.is_alive() and time.perf_counter() - start < 30
+    nutpie_path._await(None)  # nothing started: nothing to wait for
