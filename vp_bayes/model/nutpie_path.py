@@ -9,7 +9,10 @@ inside came from the disk cache: LLVM optimises the linked code anew each time
 from nutpie's ``user_data`` record, pass it to PyTensor's function read-only (as nutpie does, so
 that function is compiled for one signature only) and are stored in PyTensor's Numba cache,
 keyed by their source and PyTensor's own key of the function they call. A second fit of the
-same model on a wave of the same sizes loads both in a fraction of a second.
+same model on a wave of the same sizes loads both in a fraction of a second. On a new machine
+or a new wave's sizes, the deterministics' callback is compiled by a forked child process on
+the second CPU while this process compiles the log density (:func:`_compile_aside`), then
+loaded from the cache the child filled.
 
 It uses nutpie 0.16's internals (``_make_functions``, the ``user_data`` layout), so any other
 nutpie version, or nutpie without them, gets ``nutpie.compile_pymc_model`` instead; the tests
@@ -273,7 +276,7 @@ def _cacheable(fn_pt) -> bool:
             and bool(config.numba__cache))
 
 
-ASIDE_WAIT_S = 300.0  # the longest the log density's compile waits for the trace's
+ASIDE_WAIT_S = 120.0  # the longest the log density's compile waits for the trace's
 
 
 def _compile_aside(compile_: Callable[[], Any]) -> Any:
