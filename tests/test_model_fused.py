@@ -9,9 +9,11 @@ from vp_bayes.model.build import build_model
 from vp_bayes.model.config import ModelConfig
 from vp_bayes.model.fused import (
     matrix_t_kernel,
+    padded_from_raw,
     questions_kernel,
     ratings_kernel,
     ratings_logp_draws,
+    raw_cutpoint_gradient,
 )
 from vp_bayes.model.likelihood import category_logp_np, observed_logp_np, pad_cutpoints_np
 from vp_bayes.wave.simulate import simulate_wave
@@ -155,6 +157,49 @@ def test_matrix_t_kernel_against_numpy_and_finite_differences():
     bad_total, bad_grad = matrix_t_kernel(resid, indefinite, coef)
     assert bad_total == -np.inf and not bad_grad.any()
     assert matrix_t_kernel(np.full_like(resid, np.nan), psi, coef)[0] == -np.inf
+
+
+def test_raw_cutpoints_against_numpy_and_finite_differences():
+    """The cutpoints the fused terms build from first cutpoints and log gaps are numpy's
+    cumulative sum, padded, bit for bit; the gradient carried back to them is the chain rule's
+    (central differences of a weighted sum of the cutpoints), both compiled and as Python."""
+    rng = np.random.default_rng(5)
+    first, log_gaps = rng.normal(-2, 1, 4), rng.normal(0, 0.7, (4, 4))
+    cuts = np.cumsum(np.concatenate([first[:, None], np.exp(log_gaps)], axis=1), axis=1)
+    weights = rng.normal(0, 1, (4, 7))
+    inner = weights.copy()
+    inner[:, [0, -1]] = 0.0  # the padding's weights (constants: the gradient ignores them)
+    for build, carry in ((padded_from_raw, raw_cutpoint_gradient),
+                         (padded_from_raw.py_func, raw_cutpoint_gradient.py_func)):
+        padded = build(first, log_gaps)
+        np.testing.assert_array_equal(padded, pad_cutpoints_np(cuts))
+        d_first, d_gaps = carry(weights, log_gaps)
+        for got, want in zip((d_first, d_gaps), carry(inner, log_gaps), strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(
+            d_first, _finite_difference(lambda f, b=build: (inner * b(f, log_gaps)).sum(), first),
+            rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(
+            d_gaps, _finite_difference(lambda g, b=build: (inner * b(first, g)).sum(), log_gaps),
+            rtol=1e-7, atol=1e-7)
+
+
+def test_fused_models_build_their_cutpoints_inside_the_terms(waves):
+    """The sampled log density's graph has no cumulative sum: the questionnaire's and the
+    ratings' cutpoints are built inside their fused terms (fewer nodes for a new machine to
+    compile), for shared and per-item thresholds."""
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.extra_ops import CumOp
+
+    from vp_bayes.model.fused import OrdinalTerm
+
+    for config in (ModelConfig(), ModelConfig(thresholds="item")):
+        model = build_model(waves["latent"], config, fused=True)
+        nodes = [v.owner for v in ancestors([model.logp()]) if v.owner is not None]
+        terms = [n.op for n in nodes if isinstance(n.op, OrdinalTerm)]
+        assert sorted(op.kind for op in terms) == ["questions", "ratings"]
+        assert all(op.raw_cutpoints for op in terms)
+        assert not any(isinstance(n.op, CumOp) for n in nodes)
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-cutpoints", "item-cutpoints"])

@@ -39,7 +39,7 @@ from vp_bayes import dims
 from vp_bayes.errors import InputError
 from vp_bayes.model.config import ModelConfig, resolve_model_config
 from vp_bayes.model.data import ModelData, prepare_data
-from vp_bayes.model.fused import matrix_t_term, questions_term, ratings_term
+from vp_bayes.model.fused import RawCutpoints, matrix_t_term, questions_term, ratings_term
 from vp_bayes.model.likelihood import ordered_cutpoints, ordinal_logp, pad_cutpoints
 from vp_bayes.model.partial import loading_likelihood_sd, widening
 from vp_bayes.model.scales import IntegratedScale, zero_sum_block
@@ -467,7 +467,8 @@ def _value_measurement(data: ModelData, theta, alpha, fused: bool, scale=None) -
         pm.Deterministic("c", cuts)
         if fused:
             pm.Potential("x_loglik", questions_term(
-                lam, theta, alpha, pad_cutpoints(cuts), _data("question_value", ins.question_value),
+                lam, theta, alpha, RawCutpoints(first, log_gaps),
+                _data("question_value", ins.question_value),
                 _data("answer_participant", ins.participant),
                 _data("answer_question", ins.question), _data("x", ins.y)))
             return
@@ -683,7 +684,6 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
                                                shape=(n_items, k - 2))
         kappa = pm.Deterministic("kappa", ordered_cutpoints(first, log_gaps),
                                  dims=(dims.ITEM, dims.CUTPOINT))
-    padded = pad_cutpoints(kappa)
     item, rater = _data("rating_item", j), _data("rating_participant", i)
     group = item if config.thresholds != "shared" else None  # items with their own cutpoints
     if fused:
@@ -691,8 +691,10 @@ def _item_ratings(data: ModelData, config: ModelConfig, theta, alpha, fused: boo
             raise InputError("the fused likelihood has no DIF terms: unset dif_axis or "
                              "fused_likelihood", field="dif_axis")
         pm.Potential("y_loglik", ratings_term(
-            beta, theta, alpha, b, padded, item, rater, _data("y", data.rating_y), group))
+            beta, theta, alpha, b, RawCutpoints(first, log_gaps), item, rater,
+            _data("y", data.rating_y), group))
         return
+    padded = pad_cutpoints(kappa)
     eta = rating_predictor(beta, theta, j, i, n_items, len(data.participants),
                            item_data=item, participant_data=rater)
     if data.dif is not None:

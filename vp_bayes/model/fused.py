@@ -18,7 +18,11 @@ instructions: :func:`_softplus_pass`) and the gradients (scatter-adds):
 The values' matrix-t prior (their inverse-Wishart covariance integrated out) is one more such
 op, :func:`matrix_t_term`: as a graph (a Cholesky factor, its log determinant and their
 gradients) it was about a hundred of the demo model's nodes, which a new machine compiles one
-by one; its arithmetic is a small share of a gradient either way.
+by one; its arithmetic is a small share of a gradient either way. For the same reason the
+fitted model gives each ordinal term its cutpoints as :class:`RawCutpoints` (each row's first
+cutpoint and log gaps): the term builds them (:func:`padded_from_raw`) and carries their
+gradient back (:func:`raw_cutpoint_gradient`), where the graph had exponentials, cumulative
+sums, padding and their gradients.
 
 The log probability of category k with padded cutpoints ``l = c[g, k]``, ``u = c[g, k+1]`` is
 ``-softplus(eta - u) - softplus(l - eta) + log(1 - exp(l - u))`` (the log-space identity of
@@ -46,6 +50,7 @@ saw the two routes give the demo wave's gradient different bits; ``docs/benchmar
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -58,6 +63,8 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor.variable import TensorConstant
+
+from vp_bayes.model.likelihood import BIG
 
 # exp and log from arithmetic alone (no library call), so that the loop over observations in
 # :func:`_softplus_pass` compiles to vector instructions: LLVM vectorises no loop that calls
@@ -357,6 +364,41 @@ def ratings_logp_draws(beta, theta, alpha, b, padded, item, participant, y, grou
     return out
 
 
+@numba.njit
+def padded_from_raw(first, log_gaps):
+    """Padded cutpoints (G, K+1) from each row's first cutpoint (G,) and its log gaps
+    (G, K-2): ``-BIG, first, first + exp(g_1), ..., BIG``, summed in the order of
+    :func:`~vp_bayes.model.likelihood.ordered_cutpoints`."""
+    n_rows, n_gaps = log_gaps.shape
+    padded = np.empty((n_rows, n_gaps + 3))
+    for g in range(n_rows):
+        padded[g, 0] = -BIG
+        cut = first[g]
+        padded[g, 1] = cut
+        for k in range(n_gaps):
+            cut = cut + math.exp(log_gaps[g, k])
+            padded[g, k + 2] = cut
+        padded[g, n_gaps + 2] = BIG
+    return padded
+
+
+@numba.njit
+def raw_cutpoint_gradient(dpadded, log_gaps):
+    """The gradient in the padded cutpoints (G, K+1) carried to each row's first cutpoint
+    and log gaps (:func:`padded_from_raw`): ``d first = sum_k d c_k``, ``d g_m = exp(g_m)
+    sum_{k > m} d c_k``; the padding's entries are constants."""
+    n_rows, n_gaps = log_gaps.shape
+    dfirst = np.empty(n_rows)
+    dgaps = np.empty((n_rows, n_gaps))
+    for g in range(n_rows):
+        tail = 0.0
+        for k in range(n_gaps, 0, -1):
+            tail += dpadded[g, k + 1]
+            dgaps[g, k - 1] = tail * math.exp(log_gaps[g, k - 1])
+        dfirst[g] = tail + dpadded[g, 1]
+    return dfirst, dgaps
+
+
 _KERNELS = {"ratings": ratings_kernel, "questions": questions_kernel}
 _N_PARAMS = {"ratings": 5, "questions": 4}  # float inputs before the integer data
 
@@ -367,44 +409,62 @@ class OrdinalTerm(Op):
     ``kind`` is ``"ratings"`` (inputs beta, theta, alpha, b, padded, item, participant, y,
     group) or ``"questions"`` (inputs lam, theta, alpha, padded, question_value,
     participant, question, y). ``theta_grad`` false (ratings only): the values are data, their
-    gradient is neither computed nor connected.
+    gradient is neither computed nor connected. ``raw_cutpoints``: in place of ``padded``, two
+    inputs, each row's first cutpoint (G,) and log gaps (G, K-2), from which the op builds the
+    cutpoints (:func:`padded_from_raw`) and to which it carries their gradient, so that the
+    graph has no cumulative sums, exponentials or padding of its own for them.
     """
 
-    __props__ = ("kind", "theta_grad")
+    __props__ = ("kind", "theta_grad", "raw_cutpoints")
 
-    def __init__(self, kind: str, theta_grad: bool = True):
+    def __init__(self, kind: str, theta_grad: bool = True, raw_cutpoints: bool = False):
         if kind not in _KERNELS:
             raise ValueError(f"unknown ordinal term {kind!r}")
         if kind != "ratings" and not theta_grad:
             raise ValueError("only the ratings term takes its values as data")
         self.kind = kind
         self.theta_grad = bool(theta_grad)
+        self.raw_cutpoints = bool(raw_cutpoints)
         super().__init__()
 
     def _flags(self) -> tuple:
         return (self.theta_grad,) if self.kind == "ratings" else ()
 
+    def _n_params(self) -> int:
+        return _N_PARAMS[self.kind] + self.raw_cutpoints
+
     def make_node(self, *inputs) -> Apply:
-        n = _N_PARAMS[self.kind]
+        n = self._n_params()
         floats = [pt.as_tensor_variable(x).astype("float64") for x in inputs[:n]]
         ints = [pt.as_tensor_variable(x).astype("int64") for x in inputs[n:]]
+        if self.raw_cutpoints and (floats[-2].ndim, floats[-1].ndim) != (1, 2):
+            raise ValueError("raw cutpoints are each row's first cutpoint (G,) and log gaps "
+                             "(G, K-2)")
         outputs = [pt.dscalar()] + [x.type() for x in floats]
         return Apply(self, floats + ints, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:
-        results = _KERNELS[self.kind](*(np.asarray(x) for x in inputs), *self._flags())
+        arrays = [np.asarray(x) for x in inputs]
+        n = _N_PARAMS[self.kind]
+        if self.raw_cutpoints:
+            first, log_gaps = arrays[n - 1], arrays[n]
+            arrays = [*arrays[:n - 1], padded_from_raw.py_func(first, log_gaps),
+                      *arrays[n + 1:]]
+        results = list(_KERNELS[self.kind](*arrays, *self._flags()))
+        if self.raw_cutpoints:
+            results[-1:] = raw_cutpoint_gradient.py_func(results[-1], log_gaps)
         output_storage[0][0] = np.asarray(results[0], dtype=np.float64)
         for store, value in zip(output_storage[1:], results[1:], strict=True):
             store[0] = value
 
     def connection_pattern(self, node) -> list[list[bool]]:
-        n = _N_PARAMS[self.kind]
+        n = self._n_params()
         n_out = len(node.outputs)
         return [[True] * n_out if k < n and (k != 1 or self.theta_grad) else [False] * n_out
                 for k in range(len(node.inputs))]
 
     def pullback(self, inputs, outputs, output_grads):
-        n = _N_PARAMS[self.kind]
+        n = self._n_params()
         g = output_grads[0]
         if isinstance(g.type, DisconnectedType):
             return [DisconnectedType()() for _ in inputs]
@@ -419,12 +479,14 @@ class OrdinalTerm(Op):
 # Salt of PyTensor's on-disk cache key of the compiled terms (type and props otherwise): bump
 # it whenever a kernel changes (the ordinal ones or :func:`matrix_t_kernel`), or a process may
 # load the previous version's machine code.
-_CACHE_VERSION = 7
+_CACHE_VERSION = 8
 
 
 @register_funcify_default_op_cache_key(OrdinalTerm)
 def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
     # PyTensor's Numba backend holds a scalar tensor as a 0-d array
+    if op.raw_cutpoints:
+        return _numba_raw_ordinal_term(op), _CACHE_VERSION
     if op.kind == "ratings":
         theta_grad = op.theta_grad
 
@@ -449,34 +511,87 @@ def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
     return questions, _CACHE_VERSION
 
 
+def _numba_raw_ordinal_term(op: OrdinalTerm):
+    """The Numba form of an :class:`OrdinalTerm` with ``raw_cutpoints``."""
+    if op.kind == "ratings":
+        theta_grad = op.theta_grad
+
+        @numba.njit
+        def ratings(beta, theta, alpha, b, first, log_gaps, item, participant, y, group):
+            padded = padded_from_raw(first, log_gaps)
+            total, d1, d2, d3, d4, d5 = ratings_kernel(beta, theta, alpha, b, padded, item,
+                                                       participant, y, group, theta_grad)
+            d_first, d_gaps = raw_cutpoint_gradient(d5, log_gaps)
+            out = np.empty((), dtype=np.float64)
+            out[()] = total
+            return out, d1, d2, d3, d4, d_first, d_gaps
+
+        return ratings
+
+    @numba.njit
+    def questions(lam, theta, alpha, first, log_gaps, question_value, participant, question,
+                  y):
+        padded = padded_from_raw(first, log_gaps)
+        total, d1, d2, d3, d4 = questions_kernel(lam, theta, alpha, padded, question_value,
+                                                 participant, question, y)
+        d_first, d_gaps = raw_cutpoint_gradient(d4, log_gaps)
+        out = np.empty((), dtype=np.float64)
+        out[()] = total
+        return out, d1, d2, d3, d_first, d_gaps
+
+    return questions
+
+
+class RawCutpoints(NamedTuple):
+    """Cutpoints given as each row's first cutpoint (G,) and log gaps (G, K-2) (a scalar and
+    (K-2,) for one shared row): the cutpoints are ``first, first + exp(g_1), ...``
+    (:func:`~vp_bayes.model.likelihood.ordered_cutpoints`), built inside the fused term."""
+
+    first: pt.TensorVariable
+    log_gaps: pt.TensorVariable
+
+
+def _cutpoint_inputs(cuts) -> tuple[list, bool]:
+    """The ordinal term's cutpoint inputs (rows first) and whether they are raw."""
+    if isinstance(cuts, RawCutpoints):
+        first, log_gaps = pt.as_tensor(cuts.first), pt.as_tensor(cuts.log_gaps)
+        if first.ndim == 0:
+            first, log_gaps = first[None], log_gaps[None, :]
+        return [first, log_gaps], True
+    padded = pt.as_tensor(cuts)
+    return [padded[None, :] if padded.ndim == 1 else padded], False
+
+
 def ratings_term(beta, theta, alpha, b, padded, item, participant, y,
                  group=None) -> pt.TensorVariable:
     """Summed log likelihood of the ratings (a scalar); see :func:`ratings_kernel`.
 
     ``padded`` is (K+1,) for shared cutpoints or (J, K+1) per item (then ``group`` is the
-    item of each rating); ``alpha`` and ``b`` may be ``None`` (no response style, per-item
-    thresholds). A ``theta`` that is model data (a shared variable) or a constant gets no
-    gradient.
+    item of each rating), or the same as :class:`RawCutpoints`; ``alpha`` and ``b`` may be
+    ``None`` (no response style, per-item thresholds). A ``theta`` that is model data (a
+    shared variable) or a constant gets no gradient.
     """
     n_part = theta.shape[0]
     alpha = pt.zeros((n_part,)) if alpha is None else alpha
     b = pt.zeros((beta.shape[0],)) if b is None else b
-    if padded.ndim == 1:
-        padded = padded[None, :]
-        if group is None:
-            group = pt.zeros_like(pt.as_tensor(y))
+    cuts, raw = _cutpoint_inputs(padded)
+    if group is None:
+        group = pt.zeros_like(pt.as_tensor(y))
     theta_grad = not isinstance(theta, SharedVariable | TensorConstant)
-    return OrdinalTerm("ratings", theta_grad)(beta, theta, alpha, b, padded, item, participant,
-                                              y, group)[0]
+    return OrdinalTerm("ratings", theta_grad, raw)(beta, theta, alpha, b, *cuts, item,
+                                                   participant, y, group)[0]
 
 
 def questions_term(lam, theta, alpha, padded, question_value, participant, question,
                    y) -> pt.TensorVariable:
     """Summed log likelihood of the questionnaire answers (a scalar); see
-    :func:`questions_kernel`. ``alpha`` may be ``None`` (no response style)."""
+    :func:`questions_kernel`. ``padded`` is (Q, K+1), or the same as :class:`RawCutpoints`;
+    ``alpha`` may be ``None`` (no response style)."""
     alpha = pt.zeros((theta.shape[0],)) if alpha is None else alpha
-    return OrdinalTerm("questions")(lam, theta, alpha, padded, question_value, participant,
-                                    question, y)[0]
+    cuts, raw = _cutpoint_inputs(padded)
+    return OrdinalTerm("questions", raw_cutpoints=raw)(lam, theta, alpha, *cuts,
+                                                       question_value, participant,
+                                                       question, y)[0]
 
 
 # --- the values' matrix-t prior (the inverse-Wishart covariance integrated out) ------------
