@@ -40,6 +40,16 @@ def demo_wave_dir() -> Path:
     return DEMO_WAVE
 
 
+@pytest.fixture
+def cold_compile_env(tmp_path) -> dict[str, str]:
+    """The environment of a subprocess whose PyTensor and Numba caches start empty, as on a
+    new machine or in CI: ``tmp_path / "cache"`` and ``tmp_path / "numba"``."""
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    return {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+            "PYTENSOR_FLAGS": ",".join(
+                f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
+
+
 def shared_across_workers(tmp_path_factory, name: str, make: Callable[[Path], tuple[Path, ...]]
                           ) -> tuple[Path, ...]:
     """``make(folder)`` once per test run, even with pytest-xdist workers: the first worker

@@ -363,7 +363,7 @@ np.save(sys.argv[1], fit.posterior["beta"].values)
 
 
 @pytest.mark.slow
-def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
+def test_draws_do_not_depend_on_the_compile_cache(tmp_path, cold_compile_env):
     """One seed gives the same draws in a process that compiles the model fresh (a cold
     PyTensor/Numba cache, as on a new machine or in CI) and in one that loads it from the
     cache: fast-math flags, which made them differ, are off while sampling
@@ -371,12 +371,7 @@ def test_draws_do_not_depend_on_the_compile_cache(tmp_path):
     processes gave draws of ``beta`` up to 1.9 apart (this test's exact-values model, which
     compiles in about a third of the latent model's time; the latent model: up to 3.0).
     Numba's own cache starts empty too (``NUMBA_CACHE_DIR``), as on a fresh clone."""
-    import os
-
-    flags = os.environ.get("PYTENSOR_FLAGS", "")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
-           "PYTENSOR_FLAGS": ",".join(
-               f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
+    env = cold_compile_env
     draws = []
     for run in ("cold", "warm"):
         out = tmp_path / f"{run}.npy"

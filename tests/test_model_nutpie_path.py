@@ -191,12 +191,11 @@ print(compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cach
 
 
 @pytest.mark.slow
-def test_trace_callback_is_compiled_beside_the_log_density(tmp_path):
+def test_trace_callback_is_compiled_beside_the_log_density(cold_compile_env):
     """On a new machine (empty PyTensor and Numba caches) the trace's callback is compiled by
     a child process while this one compiles the log density, and is loaded from the cache the
     child filled; a second process loads both. (The draws do not depend on it:
     ``test_model_io.test_draws_do_not_depend_on_the_compile_cache`` compiles cold the same way.)"""
-    import os
     import subprocess
     import sys
 
@@ -204,13 +203,9 @@ def test_trace_callback_is_compiled_beside_the_log_density(tmp_path):
     if probe is None:
         pytest.skip("one CPU or no fork: the trace's callback is compiled after the density")
     nutpie_path._await(probe)
-    flags = os.environ.get("PYTENSOR_FLAGS", "")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
-           "PYTENSOR_FLAGS": ",".join(
-               f for f in (flags, f"base_compiledir={tmp_path / 'cache'}") if f)}
     hits = []
     for _ in ("cold", "warm"):
-        done = subprocess.run([sys.executable, "-c", _COMPILE_COLD], env=env,
+        done = subprocess.run([sys.executable, "-c", _COMPILE_COLD], env=cold_compile_env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         hits.append(done.stdout.split())
