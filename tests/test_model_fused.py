@@ -202,6 +202,25 @@ def test_fused_models_build_their_cutpoints_inside_the_terms(waves):
         assert not any(isinstance(n.op, CumOp) for n in nodes)
 
 
+def test_terms_refuse_cutpoint_rows_they_cannot_index():
+    """Cutpoints per row need each rating's row; the questionnaire's are one row per
+    question, never one shared row (its kernel reads the row of each answer's question)."""
+    import pytensor.tensor as pt
+
+    from vp_bayes.model.fused import RawCutpoints, questions_term, ratings_term
+
+    beta, theta, idx = pt.dmatrix(), pt.dmatrix(), pt.lvector()
+    with pytest.raises(ValueError, match="group"):
+        ratings_term(beta, theta, None, None, pt.dmatrix(), idx, idx, idx)
+    with pytest.raises(ValueError, match="group"):
+        ratings_term(beta, theta, None, None, RawCutpoints(pt.dvector(), pt.dmatrix()), idx,
+                     idx, idx)
+    for shared in (pt.dvector(), RawCutpoints(pt.dscalar(), pt.dvector())):
+        ratings_term(beta, theta, None, None, shared, idx, idx, idx)  # one shared row: fine
+        with pytest.raises(ValueError, match="one row per question"):
+            questions_term(pt.dvector(), theta, None, shared, idx, idx, idx, idx)
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-cutpoints", "item-cutpoints"])
 def test_pointwise_kernel_against_numpy(shared):
     """``ratings_logp_draws`` (PSIS-LOO, prior sensitivity) is the numpy density per draw and

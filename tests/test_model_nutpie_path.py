@@ -230,3 +230,31 @@ def test_compile_aside_leaves_a_failed_or_hung_child_to_the_parent():
     nutpie_path._await(hung, timeout=0.5)
     assert not hung.is_alive() and time.perf_counter() - start < 30
     nutpie_path._await(None)  # nothing started: nothing to wait for
+
+
+def test_compile_aside_needs_fork_safe_function_ids(monkeypatch):
+    """Forked siblings that number Numba's functions from one counter give different bodies
+    the same symbol (numba#10486); with such a counter nothing is compiled aside."""
+    import itertools
+
+    from numba.core.bytecode import FunctionIdentity
+
+    monkeypatch.setattr(FunctionIdentity, "_unique_ids", itertools.count(1))
+    assert nutpie_path._compile_aside(lambda: None) is None
+
+
+def test_cache_saves_are_locked_while_compiling_aside(tmp_path):
+    """Inside the context a Numba cache entry is saved under a lock file beside its index
+    and reads back; outside it, Numba's own ``save`` is back."""
+    from numba.core.caching import IndexDataCacheFile
+
+    unlocked = IndexDataCacheFile.save
+    cache = IndexDataCacheFile(str(tmp_path), "fn", source_stamp=(0.0, 0))
+    with nutpie_path._locked_cache_saves():
+        assert IndexDataCacheFile.save is not unlocked
+        cache.save(("sig", "target"), {"code": 1})
+        cache.save(("other", "target"), {"code": 2})
+    assert IndexDataCacheFile.save is unlocked
+    assert (tmp_path / "fn.nbi.lock").is_file()
+    assert cache.load(("sig", "target")) == {"code": 1}
+    assert cache.load(("other", "target")) == {"code": 2}

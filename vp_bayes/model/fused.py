@@ -477,8 +477,9 @@ class OrdinalTerm(Op):
 
 
 # Salt of PyTensor's on-disk cache key of the compiled terms (type and props otherwise): bump
-# it whenever a kernel changes (the ordinal ones or :func:`matrix_t_kernel`), or a process may
-# load the previous version's machine code.
+# it whenever a kernel changes (the ordinal ones, :func:`padded_from_raw` and
+# :func:`raw_cutpoint_gradient`, :func:`matrix_t_kernel`) or a constant compiled into them
+# (``likelihood.BIG``), or a process may load the previous version's machine code.
 _CACHE_VERSION = 8
 
 
@@ -551,15 +552,18 @@ class RawCutpoints(NamedTuple):
     log_gaps: pt.TensorVariable
 
 
-def _cutpoint_inputs(cuts) -> tuple[list, bool]:
-    """The ordinal term's cutpoint inputs (rows first) and whether they are raw."""
+def _cutpoint_inputs(cuts) -> tuple[list, bool, bool]:
+    """The ordinal term's cutpoint inputs (rows first), whether they are raw, and whether
+    they are one row shared by every observation (given without the rows' axis)."""
     if isinstance(cuts, RawCutpoints):
         first, log_gaps = pt.as_tensor(cuts.first), pt.as_tensor(cuts.log_gaps)
         if first.ndim == 0:
-            first, log_gaps = first[None], log_gaps[None, :]
-        return [first, log_gaps], True
+            return [first[None], log_gaps[None, :]], True, True
+        return [first, log_gaps], True, False
     padded = pt.as_tensor(cuts)
-    return [padded[None, :] if padded.ndim == 1 else padded], False
+    if padded.ndim == 1:
+        return [padded[None, :]], False, True
+    return [padded], False, False
 
 
 def ratings_term(beta, theta, alpha, b, padded, item, participant, y,
@@ -574,8 +578,10 @@ def ratings_term(beta, theta, alpha, b, padded, item, participant, y,
     n_part = theta.shape[0]
     alpha = pt.zeros((n_part,)) if alpha is None else alpha
     b = pt.zeros((beta.shape[0],)) if b is None else b
-    cuts, raw = _cutpoint_inputs(padded)
+    cuts, raw, shared = _cutpoint_inputs(padded)
     if group is None:
+        if not shared:
+            raise ValueError("cutpoints per row need the row of each rating (group)")
         group = pt.zeros_like(pt.as_tensor(y))
     theta_grad = not isinstance(theta, SharedVariable | TensorConstant)
     return OrdinalTerm("ratings", theta_grad, raw)(beta, theta, alpha, b, *cuts, item,
@@ -588,7 +594,9 @@ def questions_term(lam, theta, alpha, padded, question_value, participant, quest
     :func:`questions_kernel`. ``padded`` is (Q, K+1), or the same as :class:`RawCutpoints`;
     ``alpha`` may be ``None`` (no response style)."""
     alpha = pt.zeros((theta.shape[0],)) if alpha is None else alpha
-    cuts, raw = _cutpoint_inputs(padded)
+    cuts, raw, shared = _cutpoint_inputs(padded)
+    if shared:
+        raise ValueError("the questionnaire's cutpoints are one row per question")
     return OrdinalTerm("questions", raw_cutpoints=raw)(lam, theta, alpha, *cuts,
                                                        question_value, participant,
                                                        question, y)[0]

@@ -9,10 +9,10 @@ inside came from the disk cache: LLVM optimises the linked code anew each time
 from nutpie's ``user_data`` record, pass it to PyTensor's function read-only (as nutpie does, so
 that function is compiled for one signature only) and are stored in PyTensor's Numba cache,
 keyed by their source and PyTensor's own key of the function they call. A second fit of the
-same model on a wave of the same sizes loads both in a fraction of a second. On a new machine
-or a new wave's sizes, the deterministics' callback is compiled by a forked child process on
-the second CPU while this process compiles the log density (:func:`_compile_aside`), then
-loaded from the cache the child filled.
+same model on a wave of the same sizes loads both in a fraction of a second. Where they are
+not cached (a new machine, a new wave's sizes), the deterministics' callback is compiled by a
+forked child process on the second CPU while this process compiles the log density
+(:func:`_compile_aside`), then loaded from the cache the child filled.
 
 It uses nutpie 0.16's internals (``_make_functions``, the ``user_data`` layout), so any other
 nutpie version, or nutpie without them, gets ``nutpie.compile_pymc_model`` instead; the tests
@@ -124,13 +124,20 @@ def compile_nutpie(model: pm.Model, var_names: Collection[str] | None = None) ->
     def expand() -> Any:
         return _expand_callback(expand_fn, layout, n_dim, n_expanded, internals)
 
-    aside = _compile_aside(expand) if _cacheable(logp_fn) and _cacheable(expand_fn) else None
-    logp = _logp_callback(logp_fn, layout, n_dim, internals)
-    _await(aside)
+    with _locked_cache_saves():
+        aside = (_compile_aside(expand) if _cacheable(logp_fn) and _cacheable(expand_fn)
+                 else None)
+        try:
+            logp = _logp_callback(logp_fn, layout, n_dim, internals)
+        except BaseException:
+            _await(aside, 0.0)
+            raise
+        _await(aside)
+        trace_callback = expand()
     return internals.CompiledPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp, compiled_expand_func=expand(),
+        compiled_logp_func=logp, compiled_expand_func=trace_callback,
         initial_point_func=initial_point_fn, shared_data=shared_data,
         shared_var_keys=shared_keys,
         user_data=internals.make_user_data(shared_keys, shared_data),
@@ -276,35 +283,72 @@ def _cacheable(fn_pt) -> bool:
             and bool(config.numba__cache))
 
 
-ASIDE_WAIT_S = 120.0  # the longest the log density's compile waits for the trace's
+ASIDE_WAIT_S = 120.0  # how long the parent, its own compile done, waits for the child's
 
 
 def _compile_aside(compile_: Callable[[], Any]) -> Any:
     """``compile_`` run in a forked child process on a spare CPU, so that the callback it
     compiles is in the on-disk cache when this process asks for it; the child (for
-    :func:`_await`), or None where there is no spare CPU or no ``fork`` (not Linux).
+    :func:`_await`), or None where that cannot be done safely: no spare CPU, no ``fork``
+    (not Linux), a Numba whose function ids a fork would duplicate (PyTensor since 3.3
+    draws them at random: numba#10486), or a process that cannot fork (a daemonic worker).
 
-    A cold compile of the demo's model spends about 54 s on the log density and 12 s on the
+    A cold compile of the demo's model spent 54-77 s on the log density and 12-19 s on the
     trace's function, one CPU each, one after the other; this runs them at once
-    (docs/benchmarks.md, "The trace's compile beside the log density's"). The child only
-    fills the cache: what it compiles is loaded, not trusted, by the parent, which compiles
-    it itself where the child did not finish."""
+    (docs/benchmarks.md, "The trace's compile beside the log density's"). The child is
+    started whenever both callbacks are cacheable (on a warm cache it only loads one). Its
+    success is not relied on: the parent compiles the callback itself afterwards, loading
+    what the child stored or compiling it anew where the child failed or was stopped.
+    Warnings raised while compiling that callback are then the child's, not the caller's.
+    Both processes save to Numba's cache under :func:`_locked_cache_saves`."""
+    import itertools
     import multiprocessing
     import sys
     import warnings
 
+    from numba.core.bytecode import FunctionIdentity
+
     from vp_bayes.model.fit import usable_cores
 
-    if not sys.platform.startswith("linux") or usable_cores() < 2:
+    if (not sys.platform.startswith("linux") or usable_cores() < 2
+            or isinstance(FunctionIdentity._unique_ids, itertools.count)):
         return None
     child = multiprocessing.get_context("fork").Process(target=_compile_quietly,
                                                         args=(compile_,), daemon=True)
-    for stream in (sys.stdout, sys.stderr):  # else the child would write them out again
-        stream.flush()
-    with warnings.catch_warnings():  # Python 3.12+ warns of fork beside threads (BLAS's)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child.start()
+    try:
+        for stream in (sys.stdout, sys.stderr):  # else the child would write them again
+            if stream is not None:
+                stream.flush()
+        with warnings.catch_warnings():  # Python 3.12+ warns of fork beside threads (BLAS)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child.start()
+    except (OSError, ValueError, AssertionError):  # no fork here: compile in turn
+        return None
     return child
+
+
+@contextlib.contextmanager
+def _locked_cache_saves():
+    """Numba's cache entries saved under a file lock beside each index, in this process and
+    in the children it forks meanwhile. Numba reads an index, picks a free data file and
+    writes both back unlocked, so two processes saving two signatures of one function at
+    once could leave the index naming the other's machine code (numba#4807)."""
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+
+    unlocked = IndexDataCacheFile.save
+
+    def save(self, key, data) -> None:
+        with open(self._index_path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            unlocked(self, key, data)
+
+    IndexDataCacheFile.save = save
+    try:
+        yield
+    finally:
+        IndexDataCacheFile.save = unlocked
 
 
 def _compile_quietly(compile_: Callable[[], Any]) -> None:
@@ -320,8 +364,8 @@ def _compile_quietly(compile_: Callable[[], Any]) -> None:
 
 
 def _await(child: Any, timeout: float = ASIDE_WAIT_S) -> None:
-    """Wait for :func:`_compile_aside`'s child; one that outlives ``timeout`` is stopped (the
-    parent then compiles the callback itself)."""
+    """Wait for :func:`_compile_aside`'s child, at most ``timeout`` seconds from now; one
+    still running then is stopped (the parent then compiles the callback itself)."""
     if child is None:
         return
     child.join(timeout)
