@@ -290,8 +290,9 @@ def _compile_aside(compile_: Callable[[], Any]) -> Any:
     """``compile_`` run in a forked child process on a spare CPU, so that the callback it
     compiles is in the on-disk cache when this process asks for it; the child (for
     :func:`_await`), or None where that cannot be done safely: no spare CPU, no ``fork``
-    (not Linux), a Numba whose function ids a fork would duplicate (PyTensor since 3.3
-    draws them at random: numba#10486), or a process that cannot fork (a daemonic worker).
+    (not Linux), a Numba whose function ids a fork would duplicate (PyTensor's
+    ``_RandomUidIter`` draws them at random: numba#10486), or a process that cannot fork
+    (a daemonic worker).
 
     A cold compile of the demo's model spent 54-77 s on the log density and 12-19 s on the
     trace's function, one CPU each, one after the other; this runs them at once
