@@ -371,11 +371,10 @@ def test_draws_do_not_depend_on_the_compile_cache(tmp_path, cold_compile_env):
     processes gave draws of ``beta`` up to 1.9 apart (this test's exact-values model, which
     compiles in about a third of the latent model's time; the latent model: up to 3.0).
     Numba's own cache starts empty too (``NUMBA_CACHE_DIR``), as on a fresh clone."""
-    env = cold_compile_env
     draws = []
     for run in ("cold", "warm"):
         out = tmp_path / f"{run}.npy"
-        done = subprocess.run([sys.executable, "-c", _FIT_TINY, str(out)], env=env,
+        done = subprocess.run([sys.executable, "-c", _FIT_TINY, str(out)], env=cold_compile_env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         draws.append(np.load(out))

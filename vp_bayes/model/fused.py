@@ -480,14 +480,41 @@ class OrdinalTerm(Op):
 # it whenever a kernel changes (the ordinal ones, :func:`padded_from_raw` and
 # :func:`raw_cutpoint_gradient`, :func:`matrix_t_kernel`) or a constant compiled into them
 # (``likelihood.BIG``), or a process may load the previous version's machine code.
-_CACHE_VERSION = 8
+_CACHE_VERSION = 9
 
 
 @register_funcify_default_op_cache_key(OrdinalTerm)
 def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
+    padded_term = _numba_padded_ordinal_term(op)
+    if not op.raw_cutpoints:
+        return padded_term, _CACHE_VERSION
+    if op.kind == "ratings":
+
+        @numba.njit
+        def ratings(beta, theta, alpha, b, first, log_gaps, item, participant, y, group):
+            out, d1, d2, d3, d4, d5 = padded_term(beta, theta, alpha, b,
+                                                  padded_from_raw(first, log_gaps), item,
+                                                  participant, y, group)
+            d_first, d_gaps = raw_cutpoint_gradient(d5, log_gaps)
+            return out, d1, d2, d3, d4, d_first, d_gaps
+
+        return ratings, _CACHE_VERSION
+
+    @numba.njit
+    def questions(lam, theta, alpha, first, log_gaps, question_value, participant, question,
+                  y):
+        out, d1, d2, d3, d4 = padded_term(lam, theta, alpha, padded_from_raw(first, log_gaps),
+                                          question_value, participant, question, y)
+        d_first, d_gaps = raw_cutpoint_gradient(d4, log_gaps)
+        return out, d1, d2, d3, d_first, d_gaps
+
+    return questions, _CACHE_VERSION
+
+
+def _numba_padded_ordinal_term(op: OrdinalTerm):
+    """The Numba form of an :class:`OrdinalTerm` reading padded cutpoints (the raw form
+    builds them and calls it)."""
     # PyTensor's Numba backend holds a scalar tensor as a 0-d array
-    if op.raw_cutpoints:
-        return _numba_raw_ordinal_term(op), _CACHE_VERSION
     if op.kind == "ratings":
         theta_grad = op.theta_grad
 
@@ -499,7 +526,7 @@ def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
             out[()] = total
             return out, d1, d2, d3, d4, d5
 
-        return ratings, _CACHE_VERSION
+        return ratings
 
     @numba.njit
     def questions(lam, theta, alpha, padded, question_value, participant, question, y):
@@ -508,37 +535,6 @@ def _numba_ordinal_term(op: OrdinalTerm, node=None, **kwargs):
         out = np.empty((), dtype=np.float64)
         out[()] = total
         return out, d1, d2, d3, d4
-
-    return questions, _CACHE_VERSION
-
-
-def _numba_raw_ordinal_term(op: OrdinalTerm):
-    """The Numba form of an :class:`OrdinalTerm` with ``raw_cutpoints``."""
-    if op.kind == "ratings":
-        theta_grad = op.theta_grad
-
-        @numba.njit
-        def ratings(beta, theta, alpha, b, first, log_gaps, item, participant, y, group):
-            padded = padded_from_raw(first, log_gaps)
-            total, d1, d2, d3, d4, d5 = ratings_kernel(beta, theta, alpha, b, padded, item,
-                                                       participant, y, group, theta_grad)
-            d_first, d_gaps = raw_cutpoint_gradient(d5, log_gaps)
-            out = np.empty((), dtype=np.float64)
-            out[()] = total
-            return out, d1, d2, d3, d4, d_first, d_gaps
-
-        return ratings
-
-    @numba.njit
-    def questions(lam, theta, alpha, first, log_gaps, question_value, participant, question,
-                  y):
-        padded = padded_from_raw(first, log_gaps)
-        total, d1, d2, d3, d4 = questions_kernel(lam, theta, alpha, padded, question_value,
-                                                 participant, question, y)
-        d_first, d_gaps = raw_cutpoint_gradient(d4, log_gaps)
-        out = np.empty((), dtype=np.float64)
-        out[()] = total
-        return out, d1, d2, d3, d_first, d_gaps
 
     return questions
 

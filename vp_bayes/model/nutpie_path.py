@@ -9,10 +9,10 @@ inside came from the disk cache: LLVM optimises the linked code anew each time
 from nutpie's ``user_data`` record, pass it to PyTensor's function read-only (as nutpie does, so
 that function is compiled for one signature only) and are stored in PyTensor's Numba cache,
 keyed by their source and PyTensor's own key of the function they call. A second fit of the
-same model on a wave of the same sizes loads both in a fraction of a second. Where they are
-not cached (a new machine, a new wave's sizes), the deterministics' callback is compiled by a
-forked child process on the second CPU while this process compiles the log density
-(:func:`_compile_aside`), then loaded from the cache the child filled.
+same model on a wave of the same sizes loads both in a fraction of a second. A forked child
+process on the second CPU compiles the deterministics' callback while this process compiles
+the log density (:func:`_compile_aside`), and this process then loads it from the cache the
+child filled: on a new machine or a new wave's sizes the two compiles run at once.
 
 It uses nutpie 0.16's internals (``_make_functions``, the ``user_data`` layout), so any other
 nutpie version, or nutpie without them, gets ``nutpie.compile_pymc_model`` instead; the tests
