@@ -548,7 +548,7 @@ CASES: list[Case] = [
     Case("fit: --config integrate_scales 'yes'",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config", str(_text(
              t, "cfg.json", '{"model": {"integrate_scales": "yes"}}'))],
-         "must be true or false", "cfg.json", field="integrate_scales"),
+         "must be null, true or false", "cfg.json", field="integrate_scales"),
     Case("fit: --config unknown sampler key",
          lambda b, t: ["fit", str(b.wave), "--out", str(t / "m.nc"), "--config",
                        str(_text(t, "cfg.json", '{"sampler": {"speed": "fast"}}'))],

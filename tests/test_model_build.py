@@ -127,8 +127,22 @@ def test_auto_geometry_follows_the_resolved_value_input(sim, sim_prescored, ipsa
                                 "instrument").loading_parameterization == "noncentered"
     explicit = ModelConfig(loading_parameterization="centered", value_prior="lkj",
                            loading_scale_family="half_normal",
-                           style_parameterization="noncentered")
+                           style_parameterization="noncentered", integrate_scales=False)
     assert resolve_model_config(explicit, "calibrated") is explicit
+    # the zero-sum blocks' scales: integrated out for raw answers only, never under anchored
+    # styles (which sample theirs), and as set where the config sets them
+    assert resolve_model_config(ModelConfig(), "instrument").integrate_scales is True
+    for mode in ("exact", "latent", "calibrated", None):
+        assert resolve_model_config(ModelConfig(), mode).integrate_scales is False
+    anchored = ModelConfig(style_parameterization="anchored")
+    assert resolve_model_config(anchored, "calibrated").integrate_scales is False
+    assert resolve_model_config(ModelConfig(integrate_scales=False),
+                                "instrument").integrate_scales is False
+    assert resolve_model_config(ModelConfig(integrate_scales=True),
+                                "exact").integrate_scales is True
+    raw_model = build_model(sim.wave, ModelConfig())
+    sampled = {v.name for v in raw_model.free_RVs}
+    assert {"b", "alpha"} <= sampled and not {"sigma_b", "sigma_alpha"} & sampled
     # the values' prior: inverse-Wishart for raw answers, LKJ for pre-scored values
     assert resolve_model_config(ModelConfig(), "instrument").value_prior == "inverse_wishart"
     for mode in ("exact", "latent", "calibrated"):

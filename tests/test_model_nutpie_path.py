@@ -92,7 +92,7 @@ def test_trimmed_trace_keeps_its_variables_and_the_chains(model):
     with a smaller expansion per draw. The chains are the same: the free variables' draws
     equal bit for bit; deterministics to rounding (PyTensor fuses a graph with fewer outputs
     differently: ``theta`` differed in the last bit)."""
-    keep = ["beta", "theta", "sigma_alpha", "beta_mean", "kappa"]
+    keep = ["beta", "theta", "beta_sd", "beta_mean", "kappa"]
     with reproducible():
         whole = nutpie_path.compile_nutpie(model)
         trimmed = nutpie_path.compile_nutpie(model, var_names=keep)
@@ -104,7 +104,7 @@ def test_trimmed_trace_keeps_its_variables_and_the_chains(model):
     assert mine.keys() == set(keep)
     for name in keep:
         assert mine[name].shape == all_draws[name].shape
-        if name in ("sigma_alpha", "beta_mean"):  # free variables
+        if name in ("beta_sd", "beta_mean"):  # free variables
             np.testing.assert_array_equal(mine[name], all_draws[name], err_msg=name)
         np.testing.assert_allclose(mine[name], all_draws[name], rtol=1e-13, atol=1e-15,
                                    err_msg=name)

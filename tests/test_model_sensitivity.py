@@ -7,6 +7,8 @@ default prior must not be flagged. The log prior is checked against scipy's dens
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -106,10 +108,15 @@ def test_top_level_priors_in_main_configurations(latent_wave):
     group-level deviation."""
     top = {"sigma_gender", "sigma_age", "sigma_alpha", "beta_mean", "beta_sd", "sigma_b",
            "kappa_first", "kappa_log_gaps"}
-    lkj = power_scaled_priors(build_model(latent_wave.wave, ModelConfig(value_prior="lkj")))
+    sampled = ModelConfig(integrate_scales=False)  # the blocks' scales sampled
+    lkj = power_scaled_priors(build_model(latent_wave.wave, replace(sampled, value_prior="lkj")))
     assert set(lkj) == top | {"corr_chol"}
     # the inverse-Wishart covariance is integrated into the values' (participant-level) prior
-    assert set(power_scaled_priors(build_model(latent_wave.wave, ModelConfig()))) == top
+    assert set(power_scaled_priors(build_model(latent_wave.wave, sampled))) == top
+    # raw answers' default integrates the scales out: log_prior scales them from their saved
+    # draws on the sampled form (tests/test_model_scales.py)
+    scales = {"sigma_gender", "sigma_age", "sigma_alpha", "sigma_b"}
+    assert set(power_scaled_priors(build_model(latent_wave.wave, ModelConfig()))) == top - scales
     graded = power_scaled_priors(build_model(latent_wave.wave, ModelConfig(thresholds="item")))
     assert {"kappa_first_mean", "kappa_first_sd", "kappa_log_gap_mean",
             "kappa_log_gap_sd"} <= set(graded)

@@ -18,7 +18,8 @@ LoadingScaleFamily = Literal["auto", "gamma", "half_normal"]
 LOADING_SCALE_FAMILIES: tuple[str, ...] = get_args(LoadingScaleFamily)
 # Model settings added after fits were first saved, and what a saved config without them was
 # fitted with (today's defaults differ): read by :func:`saved_model_config`.
-_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal"}
+_SAVED_BEFORE: dict[str, Any] = {"value_prior": "lkj", "loading_scale_family": "half_normal",
+                                 "integrate_scales": False}
 # Each loading-scale family and the setting that sets its number (the other family's setting
 # must stay at its default: it would do nothing).
 _LOADING_SCALE_SETTING = {"gamma": "loading_scale_rate", "half_normal": "loading_scale_prior"}
@@ -62,13 +63,14 @@ LOADING_PARAMETERIZATIONS = ("auto", "noncentered", "centered", "mixture", "part
 # other input keeps the settings its tests and benchmarks were measured with.
 _GEOMETRY: dict[str, dict[str, Any]] = {
     "calibrated": {"loading_parameterization": "mixture", "target_accept": 0.9,
-                   "low_rank_modified_mass_matrix": False},
+                   "low_rank_modified_mass_matrix": False, "integrate_scales": False},
     "instrument": {"loading_parameterization": "partial", "target_accept": 0.65,
-                   "low_rank_modified_mass_matrix": False},
+                   "low_rank_modified_mass_matrix": False, "integrate_scales": True},
 }
 _DEFAULT_GEOMETRY: dict[str, Any] = {"loading_parameterization": "noncentered",
                                      "target_accept": 0.8,
-                                     "low_rank_modified_mass_matrix": False}
+                                     "low_rank_modified_mass_matrix": False,
+                                     "integrate_scales": False}
 
 
 def _loading_geometry_conflict(parameterization: str, prior: str) -> str | None:
@@ -223,8 +225,14 @@ class ModelConfig:
         locations, ``sigma_alpha`` of the response styles, ``sigma_{axis}`` of each axis's
         group effects) out of the sampler: it samples the blocks themselves, and each scale is
         drawn from its conditional posterior after sampling (:mod:`vp_bayes.model.scales`).
-        The same model; only the sampler's geometry differs. Default ``False``: on the demo
-        wave it was no lever (the loadings' scale stays the slowest variable; docs/model.md).
+        The same model; only the sampler's geometry differs. ``None`` (default, "auto"): on
+        for raw questionnaire answers, where the data-rich blocks mixed slowest through their
+        scales (the simulated 2,000 x 300 wave reached the convergence bar at 2,500 draws per
+        chain with it and not by 3,000 without; the demo wave stopped at 3,750 draws in all
+        over four seeds against 5,500), off otherwise: on the calibrated real wave the styles
+        sampled directly trade off with the loadings' mean and the fit stopped at 3,000 draws
+        per chain against 1,500 (docs/benchmarks.md, "Scales integrated out for raw answers").
+        Anchored styles keep it off.
     style_parameterization
         The sampler's coordinates for the response styles (the same model either way).
         ``"noncentered"``: ``alpha = sigma_alpha z``. ``"anchored"`` (values as data: exact
@@ -257,7 +265,7 @@ class ModelConfig:
     loading_prior: LoadingPrior = "student_t"
     loading_nu: float = 3.0
     loading_parameterization: str = "auto"
-    integrate_scales: bool = False
+    integrate_scales: bool | None = None
     style_parameterization: StyleParameterization = "noncentered"
     dif_axis: str | None = None
 
@@ -301,7 +309,7 @@ class ModelConfig:
             "loading_scale_prior": "number", "loading_scale_rate": "number",
             "loading_prior": "str",
             "loading_nu": "number", "loading_parameterization": "str",
-            "integrate_scales": "bool", "style_parameterization": "str",
+            "integrate_scales": "optional_bool", "style_parameterization": "str",
             "dif_axis": "optional_str"}, source)
         if self.value_level not in VALUE_LEVELS:
             raise InputError(f"must be {' or '.join(VALUE_LEVELS)}", file=source,
@@ -529,7 +537,8 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
     ``"noncentered"`` otherwise. ``value_prior``: ``"inverse_wishart"`` for raw
     questionnaire answers (``"instrument"``), ``"lkj"`` otherwise. ``loading_scale_family``:
     the family whose number the config sets, else ``"gamma"`` for calibrated values and raw
-    answers and ``"half_normal"`` otherwise.
+    answers and ``"half_normal"`` otherwise. ``integrate_scales`` (``None``): true for raw
+    answers (unless the styles are anchored), false otherwise.
     """
     resolved: dict[str, Any] = {}
     if config.loading_parameterization == "auto":
@@ -543,6 +552,9 @@ def resolve_model_config(config: ModelConfig, value_input: str | None) -> ModelC
         chosen = config._loading_scale_set()
         resolved["loading_scale_family"] = chosen[0] if chosen else _AUTO_LOADING_SCALE.get(
             value_input or "", "half_normal")
+    if config.integrate_scales is None:  # anchored styles sample their scale
+        resolved["integrate_scales"] = (config.style_parameterization != "anchored"
+                                        and _geometry(value_input, "integrate_scales"))
     return replace(config, **resolved) if resolved else config
 
 

@@ -137,4 +137,4 @@ def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
     a = 1.0 / prior_sd**2
     t = geninvgauss.rvs(0.5 * (1.0 - d), np.sqrt(a * ss), scale=np.sqrt(ss / a),
                         random_state=rng)
-    return np.sqrt(t)
+    return np.sqrt(t).reshape(ss.shape)  # scipy drops leading axes of length 1 (one chain)
