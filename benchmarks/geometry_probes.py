@@ -66,14 +66,14 @@ def _corr(data, config):
 
 def _theta_centered(data, config):
     """``theta_i ~ MvNormal(mu_i, R)`` directly (the same model, centred)."""
-    mu = B._group_means(data)
+    mu = B._group_means(data, config)
     chol = _corr(data, config)
     return pm.MvNormal("theta", mu=mu, chol=chol, dims=(dims.PARTICIPANT, dims.VALUE))
 
 
 def _theta_level_free(data, config):
     """``theta = P (mu + L z)``: the level direction removed (as for ipsative pre-scored values)."""
-    mu = B._group_means(data)
+    mu = B._group_means(data, config)
     chol = _corr(data, config)
     z = pm.Normal("theta_z", 0.0, 1.0, dims=(dims.PARTICIPANT, dims.VALUE))
     zeta = mu + z @ chol.T
@@ -88,7 +88,7 @@ def _theta_subspace(data, config):
     from vp_bayes.model.data import complement_basis
 
     basis = complement_basis(data.value_null_space)  # (V, V - 1)
-    mu = B._group_means(data)
+    mu = B._group_means(data, config)
     chol = B.lkj_cholesky(basis.shape[1], config.lkj_eta)
     cov = basis @ (chol @ chol.T) @ basis.T
     sd = pt.sqrt(pt.diagonal(cov))
@@ -163,7 +163,7 @@ def _anchored_model(data, config, *, centered: bool):
     beta c)``; only the priors differ. The shipped model pins that direction by the values'
     unit prior variance alone, a ridge through every theta, lam and beta."""
     with pm.Model(coords=data.coords()) as model:
-        mu = B._group_means(data)
+        mu = B._group_means(data, config)
         chol = _corr(data, config)
         scale = pm.LogNormal("scale", 0.0, 0.5, dims=dims.VALUE)
         cov_chol = scale[:, None] * chol
@@ -192,7 +192,7 @@ def _collapsed_model(data, config):
     nu = 2 * config.lkj_eta + 2 * n_v - 3
     psi = (nu - n_v - 1) * np.eye(n_v)
     with pm.Model(coords=data.coords()) as model:
-        mu = B._group_means(data)
+        mu = B._group_means(data, config)
         raw = pm.Flat("theta_raw", dims=(dims.PARTICIPANT, dims.VALUE))
         resid = raw - mu
         scatter = psi + resid.T @ resid
@@ -275,7 +275,9 @@ def main() -> None:
     args = parser.parse_args()
     wave = load_wave(REPO / "data" / "demo")
     changes = {"loading_parameterization": args.loadings, "loading_prior": args.loading_prior}
-    config = ModelConfig(value_prior="lkj",  # the probes read the sampled correlation
+    # the probes read the sampled correlation, and their hand-built variants sample the
+    # blocks' scales: the base model does too, like with like
+    config = ModelConfig(value_prior="lkj", integrate_scales=False,
                          **{k: v for k, v in changes.items() if v is not None})
     data = prepare_data(wave, config)
     start = time.perf_counter()

@@ -129,6 +129,18 @@ def test_load_reads_a_config_saved_before_the_value_prior_setting(tiny, tmp_path
     assert loaded.model_config.value_prior == "lkj"
 
 
+def test_load_reads_a_config_saved_before_the_integrate_scales_setting(tiny, tmp_path):
+    """Fits saved before ``integrate_scales`` existed sampled the blocks' scales: their config
+    loads as ``False``, not as today's ``None`` (which resolves to true for raw answers)."""
+    _, model = tiny
+    assert model.model_config.integrate_scales is True  # raw answers: saved as resolved
+    path = save_model(model, tmp_path / "m.nc", card=False)
+    old = model.model_config.to_dict()
+    del old["integrate_scales"]
+    loaded = load_model(_rewrite_attrs(path, model_config=json.dumps(old)))
+    assert loaded.model_config.integrate_scales is False
+
+
 def test_load_reads_a_config_saved_before_the_loading_scale_family(tiny, tmp_path):
     """Fits saved before ``loading_scale_family`` existed put a half-normal prior on the
     loadings' spreads: their config loads as ``"half_normal"``, not as today's ``"auto"``

@@ -70,6 +70,7 @@ def test_fit_keeps_the_draws_pm_sample_gave(wave, model):
     the variables a fit's trace keeps: those it saves, without the sampler's helpers."""
     cfg = SamplerConfig(draws=30, tune=30, chains=2, seed=11, init="jitter")
     trace = traced_names(model, prepare_data(wave, ModelConfig()), ModelConfig())
+    assert {"effect_gender_block", "effect_age_block"} <= set(trace)  # the integrated blocks
     ours = _sample(model, cfg, progress=False, trace=trace).posterior.to_dataset()
     with reproducible():
         pymcs = pm.sample(draws=30, tune=30, chains=2, cores=2, random_seed=11, model=model,

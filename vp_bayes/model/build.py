@@ -152,7 +152,9 @@ EFFECT_SCALE_PRIOR, STYLE_SCALE_PRIOR, LOCATION_SCALE_PRIOR = 0.5, 1.0, 1.0
 
 def integrated_scales(data: ModelData, config: ModelConfig) -> list[IntegratedScale]:
     """The scales ``config.integrate_scales`` integrates out of the model (none otherwise):
-    what :func:`vp_bayes.model.fit.fit_wave` draws after sampling."""
+    what :func:`vp_bayes.model.fit.fit_wave` draws after sampling. ``config`` is resolved
+    for the data's value input first, as :func:`build_model_from_data` does."""
+    config = resolve_model_config(config, data.value_input)
     if not config.integrate_scales:
         return []
     out = [IntegratedScale(f"sigma_{axis.name}", f"effect_{axis.name}_block",
