@@ -78,6 +78,31 @@ def test_scale_draws_follow_the_conditional_posterior():
         assert draw_scale(np.broadcast_to(x, (*lead, 12)), (0,), 1.0, rng).shape == lead
 
 
+@pytest.mark.parametrize(("n", "spread", "prior_sd"), [
+    (12, 0.3, 1.0),   # the data dominate: nearly every proposal is kept
+    (80, 1.0, 0.5),   # a fitted block's regime (the items' locations)
+    (3, 0.2, 0.2),    # d = 2: the smallest proper proposal
+    (2, 0.5, 1.0),    # d = 1: scipy alone
+    (40, 2.0, 0.3),   # the prior far below the data: every proposal rejected, scipy's draws
+])
+def test_scale_draws_match_the_numerical_posterior_distribution(n, spread, prior_sd):
+    """Kolmogorov-Smirnov of 20,000 draws of sigma | x against the cumulative distribution
+    of HalfNormal(s) N_d(x | 0, s^2), normalised and integrated numerically over s (a fine
+    grid). Over 40 seeds of the first three cases the p-values were uniform (session 47)."""
+    x = np.random.default_rng(n).normal(0, spread, size=(1, 1, n))
+    x -= x.mean(axis=-1, keepdims=True)
+    rng = np.random.default_rng([n, 1])
+    draws = draw_scale(np.broadcast_to(x, (2, 10000, n)), (0,), prior_sd, rng).ravel()
+    ss, d = float((x**2).sum()), n - 1
+    grid = np.linspace(0.0, draws.max() * 2.0, 400001)[1:]
+    log_f = (-0.5 * d * np.log(2 * np.pi * grid**2) - ss / (2 * grid**2)
+             + stats.halfnorm(scale=prior_sd).logpdf(grid))
+    f = np.exp(log_f - log_f.max())
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(grid))])
+    result = stats.kstest(draws, lambda s: np.interp(s, grid, cdf / cdf[-1]))
+    assert result.pvalue > 1e-3, result
+
+
 def test_prior_draws_and_log_density_of_a_block():
     """A (3, 5) block summing to zero over its last axis: prior draws sum to zero, their
     mean square is E[sigma^2] = prior_sd^2 per element of the (3 x 4)-dimensional subspace,

@@ -124,17 +124,45 @@ def zero_sum_block(name: str, prior_sd: float, dims: tuple[str, ...],
                          dims=dims)
 
 
+REJECTION_ROUNDS = 200  # proposal rounds before the draws still pending go to scipy
+
+
 def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
                rng: np.random.Generator) -> np.ndarray:
     """Draws of ``sigma | x`` (``sqrt`` of ``GIG((1 - d) / 2, 1 / prior_sd^2, |x|^2)``), one
     per leading index of ``block`` (``(chain, draw, *block dims)``; ``sum_axes`` are the
-    zero-sum axes among the block's own)."""
-    from scipy.stats import geninvgauss
+    zero-sum axes among the block's own).
 
+    Exact rejection sampling, vectorised over the draws: ``t = sigma^2`` is proposed from the
+    block's likelihood alone, ``InvGamma((d - 1) / 2, |x|^2 / 2)``, and kept with probability
+    ``exp(-t / (2 prior_sd^2))`` (the half-normal prior's factor, at most 1). Where the data
+    dominate the prior, as in the fitted blocks, most proposals are kept; draws still pending
+    after :data:`REJECTION_ROUNDS` rounds, and blocks with d < 2 (no proper proposal), come
+    from scipy's ``geninvgauss``, which loops over them in Python (about 0.2 ms a draw).
+    """
     core = block.shape[2:]
     d = int(np.prod(core)) - int(np.prod(core) / np.prod([core[k] for k in sum_axes]))
     ss = np.sum(block.reshape(*block.shape[:2], -1) ** 2, axis=-1)
-    a = 1.0 / prior_sd**2
-    t = geninvgauss.rvs(0.5 * (1.0 - d), np.sqrt(a * ss), scale=np.sqrt(ss / a),
-                        random_state=rng)
-    return np.sqrt(t).reshape(ss.shape)  # scipy drops leading axes of length 1 (one chain)
+    t = np.full(ss.shape, np.nan)
+    pending = np.flatnonzero(np.ones(ss.shape, dtype=bool)) if d >= 2 else np.array([], int)
+    flat_ss, flat_t = ss.reshape(-1), t.reshape(-1)
+    for _ in range(REJECTION_ROUNDS):
+        if pending.size == 0:
+            break
+        proposal = 0.5 * flat_ss[pending] / rng.gamma(0.5 * (d - 1), size=pending.size)
+        keep = np.log(rng.uniform(size=pending.size)) < -proposal / (2.0 * prior_sd**2)
+        flat_t[pending[keep]] = proposal[keep]
+        pending = pending[~keep]
+    if d < 2:
+        pending = np.arange(flat_t.size)
+    if pending.size:
+        flat_t[pending] = _scipy_gig(0.5 * (1.0 - d), 1.0 / prior_sd**2, flat_ss[pending], rng)
+    return np.sqrt(t)
+
+
+def _scipy_gig(p: float, a: float, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of ``GIG(p, a, b)`` (one per element of ``b``) by scipy."""
+    from scipy.stats import geninvgauss
+
+    t = geninvgauss.rvs(p, np.sqrt(a * b), scale=np.sqrt(b / a), random_state=rng)
+    return np.reshape(t, b.shape)  # scipy drops leading axes of length 1
