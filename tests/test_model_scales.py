@@ -14,7 +14,7 @@ from scipy import integrate, stats
 
 from vp_bayes.model.build import build_model
 from vp_bayes.model.config import ModelConfig
-from vp_bayes.model.scales import draw_scale, log_marginal, zero_sum_block
+from vp_bayes.model.scales import draw_scale, free_dims, log_marginal, zero_sum_block
 from vp_bayes.wave.simulate import simulate_wave
 
 
@@ -101,6 +101,17 @@ def test_scale_draws_match_the_numerical_posterior_distribution(n, spread, prior
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(grid))])
     result = stats.kstest(draws, lambda s: np.interp(s, grid, cdf / cdf[-1]))
     assert result.pvalue > 1e-3, result
+
+
+@pytest.mark.parametrize(("shape", "sum_axes"), [((80,), (0,)), ((2, 10), (0,)),
+                                                ((3, 5), (0, 1)), ((4, 3, 2), (0, 2))])
+def test_free_dims_is_the_rank_of_the_zero_sum_blocks(shape, sum_axes):
+    """d, the blocks' dimension, against the rank of blocks centred along each summed axis
+    (what PyMC's zero-sum transform and the block's prior draws do)."""
+    x = np.random.default_rng(0).normal(size=(200, *shape))
+    for k in sum_axes:
+        x = x - x.mean(axis=k + 1, keepdims=True)
+    assert free_dims(shape, sum_axes) == np.linalg.matrix_rank(x.reshape(200, -1))
 
 
 def test_prior_draws_and_log_density_of_a_block():

@@ -63,6 +63,12 @@ def log_marginal(ss, d: int, prior_sd):
     return const + log_gig_integral(0.5 * (1.0 - d), a, ss)
 
 
+def free_dims(shape: tuple[int, ...], sum_axes: tuple[int, ...]) -> int:
+    """Dimension of the blocks of ``shape`` that sum to zero along each of ``sum_axes`` (the
+    subspace PyMC's zero-sum transform maps onto): every such axis loses one dimension."""
+    return int(np.prod([n - 1 if k in sum_axes else n for k, n in enumerate(shape)]))
+
+
 class _BlockZeroSum(ZeroSumTransform):
     """PyMC's zero-sum transform (an isometry: no Jacobian) for a block whose log density is
     one number, not one per row along the axes that do not sum to zero."""
@@ -97,7 +103,7 @@ def zero_sum_block(name: str, prior_sd: float, dims: tuple[str, ...],
                    sum_axes: tuple[int, ...], shape: tuple[int, ...]) -> pt.TensorVariable:
     """The block ``name`` (dims ``dims``, zero-sum over ``sum_axes``) with its half-normal
     scale integrated out (module docstring); prior draws take ``sigma`` and then the block."""
-    d = int(np.prod(shape)) - int(np.prod(shape) / np.prod([shape[k] for k in sum_axes]))
+    d = free_dims(shape, sum_axes)
     axes = tuple(k - len(shape) for k in sum_axes)  # negative: the transform's convention
 
     def logp(value, centre, scale):
@@ -141,7 +147,7 @@ def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
     from scipy's ``geninvgauss``, which loops over them in Python (about 0.2 ms a draw).
     """
     core = block.shape[2:]
-    d = int(np.prod(core)) - int(np.prod(core) / np.prod([core[k] for k in sum_axes]))
+    d = free_dims(core, sum_axes)
     ss = np.sum(block.reshape(*block.shape[:2], -1) ** 2, axis=-1)
     t = np.full(ss.shape, np.nan)
     pending = np.flatnonzero(np.ones(ss.shape, dtype=bool)) if d >= 2 else np.array([], int)
