@@ -150,17 +150,15 @@ def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
     d = free_dims(core, sum_axes)
     ss = np.sum(block.reshape(*block.shape[:2], -1) ** 2, axis=-1)
     t = np.full(ss.shape, np.nan)
-    pending = np.flatnonzero(np.ones(ss.shape, dtype=bool)) if d >= 2 else np.array([], int)
+    pending = np.arange(ss.size)
     flat_ss, flat_t = ss.reshape(-1), t.reshape(-1)
-    for _ in range(REJECTION_ROUNDS):
+    for _ in range(REJECTION_ROUNDS if d >= 2 else 0):
         if pending.size == 0:
             break
         proposal = 0.5 * flat_ss[pending] / rng.gamma(0.5 * (d - 1), size=pending.size)
         keep = np.log(rng.uniform(size=pending.size)) < -proposal / (2.0 * prior_sd**2)
         flat_t[pending[keep]] = proposal[keep]
         pending = pending[~keep]
-    if d < 2:
-        pending = np.arange(flat_t.size)
     if pending.size:
         flat_t[pending] = _scipy_gig(0.5 * (1.0 - d), 1.0 / prior_sd**2, flat_ss[pending], rng)
     return np.sqrt(t)
