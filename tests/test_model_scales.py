@@ -104,13 +104,14 @@ def test_scale_draws_match_the_numerical_posterior_distribution(n, spread, prior
 
 
 @pytest.mark.parametrize(("shape", "sum_axes"), [((80,), (0,)), ((2, 10), (0,)),
-                                                ((3, 5), (0, 1)), ((4, 3, 2), (0, 2))])
+                                                ((3, 5), (0, 1)), ((4, 3, 2), (0, 2)),
+                                                ((4, 3, 2), (0, -1))])
 def test_free_dims_is_the_rank_of_the_zero_sum_blocks(shape, sum_axes):
     """d, the blocks' dimension, against the rank of blocks centred along each summed axis
     (what PyMC's zero-sum transform and the block's prior draws do)."""
     x = np.random.default_rng(0).normal(size=(200, *shape))
     for k in sum_axes:
-        x = x - x.mean(axis=k + 1, keepdims=True)
+        x = x - x.mean(axis=k % len(shape) + 1, keepdims=True)
     assert free_dims(shape, sum_axes) == np.linalg.matrix_rank(x.reshape(200, -1))
 
 

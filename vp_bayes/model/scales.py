@@ -65,8 +65,10 @@ def log_marginal(ss, d: int, prior_sd):
 
 def free_dims(shape: tuple[int, ...], sum_axes: tuple[int, ...]) -> int:
     """Dimension of the blocks of ``shape`` that sum to zero along each of ``sum_axes`` (the
-    subspace PyMC's zero-sum transform maps onto): every such axis loses one dimension."""
-    return int(np.prod([n - 1 if k in sum_axes else n for k, n in enumerate(shape)]))
+    subspace PyMC's zero-sum transform maps onto): every such axis loses one dimension.
+    Negative axes count from the end, as in ``shape[k]``."""
+    summed = {k % len(shape) for k in sum_axes}
+    return int(np.prod([n - 1 if k in summed else n for k, n in enumerate(shape)]))
 
 
 class _BlockZeroSum(ZeroSumTransform):
@@ -149,9 +151,8 @@ def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
     core = block.shape[2:]
     d = free_dims(core, sum_axes)
     ss = np.sum(block.reshape(*block.shape[:2], -1) ** 2, axis=-1)
-    t = np.full(ss.shape, np.nan)
+    flat_ss, flat_t = ss.reshape(-1), np.full(ss.size, np.nan)
     pending = np.arange(ss.size)
-    flat_ss, flat_t = ss.reshape(-1), t.reshape(-1)
     for _ in range(REJECTION_ROUNDS if d >= 2 else 0):
         if pending.size == 0:
             break
@@ -161,7 +162,7 @@ def draw_scale(block: np.ndarray, sum_axes: tuple[int, ...], prior_sd: float,
         pending = pending[~keep]
     if pending.size:
         flat_t[pending] = _scipy_gig(0.5 * (1.0 - d), 1.0 / prior_sd**2, flat_ss[pending], rng)
-    return np.sqrt(t)
+    return np.sqrt(flat_t).reshape(ss.shape)
 
 
 def _scipy_gig(p: float, a: float, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
