@@ -7,7 +7,8 @@ thousands of them sits several standard deviations out. This prints, per variabl
 fit, the distribution of its elements' rank-normalised R-hat and bulk ESS beside those of
 independent AR(1) chains of the same shape whose ESS per draw is the variable's median: where
 the two agree, the largest R-hat is that noise, and only more effective draws per element
-(not a better-mixing hyperparameter) move it.
+move it (which a better-mixing hyperparameter can give, where the elements share its slow
+direction: ``--by`` below).
 
 With ``--draws`` it adds, per variable, AR(1) chains of the same ESS per draw at other
 numbers of draws per chain (where a fit of that efficiency could first meet the bar).
