@@ -80,11 +80,11 @@ def _by_coordinate(post: xr.Dataset, name: str, rhat: np.ndarray, ess: np.ndarra
     finite = np.isfinite(rhat)
     cut = np.quantile(rhat[finite], 0.99)
     other = [d for d in element_dims if d != dim]
-    top = (stats["rhat"] >= cut).sum(other)
+    top = (stats["rhat"] >= cut).astype(int).sum(other)
     expected = finite.sum() * 0.01 / stats.sizes[dim]
     return pd.DataFrame({
         dim: stats[dim].values, "top_1pct": top.values,
-        "if_independent": round(expected, 1),
+        "if_independent": f"{expected:.1f}",
         "rhat_max": stats["rhat"].max(other).values,
         "ess_median": stats["ess"].median(other).values})
 
@@ -115,8 +115,10 @@ def main() -> None:
     names = args.variables or [n for n in post.data_vars
                                if post[n].size // (post.sizes["chain"] * post.sizes["draw"])
                                >= 100]
-    if args.by is not None and not any(args.by in post[n].dims for n in names):
-        print(f"{args.fit}: no variable asked for has a dimension {args.by!r}", file=sys.stderr)
+    if args.by is not None and (args.by in ("chain", "draw")
+                                or not any(args.by in post[n].dims for n in names)):
+        print(f"{args.fit}: no variable asked for has an element dimension {args.by!r}",
+              file=sys.stderr)
         sys.exit(2)
     rng = np.random.default_rng(args.seed)
     rows, spread = [], {}
