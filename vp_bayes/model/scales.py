@@ -106,7 +106,7 @@ def zero_sum_block(name: str, prior_sd: float, dims: tuple[str, ...],
     """The block ``name`` (dims ``dims``, zero-sum over ``sum_axes``) with its half-normal
     scale integrated out (module docstring); prior draws take ``sigma`` and then the block."""
     d = free_dims(shape, sum_axes)
-    axes = tuple(k - len(shape) for k in sum_axes)  # negative: the transform's convention
+    axes = tuple(k % len(shape) - len(shape) for k in sum_axes)  # the transform's: negative
 
     def logp(value, centre, scale):
         return log_marginal(pt.sum(value**2), d, scale) + 0.0 * pt.sum(centre)
