@@ -72,8 +72,8 @@ def _by_coordinate(post: xr.Dataset, name: str, rhat: np.ndarray, ess: np.ndarra
     """Per coordinate of ``dim``: how many of the variable's top 1% of R-hats fall there (and
     how many independent noise would put there), its largest R-hat and median bulk ESS."""
     var = post[name].transpose("chain", "draw", ...)
-    shape = tuple(var.sizes[d] for d in var.dims[2:])
     element_dims = var.dims[2:]
+    shape = tuple(var.sizes[d] for d in element_dims)
     stats = xr.Dataset({"rhat": (element_dims, rhat.reshape(shape)),
                         "ess": (element_dims, ess.reshape(shape))},
                        coords={d: var[d] for d in element_dims if d in var.coords})
